@@ -1,0 +1,487 @@
+// The client actor: one per WebSocket connection. It owns the client's protocol state (auth, device, role,
+// sessions, presence, agents held, rate limit) and turns each inbound message into exactly one reply.
+//
+//   connected --(auth ok / mode none)--> authenticated --(closed)--> gone
+//        \-------------------------------(closed)-------------------/
+#include <caf/all.hpp>
+#include <spdlog/spdlog.h>
+
+#include "actors/spawn.hpp"
+#include "actors/type_ids.hpp"
+#include "protocol/ids.hpp"
+
+namespace sb::actors {
+
+namespace {
+
+using protocol::error_code;
+using protocol::kind;
+
+constexpr auto rate_limit_grace = std::chrono::seconds(10);  // PROTOCOL.md: over the limit this long -> 4008
+constexpr int max_auth_failures = 5;
+
+struct rate_limiter {
+  double tokens = 0;
+  steady_time refilled{};
+  std::optional<steady_time> over_since;
+};
+
+struct client_state {
+  static inline const char* name = "sb.client";
+  context_ptr ctx;
+  std::string id;
+  transport::sink_ptr sink;
+  transport::peer_info peer;
+  bool authenticated = false;
+  bool closing = false;
+  int auth_failures = 0;
+  std::string user_id;
+  std::optional<std::string> device_id, role, client_name, version;
+  json metadata = json::object();
+  std::string status = "online";
+  std::map<std::string, caf::actor> sessions;  // joined session id -> its actor
+  std::int64_t connected_at = protocol::now_ms();
+  std::int64_t last_activity = protocol::now_ms();
+  std::uint64_t messages_in = 0;
+  rate_limiter limiter;
+};
+
+using client_actor = caf::stateful_actor<client_state>;
+
+// -- replies -------------------------------------------------------------------------------------------------
+
+void send(client_actor* self, const protocol::envelope& msg) { send_to(self->state.sink, msg, *self->state.ctx->metrics); }
+
+void reply(client_actor* self, const protocol::envelope& in, std::string type, json payload = json::object()) {
+  send(self, protocol::make_reply(std::move(type), std::move(payload), in.id));
+}
+
+void fail(client_actor* self, std::optional<std::string> reply_to, error_code code, std::string message) {
+  self->state.ctx->metrics->errors.add(std::string(protocol::to_string(code)));
+  send(self, protocol::make_error(code, std::move(message), std::move(reply_to)));
+}
+
+void fail(client_actor* self, const protocol::envelope& in, error_code code, std::string message) {
+  fail(self, in.id, code, std::move(message));
+}
+
+/// Answers a request's result: the body as `type` on success, else the error it carries.
+void answer(client_actor* self, const protocol::envelope& in, const op_result& r, const char* type) {
+  if (r.error)
+    fail(self, in, *r.error, r.message);
+  else
+    reply(self, in, type, r.body);
+}
+
+void internal_error(client_actor* self, const protocol::envelope& in, const caf::error& err) {
+  spdlog::error("client {}: internal request failed: {}", self->state.id, to_string(err));
+  fail(self, in, error_code::internal, "internal error");
+}
+
+// -- state summaries -----------------------------------------------------------------------------------------
+
+json presence_entry(const client_state& st) {
+  return {{"clientId", st.id},
+          {"role", st.role ? json(*st.role) : json(nullptr)},
+          {"deviceId", st.device_id ? json(*st.device_id) : json(nullptr)},
+          {"status", st.status}};
+}
+
+json describe(const client_state& st) {
+  json sessions = json::array();
+  for (const auto& [sid, _] : st.sessions) sessions.push_back(sid);
+  return {{"clientId", st.id},
+          {"authenticated", st.authenticated},
+          {"userId", st.user_id},
+          {"deviceId", st.device_id ? json(*st.device_id) : json(nullptr)},
+          {"role", st.role ? json(*st.role) : json(nullptr)},
+          {"clientName", st.client_name ? json(*st.client_name) : json(nullptr)},
+          {"status", st.status},
+          {"sessions", sessions},
+          {"address", st.peer.address},
+          {"tls", st.peer.tls},
+          {"connectedAt", st.connected_at},
+          {"lastActivity", st.last_activity},
+          {"messagesIn", st.messages_in}};
+}
+
+void publish_presence(client_actor* self) {
+  if (self->state.authenticated) self->send(self->state.ctx->supervisor, presence_atom_v, self->state.id, presence_entry(self->state));
+}
+
+// -- admission: rate limit and auth gate ---------------------------------------------------------------------
+
+/// Token bucket: `rateLimit` per second, burst twice that. Returns false when the message must be refused.
+bool admit(client_actor* self) {
+  auto& st = self->state;
+  const auto rate = st.ctx->config.rate_limit;
+  if (rate == 0) return true;
+  auto& l = st.limiter;
+  const auto now = std::chrono::steady_clock::now();
+  const double burst = 2.0 * rate;
+  const double elapsed = std::chrono::duration<double>(now - l.refilled).count();
+  l.tokens = std::min(burst, l.tokens + elapsed * rate);
+  l.refilled = now;
+  if (l.tokens >= 1.0) {
+    l.tokens -= 1.0;
+    l.over_since.reset();
+    return true;
+  }
+  if (!l.over_since) l.over_since = now;
+  if (now - *l.over_since >= rate_limit_grace && !st.closing) {
+    st.closing = true;
+    st.ctx->metrics->rate_limit_closes.fetch_add(1);
+    spdlog::info("client {}: over the rate limit for 10 s, closing", st.id);
+    st.sink->close(protocol::close_code::policy, "rate limit exceeded");
+  }
+  return false;
+}
+
+bool allowed_before_auth(kind k) { return k == kind::connect || k == kind::auth || k == kind::ping; }
+
+// -- handshake -----------------------------------------------------------------------------------------------
+
+void on_connect(client_actor* self, const protocol::envelope& in) {
+  auto parsed = protocol::parse_connect(in.payload);
+  auto* p = protocol::value_of(parsed);
+  if (!p) return fail(self, in, error_code::invalid_message, protocol::error_of(parsed));
+  auto& st = self->state;
+  if (p->device_id) st.device_id = p->device_id;
+  if (p->role) st.role = p->role;
+  if (p->client_name) st.client_name = p->client_name;
+  if (p->version) st.version = p->version;
+  st.metadata = p->metadata;
+  publish_presence(self);
+  auto hello = [self, in](json presence) {
+    auto& s = self->state;
+    reply(self, in, "hello_ok",
+          {{"clientId", s.id},
+           {"nodeId", s.ctx->node_id},
+           {"uptimeMs", std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() -
+                                                                              s.ctx->started)
+                            .count()},
+           {"authRequired", s.ctx->config.auth != protocol::auth_mode::none},
+           {"authenticated", s.authenticated},
+           {"presence", std::move(presence)}});
+  };
+  if (!st.authenticated) return hello(json::array());
+  self->request(st.ctx->supervisor, internal_request_timeout, list_atom_v, presence_atom_v)
+      .await([hello](json& presence) { hello(std::move(presence)); },
+             [self, in](caf::error& err) { internal_error(self, in, err); });
+}
+
+void authenticate(client_actor* self, const protocol::envelope& in, std::string user_id) {
+  auto& st = self->state;
+  st.authenticated = true;
+  st.auth_failures = 0;
+  st.user_id = !user_id.empty() ? std::move(user_id) : st.device_id ? *st.device_id : st.id;
+  spdlog::info("client {}: authenticated as {}", st.id, st.user_id);
+  publish_presence(self);
+  reply(self, in, "auth_success", {{"clientId", st.id}, {"userId", st.user_id}});
+}
+
+void on_auth(client_actor* self, const protocol::envelope& in) {
+  auto& st = self->state;
+  const auto& cfg = st.ctx->config;
+  if (cfg.auth == protocol::auth_mode::none) return authenticate(self, in, {});
+  auto parsed = protocol::parse_auth(in.payload);
+  auto* p = protocol::value_of(parsed);
+  if (!p) return fail(self, in, error_code::invalid_message, protocol::error_of(parsed));
+  std::optional<std::string> user;
+  if (cfg.auth == protocol::auth_mode::token && p->token)
+    user = st.ctx->validator->validate(*p->token);
+  else if (cfg.auth == protocol::auth_mode::password && p->password &&
+           protocol::constant_time_equal(*p->password, cfg.auth_password))
+    user = std::string{};
+  if (user) return authenticate(self, in, std::move(*user));
+  ++st.auth_failures;
+  spdlog::info("client {}: authentication failed ({} of {})", st.id, st.auth_failures, max_auth_failures);
+  fail(self, in, error_code::auth_failed, "authentication failed");
+  if (st.auth_failures >= max_auth_failures && !st.closing) {
+    st.closing = true;
+    st.sink->close(protocol::close_code::auth_failures, "too many authentication failures");
+  }
+}
+
+// -- sessions ------------------------------------------------------------------------------------------------
+
+member self_member(client_actor* self) { return member{self->state.id, self->state.sink, caf::actor_cast<caf::actor>(self)}; }
+
+/// Sends a session operation to the session itself when this client is a member, else through the supervisor,
+/// which answers SESSION_NOT_FOUND or hands the request to the session (which answers NOT_IN_SESSION).
+template <class... Ts>
+void session_request(client_actor* self, const protocol::envelope& in, const std::string& sid,
+                     std::function<void(op_result&)> on_result, Ts&&... xs) {
+  auto it = self->state.sessions.find(sid);
+  caf::actor target = it != self->state.sessions.end() ? it->second : self->state.ctx->supervisor;
+  self->request(target, internal_request_timeout, std::forward<Ts>(xs)...)
+      .await([on_result](op_result& r) { on_result(r); },
+             [self, in, sid](caf::error& err) {
+               // The session ended between our lookup and the request: it no longer exists.
+               if (err == caf::sec::request_receiver_down) {
+                 self->state.sessions.erase(sid);
+                 return fail(self, in, error_code::session_not_found, "session '" + sid + "' not found");
+               }
+               internal_error(self, in, err);
+             });
+}
+
+void remember_session(client_actor* self, const std::string& sid, const op_result& r) {
+  if (!r.error && r.session) self->state.sessions[sid] = r.session;
+}
+
+void on_session_create(client_actor* self, const protocol::envelope& in) {
+  auto parsed = protocol::parse_session_create(in);
+  auto* p = protocol::value_of(parsed);
+  if (!p) return fail(self, in, error_code::invalid_message, protocol::error_of(parsed));
+  const auto sid = p->session_id ? *p->session_id : protocol::random_id("sess-");
+  self->request(self->state.ctx->supervisor, internal_request_timeout, create_atom_v, sid, p->metadata,
+                self_member(self))
+      .await(
+          [self, in, sid](op_result& r) {
+            remember_session(self, sid, r);
+            if (r.error) return answer(self, in, r, "session_info");
+            reply(self, in, "session_info", {{"session", r.body}});
+          },
+          [self, in](caf::error& err) { internal_error(self, in, err); });
+}
+
+void on_session_join(client_actor* self, const protocol::envelope& in) {
+  if (!in.session_id) return fail(self, in, error_code::invalid_message, "session_join needs a sessionId");
+  const auto sid = *in.session_id;
+  self->request(self->state.ctx->supervisor, internal_request_timeout, join_atom_v, sid, self_member(self))
+      .await(
+          [self, in, sid](op_result& r) {
+            remember_session(self, sid, r);
+            if (r.error) return answer(self, in, r, "session_info");
+            reply(self, in, "session_info", {{"session", r.body}});
+          },
+          [self, in, sid](caf::error& err) {
+            if (err == caf::sec::request_receiver_down)
+              return fail(self, in, error_code::session_not_found, "session '" + sid + "' not found");
+            internal_error(self, in, err);
+          });
+}
+
+void on_session_leave(client_actor* self, const protocol::envelope& in) {
+  if (!in.session_id) return fail(self, in, error_code::invalid_message, "session_leave needs a sessionId");
+  const auto sid = *in.session_id;
+  session_request(
+      self, in, sid,
+      [self, in, sid](op_result& r) {
+        if (!r.error) self->state.sessions.erase(sid);
+        answer(self, in, r, "ack");
+      },
+      leave_atom_v, sid, self->state.id);
+}
+
+void on_session_patch(client_actor* self, const protocol::envelope& in) {
+  if (!in.session_id) return fail(self, in, error_code::invalid_message, "session_patch needs a sessionId");
+  auto parsed = protocol::parse_session_patch(in.payload);
+  auto* p = protocol::value_of(parsed);
+  if (!p) return fail(self, in, error_code::invalid_message, protocol::error_of(parsed));
+  const auto sid = *in.session_id;
+  session_request(
+      self, in, sid,
+      [self, in](op_result& r) {
+        if (r.error) return answer(self, in, r, "session_info");
+        reply(self, in, "session_info", {{"session", r.body}});
+      },
+      patch_atom_v, sid, self->state.id, p->metadata);
+}
+
+void relay(client_actor* self, const inbound_message& raw, const protocol::envelope& in) {
+  const auto sid = *in.session_id;
+  session_request(
+      self, in, sid, [self, in](op_result& r) { answer(self, in, r, "ack"); }, relay_atom_v, sid, self->state.id,
+      in, raw.received);
+}
+
+void on_chat(client_actor* self, const inbound_message& raw, const protocol::envelope& in) {
+  if (!in.session_id) return fail(self, in, error_code::invalid_message, "chat needs a sessionId");
+  auto parsed = protocol::parse_chat(in.payload);
+  if (!protocol::value_of(parsed)) return fail(self, in, error_code::invalid_message, protocol::error_of(parsed));
+  relay(self, raw, in);
+}
+
+void on_presence(client_actor* self, const protocol::envelope& in) {
+  auto parsed = protocol::parse_presence(in.payload);
+  auto* p = protocol::value_of(parsed);
+  if (!p) return fail(self, in, error_code::invalid_message, protocol::error_of(parsed));
+  auto& st = self->state;
+  st.status = p->status;
+  publish_presence(self);
+  for (const auto& [sid, session] : st.sessions) self->send(session, presence_atom_v, st.id, p->fields);
+  reply(self, in, "ack");
+}
+
+// -- agents --------------------------------------------------------------------------------------------------
+
+template <class... Ts>
+void registry_request(client_actor* self, const protocol::envelope& in, const char* type, Ts&&... xs) {
+  self->request(self->state.ctx->registry, internal_request_timeout, std::forward<Ts>(xs)...)
+      .await([self, in, type](op_result& r) { answer(self, in, r, type); },
+             [self, in](caf::error& err) { internal_error(self, in, err); });
+}
+
+template <class Payload, class... Ts>
+void agent_op(client_actor* self, const protocol::envelope& in, protocol::parsed<Payload> parsed, Ts... atom) {
+  auto* p = protocol::value_of(parsed);
+  if (!p) return fail(self, in, error_code::invalid_message, protocol::error_of(parsed));
+  registry_request(self, in, "ack", atom..., self->state.id, *p);
+}
+
+void on_agent_register(client_actor* self, const protocol::envelope& in) {
+  auto parsed = protocol::parse_agent_register(in.payload);
+  auto* p = protocol::value_of(parsed);
+  if (!p) return fail(self, in, error_code::invalid_message, protocol::error_of(parsed));
+  registry_request(self, in, "ack", register_atom_v, self->state.id, self->state.sink, *p);
+}
+
+void on_route_request(client_actor* self, const protocol::envelope& in) {
+  auto parsed = protocol::parse_route_request(in.payload);
+  auto* p = protocol::value_of(parsed);
+  if (!p) return fail(self, in, error_code::invalid_message, protocol::error_of(parsed));
+  // Not awaited: the agent may take up to routeTimeoutMs, and the registry answers the requester directly.
+  self->send(self->state.ctx->registry, route_atom_v, self->state.id, self->state.sink, in.id, *p);
+}
+
+// -- dispatch ------------------------------------------------------------------------------------------------
+
+void on_custom(client_actor* self, const inbound_message& raw, const protocol::envelope& in) {
+  auto& st = self->state;
+  if (const auto* handler = st.ctx->handlers ? st.ctx->handlers->find(in.type) : nullptr) {
+    handler_context hctx(st.id, st.user_id, in, [self](protocol::envelope msg) { send(self, msg); });
+    try {
+      (*handler)(hctx);
+    } catch (const std::exception& e) {
+      spdlog::error("client {}: handler for '{}' threw: {}", st.id, in.type, e.what());
+      hctx.fail(error_code::internal, "handler failed");
+    }
+    if (!hctx.replied()) reply(self, in, "ack");
+    return;
+  }
+  if (in.session_id) return relay(self, raw, in);
+  fail(self, in, error_code::unknown_type, "unknown message type '" + in.type + "'");
+}
+
+void dispatch(client_actor* self, const inbound_message& raw, const protocol::envelope& in) {
+  switch (protocol::classify(in.type)) {
+    case kind::ping: return reply(self, in, "pong");
+    case kind::connect: return on_connect(self, in);
+    case kind::auth: return on_auth(self, in);
+    case kind::session_create: return on_session_create(self, in);
+    case kind::session_join: return on_session_join(self, in);
+    case kind::session_leave: return on_session_leave(self, in);
+    case kind::session_patch: return on_session_patch(self, in);
+    case kind::presence: return on_presence(self, in);
+    case kind::chat: return on_chat(self, raw, in);
+    case kind::agent_register: return on_agent_register(self, in);
+    case kind::agent_unregister:
+      return agent_op(self, in, protocol::parse_agent_unregister(in.payload), unreg_atom_v);
+    case kind::agent_status: return agent_op(self, in, protocol::parse_agent_status(in.payload), astatus_atom_v);
+    case kind::route_request: return on_route_request(self, in);
+    case kind::route_response:
+      return agent_op(self, in, protocol::parse_route_response(in.payload), response_atom_v);
+    case kind::server_only:
+      return fail(self, in, error_code::invalid_message, "'" + in.type + "' is sent by the server only");
+    case kind::other: return on_custom(self, raw, in);
+  }
+}
+
+void on_inbound(client_actor* self, inbound_message& raw) {
+  auto& st = self->state;
+  if (st.closing) return;
+  st.last_activity = protocol::now_ms();
+  ++st.messages_in;
+  auto* in = std::get_if<protocol::envelope>(&raw.msg);
+  st.ctx->metrics->messages_in.add(in ? in->type : std::string("_invalid"));
+  std::optional<std::string> reply_to = in ? std::optional<std::string>(in->id)
+                                           : std::get<protocol::decode_error>(raw.msg).id;
+  if (!admit(self)) return fail(self, reply_to, error_code::rate_limited, "rate limit exceeded");
+  if (!in) {
+    const auto& err = std::get<protocol::decode_error>(raw.msg);
+    return fail(self, err.id, err.code, err.message);
+  }
+  if (!st.authenticated && !allowed_before_auth(protocol::classify(in->type)))
+    return fail(self, *in, error_code::auth_required, "authenticate first");
+  dispatch(self, raw, *in);
+}
+
+// -- teardown ------------------------------------------------------------------------------------------------
+
+void on_closed(client_actor* self, std::uint16_t code) {
+  auto& st = self->state;
+  spdlog::info("client {}: disconnected ({})", st.id, code);
+  for (const auto& [sid, session] : st.sessions) self->send(session, gone_atom_v, st.id);
+  st.sessions.clear();
+  self->send(st.ctx->registry, gone_atom_v, st.id);
+  self->send(st.ctx->supervisor, gone_atom_v, st.id);
+  self->quit();
+}
+
+}  // namespace
+
+void handler_context::reply(std::string type, nlohmann::json payload) {
+  if (replied_) return;
+  replied_ = true;
+  send_(protocol::make_reply(std::move(type), std::move(payload), message_.id));
+}
+
+void handler_context::fail(protocol::error_code code, std::string message) {
+  if (replied_) return;
+  replied_ = true;
+  send_(protocol::make_error(code, std::move(message), message_.id));
+}
+
+caf::behavior client_behavior(client_actor* self, context_ptr ctx, std::string id, transport::sink_ptr sink,
+                              transport::peer_info peer) {
+  auto& st = self->state;
+  st.ctx = std::move(ctx);
+  st.id = std::move(id);
+  st.sink = std::move(sink);
+  st.peer = std::move(peer);
+  st.authenticated = st.ctx->config.auth == protocol::auth_mode::none;
+  if (st.authenticated) st.user_id = st.id;
+  st.limiter.tokens = 2.0 * st.ctx->config.rate_limit;
+  st.limiter.refilled = std::chrono::steady_clock::now();
+  const auto& cfg = st.ctx->config;
+  send(self, protocol::make_event("session_info", {{"clientId", st.id},
+                                                   {"nodeId", st.ctx->node_id},
+                                                   {"authRequired", cfg.auth != protocol::auth_mode::none},
+                                                   {"serverVersion", server_version},
+                                                   {"heartbeatIntervalMs", cfg.heartbeat_interval_ms},
+                                                   {"maxPayload", cfg.max_payload}}));
+  if (st.authenticated) publish_presence(self);
+  spdlog::info("client {}: connected from {}{}", st.id, st.peer.address, st.peer.tls ? " (tls)" : "");
+  return {
+      [self](inbound_message& msg) { on_inbound(self, msg); },
+      [self](closed_atom, std::uint16_t code) { on_closed(self, code); },
+      [self](kick_atom, std::string& reason) {
+        spdlog::info("client {}: kicked: {}", self->state.id, reason);
+        self->state.closing = true;
+        self->state.sink->close(protocol::close_code::kicked, reason.empty() ? "kicked" : reason);
+      },
+      [self](drain_atom) {
+        self->state.closing = true;
+        self->state.sink->close(protocol::close_code::going_away, "server going away");
+      },
+      [self](info_atom) -> json { return describe(self->state); },
+      [self](status_atom) -> json {
+        const auto& s = self->state;
+        return {{"kind", "client"},
+                {"id", s.id},
+                {"mailbox", self->mailbox().size()},
+                {"state",
+                 {{"authenticated", s.authenticated}, {"sessions", s.sessions.size()}, {"status", s.status},
+                  {"address", s.peer.address}}}};
+      },
+  };
+}
+
+caf::actor spawn_client(caf::actor_system& sys, context_ptr ctx, std::string client_id, transport::sink_ptr sink,
+                        transport::peer_info peer) {
+  return sys.spawn(client_behavior, std::move(ctx), std::move(client_id), std::move(sink), std::move(peer));
+}
+
+}  // namespace sb::actors

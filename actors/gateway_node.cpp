@@ -1,0 +1,201 @@
+#include "actors/gateway_node.hpp"
+
+#include <thread>
+
+#include <boost/asio/executor_work_guard.hpp>
+#include <boost/asio/io_context.hpp>
+#include <caf/all.hpp>
+#include <spdlog/spdlog.h>
+
+#include "actors/spawn.hpp"
+#include "actors/type_ids.hpp"
+#include "protocol/ids.hpp"
+#include "transport/admin_socket.hpp"
+#include "transport/bind_address.hpp"
+#include "transport/tls.hpp"
+#include "transport/ws_server.hpp"
+
+namespace sb::actors {
+
+namespace {
+
+constexpr unsigned io_threads = 2;
+constexpr auto admin_timeout = std::chrono::seconds(5);
+
+/// Forwards one connection's events to its client actor as typed messages.
+class actor_events : public transport::connection_events {
+ public:
+  explicit actor_events(caf::actor client) : client_(std::move(client)) {}
+  void on_message(protocol::decode_result msg, std::chrono::steady_clock::time_point received) override {
+    caf::anon_send(client_, inbound_message{std::move(msg), received});
+  }
+  void on_closed(std::uint16_t code) override { caf::anon_send(client_, closed_atom_v, code); }
+
+ private:
+  caf::actor client_;
+};
+
+transport::server_options server_options_from(const protocol::gateway_config& c) {
+  transport::server_options o;
+  o.address = transport::resolve_bind_address(c.bind);
+  o.port = c.port;
+  o.path = c.path;
+  o.cors_origins = c.cors_origins;
+  o.trusted_proxies = c.trusted_proxies;
+  o.max_payload = c.max_payload;
+  o.per_message_deflate = c.per_message_deflate;
+  o.heartbeat_interval_ms = c.heartbeat_interval_ms;
+  o.client_timeout_ms = c.client_timeout_ms;
+  o.send_queue_limit = c.send_queue_limit;
+  o.send_queue_bytes = c.send_queue_bytes;
+  if (c.tls_enabled()) o.tls = transport::make_server_tls_context(c.tls_cert, c.tls_key);
+  return o;
+}
+
+}  // namespace
+
+struct gateway_node::impl : transport::server_hooks {
+  protocol::gateway_config config;
+  std::string node_id;
+  std::vector<std::string> generated;
+  std::shared_ptr<transport::metrics_registry> metrics = std::make_shared<transport::metrics_registry>();
+  std::shared_ptr<transport::server_state> state = std::make_shared<transport::server_state>();
+  std::shared_ptr<handler_registry> handlers = std::make_shared<handler_registry>();
+  std::shared_ptr<const protocol::token_validator> validator;
+  // Destroyed in reverse order: sockets and the io_context go before the actor system they send into.
+  caf::actor_system_config caf_config;
+  std::unique_ptr<caf::actor_system> system;
+  context_ptr ctx;
+  caf::actor supervisor;
+  boost::asio::io_context ioc;
+  std::optional<boost::asio::executor_work_guard<boost::asio::io_context::executor_type>> guard;
+  std::vector<std::thread> threads;
+  std::unique_ptr<transport::ws_server> server;
+  std::unique_ptr<transport::admin_server> admin;
+  bool started = false;
+  bool stopped = false;
+
+  std::shared_ptr<transport::connection_events> on_open(transport::sink_ptr sink,
+                                                        const transport::peer_info& peer) override {
+    auto id = protocol::random_id("c-");
+    auto client = spawn_client(*system, ctx, id, std::move(sink), peer);
+    caf::anon_send(supervisor, up_atom_v, id, client);
+    return std::make_shared<actor_events>(std::move(client));
+  }
+
+  void answer_admin(nlohmann::json request, std::function<void(nlohmann::json)> respond) {
+    // A short-lived actor bridges the socket thread to the supervisor without blocking either.
+    system->spawn([sup = supervisor, request = std::move(request), respond](caf::event_based_actor* self) {
+      self->request(sup, admin_timeout, admin_atom_v, request)
+          .then([respond](nlohmann::json& answer) { respond(std::move(answer)); },
+                [respond](caf::error& err) {
+                  respond({{"ok", false}, {"error", "node did not answer: " + to_string(err)}});
+                });
+    });
+  }
+
+  void start_actors() {
+    caf_config.set("scheduler.max-threads", std::max(2u, std::thread::hardware_concurrency()));
+    caf_config.set("logger.file-verbosity", caf::atom("quiet"));
+    caf_config.set("logger.console-verbosity", caf::atom("quiet"));
+    system = std::make_unique<caf::actor_system>(caf_config);
+    auto base = std::make_shared<gateway_context>();
+    base->config = config;
+    base->node_id = node_id;
+    base->metrics = metrics;
+    base->server_state = state;
+    base->validator = validator;
+    base->handlers = handlers;
+    base->registry = spawn_agent_registry(*system, base);
+    supervisor = spawn_supervisor(*system, base);
+    auto full = std::make_shared<gateway_context>(*base);
+    full->supervisor = supervisor;
+    ctx = std::move(full);
+  }
+};
+
+gateway_node::gateway_node(protocol::gateway_config config) : impl_(std::make_unique<impl>()) {
+  impl_->config = std::move(config);
+}
+
+gateway_node::~gateway_node() { stop(); }
+
+void gateway_node::register_handler(std::string type, message_handler handler) {
+  if (impl_->started) throw std::logic_error("register_handler must be called before start()");
+  impl_->handlers->add(std::move(type), std::move(handler));
+}
+
+void gateway_node::set_token_validator(std::shared_ptr<const protocol::token_validator> validator) {
+  if (impl_->started) throw std::logic_error("set_token_validator must be called before start()");
+  impl_->validator = std::move(validator);
+}
+
+void gateway_node::start() {
+  auto& d = *impl_;
+  if (d.started) return;
+  d.node_id = d.config.node_id.empty() ? protocol::random_id("node-") : d.config.node_id;
+  if (!d.validator) {
+    if (d.config.auth == protocol::auth_mode::token && d.config.auth_tokens.empty()) {
+      d.generated.push_back(protocol::random_token());
+      d.config.auth_tokens = d.generated;
+    }
+    d.validator = std::make_shared<protocol::static_token_validator>(d.config.auth_tokens);
+  }
+  auto options = server_options_from(d.config);  // throws on bad TLS files before anything runs
+  d.start_actors();
+  d.server = std::make_unique<transport::ws_server>(d.ioc, std::move(options), d, *d.metrics, d.state);
+  d.started = true;
+  d.server->start();
+  if (!d.config.admin_socket.empty()) {
+    d.admin = std::make_unique<transport::admin_server>(
+        d.ioc, d.config.admin_socket,
+        [&d](nlohmann::json request, std::function<void(nlohmann::json)> respond) {
+          d.answer_admin(std::move(request), std::move(respond));
+        });
+    d.admin->start();
+  }
+  d.guard.emplace(boost::asio::make_work_guard(d.ioc));
+  for (unsigned i = 0; i < io_threads; ++i) d.threads.emplace_back([&d] { d.ioc.run(); });
+  spdlog::info("node {} listening on {}:{}{} ({})", d.node_id, transport::resolve_bind_address(d.config.bind),
+               d.server->port(), d.config.path, d.config.tls_enabled() ? "wss" : "ws");
+}
+
+void gateway_node::drain() {
+  auto& d = *impl_;
+  if (!d.started) return;
+  d.state->draining.store(true);
+  caf::anon_send(d.supervisor, drain_atom_v);
+}
+
+bool gateway_node::wait_until_idle(std::chrono::milliseconds timeout) {
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  while (impl_->metrics->connections.load() > 0) {
+    if (std::chrono::steady_clock::now() >= deadline) return false;
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  return true;
+}
+
+void gateway_node::stop() {
+  auto& d = *impl_;
+  if (!d.started || d.stopped) return;
+  d.stopped = true;
+  d.state->draining.store(true);
+  caf::anon_send_exit(d.supervisor, caf::exit_reason::user_shutdown);
+  d.system->await_all_actors_done();
+  d.guard.reset();
+  d.ioc.stop();
+  for (auto& t : d.threads) t.join();
+  d.threads.clear();
+  // Only now, with no io thread left, may the listeners be closed from this thread.
+  if (d.server) d.server->stop();
+  if (d.admin) d.admin->stop();
+}
+
+std::uint16_t gateway_node::port() const { return impl_->server ? impl_->server->port() : 0; }
+const std::string& gateway_node::node_id() const { return impl_->node_id; }
+const protocol::gateway_config& gateway_node::config() const { return impl_->config; }
+const std::vector<std::string>& gateway_node::generated_tokens() const { return impl_->generated; }
+transport::metrics_registry& gateway_node::metrics() { return *impl_->metrics; }
+
+}  // namespace sb::actors

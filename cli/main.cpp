@@ -1,0 +1,24 @@
+// The `switchboard` entry point: one binary, one subcommand per role.
+#include <spdlog/spdlog.h>
+
+#include "cli/commands.hpp"
+
+int main(int argc, char** argv) {
+  CLI::App app{"switchboard: real-time WebSocket gateway"};
+  app.require_subcommand(1);
+  auto serve = sb::cli::add_serve_command(app);
+  auto admin = sb::cli::add_admin_command(app);
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    return app.exit(e);
+  }
+  try {
+    if (app.got_subcommand("serve")) return serve();
+    if (app.got_subcommand("admin")) return admin();
+  } catch (const std::exception& e) {
+    spdlog::critical("{}", e.what());
+    return 1;
+  }
+  return 2;
+}

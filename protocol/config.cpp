@@ -1,0 +1,248 @@
+#include "protocol/config.hpp"
+
+#include <arpa/inet.h>
+
+#include <algorithm>
+#include <cctype>
+#include <limits>
+
+#include "protocol/origin.hpp"
+
+namespace sb::protocol {
+
+std::string_view to_string(auth_mode m) {
+  switch (m) {
+    case auth_mode::token: return "token";
+    case auth_mode::password: return "password";
+    case auth_mode::none: return "none";
+  }
+  return "token";
+}
+
+const std::vector<config_key>& gateway_config_keys() {
+  static const std::vector<config_key> keys = {
+      {"port", key_kind::integer, "TCP port for WebSocket and HTTP (0 picks a free port)"},
+      {"bind", key_kind::string, "loopback, lan, all, or an IP address"},
+      {"path", key_kind::string, "WebSocket upgrade path"},
+      {"authMode", key_kind::string, "token, password or none"},
+      {"authTokens", key_kind::string_list, "accepted tokens; empty in token mode generates one"},
+      {"authPassword", key_kind::string, "password for authMode password"},
+      {"corsOrigins", key_kind::string_list, "allowed browser origins: exact, * or https://*.example.com"},
+      {"trustedProxies", key_kind::string_list, "CIDRs whose X-Forwarded-* headers are honoured"},
+      {"maxPayload", key_kind::integer, "largest message in bytes after decompression"},
+      {"perMessageDeflate", key_kind::boolean, "negotiate permessage-deflate"},
+      {"heartbeatIntervalMs", key_kind::integer, "WebSocket ping interval"},
+      {"clientTimeoutMs", key_kind::integer, "close a connection silent for this long"},
+      {"routeTimeoutMs", key_kind::integer, "ROUTE_TIMEOUT after this long"},
+      {"rateLimit", key_kind::integer, "messages per second per client, burst 2x (0: off)"},
+      {"sendQueueLimit", key_kind::integer, "frames queued per client before it is closed with 4008"},
+      {"sendQueueBytes", key_kind::integer, "bytes queued per client before it is closed with 4008"},
+      {"tlsCert", key_kind::string, "PEM certificate chain; with tlsKey serves wss/https only"},
+      {"tlsKey", key_kind::string, "PEM private key"},
+      {"adminSocket", key_kind::string, "admin Unix socket path"},
+      {"nodeId", key_kind::string, "this node's id (generated when empty)"},
+      {"logLevel", key_kind::string, "trace, debug, info, warn, error, critical or off"},
+      {"drainTimeoutMs", key_kind::integer, "longest wait for clients to close on shutdown"},
+  };
+  return keys;
+}
+
+const config_key* find_config_key(std::string_view name) {
+  for (const auto& k : gateway_config_keys())
+    if (name == k.name) return &k;
+  return nullptr;
+}
+
+std::string flag_name(std::string_view key) {
+  std::string out;
+  for (char c : key) {
+    if (std::isupper(static_cast<unsigned char>(c))) {
+      out.push_back('-');
+      out.push_back(static_cast<char>(std::tolower(static_cast<unsigned char>(c))));
+    } else {
+      out.push_back(c);
+    }
+  }
+  return out;
+}
+
+std::string env_name(std::string_view key) {
+  std::string out = "SWITCHBOARD_";
+  for (char c : flag_name(key)) out.push_back(c == '-' ? '_' : static_cast<char>(std::toupper(c)));
+  return out;
+}
+
+std::variant<nlohmann::json, std::string> coerce_config_text(const config_key& key, const std::string& text) {
+  using nlohmann::json;
+  const std::string where = std::string(key.name) + ": ";
+  switch (key.kind) {
+    case key_kind::integer: {
+      if (text.empty() || !std::all_of(text.begin(), text.end(), [](unsigned char c) { return std::isdigit(c); }))
+        return where + "expected a non-negative integer, got '" + text + "'";
+      try {
+        return json(std::stoull(text));
+      } catch (...) {
+        return where + "number out of range: '" + text + "'";
+      }
+    }
+    case key_kind::boolean:
+      if (text == "true" || text == "1" || text == "yes" || text == "on") return json(true);
+      if (text == "false" || text == "0" || text == "no" || text == "off") return json(false);
+      return where + "expected true or false, got '" + text + "'";
+    case key_kind::string: return json(text);
+    case key_kind::string_list: {
+      if (!text.empty() && text.front() == '[') {
+        json parsed = json::parse(text, nullptr, false);
+        if (parsed.is_discarded() || !parsed.is_array()) return where + "invalid JSON array";
+        return parsed;
+      }
+      json out = json::array();
+      std::size_t start = 0;
+      while (start <= text.size() && !text.empty()) {
+        auto comma = text.find(',', start);
+        auto item = text.substr(start, comma == std::string::npos ? std::string::npos : comma - start);
+        item.erase(0, item.find_first_not_of(" \t"));
+        item.erase(item.find_last_not_of(" \t") + 1);
+        if (!item.empty()) out.push_back(item);
+        if (comma == std::string::npos) break;
+        start = comma + 1;
+      }
+      return out;
+    }
+  }
+  return where + "unsupported";
+}
+
+namespace {
+
+using nlohmann::json;
+
+struct reader {
+  const json& obj;
+  std::string error;
+
+  const json* get(const char* key) {
+    auto it = obj.find(key);
+    return it == obj.end() ? nullptr : &*it;
+  }
+
+  template <class T>
+  void integer(const char* key, T& out, std::uint64_t min, std::uint64_t max) {
+    auto* v = get(key);
+    if (!v || !error.empty()) return;
+    if (!v->is_number_integer() || (v->is_number_integer() && v->get<std::int64_t>() < 0) ||
+        v->get<std::uint64_t>() < min || v->get<std::uint64_t>() > max) {
+      error = std::string(key) + ": expected an integer from " + std::to_string(min) + " to " + std::to_string(max);
+      return;
+    }
+    out = static_cast<T>(v->get<std::uint64_t>());
+  }
+
+  void boolean(const char* key, bool& out) {
+    auto* v = get(key);
+    if (!v || !error.empty()) return;
+    if (!v->is_boolean()) {
+      error = std::string(key) + ": expected true or false";
+      return;
+    }
+    out = v->get<bool>();
+  }
+
+  void string(const char* key, std::string& out) {
+    auto* v = get(key);
+    if (!v || !error.empty()) return;
+    if (!v->is_string()) {
+      error = std::string(key) + ": expected a string";
+      return;
+    }
+    out = v->get<std::string>();
+  }
+
+  void strings(const char* key, std::vector<std::string>& out) {
+    auto* v = get(key);
+    if (!v || !error.empty()) return;
+    if (!v->is_array() || !std::all_of(v->begin(), v->end(), [](const json& e) { return e.is_string(); })) {
+      error = std::string(key) + ": expected an array of strings";
+      return;
+    }
+    out = v->get<std::vector<std::string>>();
+  }
+};
+
+bool valid_bind(const std::string& bind) {
+  if (bind == "loopback" || bind == "lan" || bind == "all") return true;
+  unsigned char buf[16];
+  return inet_pton(AF_INET, bind.c_str(), buf) == 1 || inet_pton(AF_INET6, bind.c_str(), buf) == 1;
+}
+
+bool valid_log_level(const std::string& level) {
+  static const char* levels[] = {"trace", "debug", "info", "warn", "error", "critical", "off"};
+  return std::any_of(std::begin(levels), std::end(levels), [&](const char* l) { return level == l; });
+}
+
+}  // namespace
+
+std::variant<gateway_config, std::string> parse_gateway_config(const nlohmann::json& object) {
+  if (!object.is_object()) return std::string("configuration must be a JSON object");
+  for (const auto& [key, value] : object.items())
+    if (!find_config_key(key)) return "unknown configuration key '" + key + "'";
+
+  gateway_config cfg;
+  reader r{object, {}};
+  constexpr auto u32max = std::numeric_limits<std::uint32_t>::max();
+  r.integer("port", cfg.port, 0, 65535);
+  r.string("bind", cfg.bind);
+  r.string("path", cfg.path);
+  std::string mode = "token";
+  r.string("authMode", mode);
+  r.strings("authTokens", cfg.auth_tokens);
+  r.string("authPassword", cfg.auth_password);
+  r.strings("corsOrigins", cfg.cors_origins);
+  r.strings("trustedProxies", cfg.trusted_proxies_text);
+  r.integer("maxPayload", cfg.max_payload, 64, 1ull << 30);
+  r.boolean("perMessageDeflate", cfg.per_message_deflate);
+  r.integer("heartbeatIntervalMs", cfg.heartbeat_interval_ms, 10, u32max);
+  r.integer("clientTimeoutMs", cfg.client_timeout_ms, 10, u32max);
+  r.integer("routeTimeoutMs", cfg.route_timeout_ms, 1, u32max);
+  r.integer("rateLimit", cfg.rate_limit, 0, 1000000);
+  r.integer("sendQueueLimit", cfg.send_queue_limit, 1, 1u << 24);
+  r.integer("sendQueueBytes", cfg.send_queue_bytes, 1024, 1ull << 34);
+  r.string("tlsCert", cfg.tls_cert);
+  r.string("tlsKey", cfg.tls_key);
+  r.string("adminSocket", cfg.admin_socket);
+  r.string("nodeId", cfg.node_id);
+  r.string("logLevel", cfg.log_level);
+  r.integer("drainTimeoutMs", cfg.drain_timeout_ms, 0, u32max);
+  if (!r.error.empty()) return r.error;
+
+  if (!valid_bind(cfg.bind)) return "bind: expected loopback, lan, all or an IP address, got '" + cfg.bind + "'";
+  if (cfg.path.empty() || cfg.path.front() != '/') return std::string("path: must start with '/'");
+  if (mode == "token")
+    cfg.auth = auth_mode::token;
+  else if (mode == "password")
+    cfg.auth = auth_mode::password;
+  else if (mode == "none")
+    cfg.auth = auth_mode::none;
+  else
+    return "authMode: expected token, password or none, got '" + mode + "'";
+  if (cfg.auth == auth_mode::password && cfg.auth_password.empty())
+    return std::string("authPassword: required when authMode is password");
+  for (const auto& t : cfg.auth_tokens)
+    if (t.empty()) return std::string("authTokens: tokens must not be empty");
+  for (const auto& o : cfg.cors_origins)
+    if (!valid_origin_pattern(o)) return "corsOrigins: invalid origin pattern '" + o + "'";
+  for (const auto& text : cfg.trusted_proxies_text) {
+    auto range = parse_cidr(text);
+    if (!range) return "trustedProxies: invalid CIDR '" + text + "'";
+    cfg.trusted_proxies.push_back(*range);
+  }
+  if (cfg.tls_cert.empty() != cfg.tls_key.empty())
+    return std::string(cfg.tls_cert.empty() ? "tlsCert" : "tlsKey") + ": tlsCert and tlsKey must be set together";
+  if (cfg.client_timeout_ms < cfg.heartbeat_interval_ms)
+    return std::string("clientTimeoutMs: must not be shorter than heartbeatIntervalMs");
+  if (cfg.admin_socket.size() >= 108) return std::string("adminSocket: path longer than a Unix socket allows");
+  if (!valid_log_level(cfg.log_level)) return "logLevel: unknown level '" + cfg.log_level + "'";
+  return cfg;
+}
+
+}  // namespace sb::protocol

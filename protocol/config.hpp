@@ -1,0 +1,71 @@
+#pragma once
+// Gateway configuration keys (PROTOCOL.md "Configuration keys"). Every source (file, environment, flags) is
+// first turned into one JSON object of these keys; `parse_gateway_config` then checks it, naming the key that
+// is unknown or wrong.
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <variant>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "protocol/cidr.hpp"
+
+namespace sb::protocol {
+
+enum class auth_mode { token, password, none };
+std::string_view to_string(auth_mode m);
+
+struct gateway_config {
+  std::uint16_t port = 8080;
+  std::string bind = "loopback";  // loopback, lan, all, or an IP address
+  std::string path = "/ws";
+  auth_mode auth = auth_mode::token;
+  std::vector<std::string> auth_tokens;
+  std::string auth_password;
+  std::vector<std::string> cors_origins;
+  std::vector<std::string> trusted_proxies_text;
+  std::vector<cidr> trusted_proxies;
+  std::size_t max_payload = 1048576;
+  bool per_message_deflate = true;
+  std::uint32_t heartbeat_interval_ms = 30000;
+  std::uint32_t client_timeout_ms = 60000;
+  std::uint32_t route_timeout_ms = 30000;
+  std::uint32_t rate_limit = 100;  // messages per second per client; 0 disables
+  std::size_t send_queue_limit = 1024;
+  std::size_t send_queue_bytes = 8 * 1024 * 1024;
+  std::string tls_cert;
+  std::string tls_key;
+  std::string admin_socket = "switchboard.sock";
+  std::string node_id;  // empty: generated at start
+  std::string log_level = "info";
+  std::uint32_t drain_timeout_ms = 10000;
+
+  bool tls_enabled() const { return !tls_cert.empty(); }
+};
+
+enum class key_kind { integer, boolean, string, string_list };
+
+struct config_key {
+  const char* name;  // camelCase, as in the JSON file
+  key_kind kind;
+  const char* help;
+};
+
+/// Every key, in documentation order.
+const std::vector<config_key>& gateway_config_keys();
+const config_key* find_config_key(std::string_view name);
+
+/// "maxPayload" -> "max-payload" (flag) and "SWITCHBOARD_MAX_PAYLOAD" (environment).
+std::string flag_name(std::string_view key);
+std::string env_name(std::string_view key);
+
+/// Converts the text of a flag or environment variable to the key's JSON type. Lists are JSON arrays or
+/// comma-separated. Returns an error message naming the key when the text does not fit.
+std::variant<nlohmann::json, std::string> coerce_config_text(const config_key& key, const std::string& text);
+
+/// Checks a merged object of keys and builds the configuration; the error names the offending key.
+std::variant<gateway_config, std::string> parse_gateway_config(const nlohmann::json& object);
+
+}  // namespace sb::protocol

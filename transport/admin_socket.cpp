@@ -1,0 +1,161 @@
+#include "transport/admin_socket.hpp"
+
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <optional>
+#include <stdexcept>
+
+#include <boost/asio/local/stream_protocol.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/read_until.hpp>
+#include <boost/asio/strand.hpp>
+#include <boost/asio/streambuf.hpp>
+#include <boost/asio/write.hpp>
+#include <spdlog/spdlog.h>
+
+namespace sb::transport {
+
+namespace net = boost::asio;
+using local = net::local::stream_protocol;
+using nlohmann::json;
+
+namespace {
+
+constexpr std::size_t max_line = 64 * 1024;
+
+json error_reply(const std::string& message) { return {{"ok", false}, {"error", message}}; }
+
+class admin_connection : public std::enable_shared_from_this<admin_connection> {
+ public:
+  admin_connection(local::socket socket, admin_handler& handler)
+      : socket_(std::move(socket)), handler_(handler), input_(max_line) {}
+
+  void start() { do_read(); }
+
+ private:
+  void do_read() {
+    net::async_read_until(socket_, input_, '\n',
+                          [self = shared_from_this()](boost::system::error_code ec, std::size_t n) {
+                            self->on_line(ec, n);
+                          });
+  }
+
+  void on_line(boost::system::error_code ec, std::size_t n) {
+    if (ec == net::error::not_found) return reply(error_reply("request line longer than 64 KiB"), false);
+    if (ec) return;
+    std::string line(net::buffers_begin(input_.data()), net::buffers_begin(input_.data()) + n);
+    input_.consume(n);
+    json request = json::parse(line, nullptr, false);
+    if (request.is_discarded() || !request.is_object() || !request.contains("cmd") || !request["cmd"].is_string())
+      return reply(error_reply("expected a JSON object with a string 'cmd'"), true);
+    // The handler may answer from another thread: hop back onto this connection's strand.
+    handler_(std::move(request), [self = shared_from_this()](json response) {
+      net::post(self->socket_.get_executor(),
+                [self, response = std::move(response)]() mutable { self->reply(std::move(response), true); });
+    });
+  }
+
+  void reply(json response, bool keep_reading) {
+    auto text = std::make_shared<std::string>(response.dump(-1, ' ', false, json::error_handler_t::replace) + "\n");
+    net::async_write(socket_, net::buffer(*text),
+                     [self = shared_from_this(), text, keep_reading](boost::system::error_code ec, std::size_t) {
+                       if (!ec && keep_reading) self->do_read();
+                     });
+  }
+
+  local::socket socket_;
+  admin_handler& handler_;
+  net::streambuf input_;
+};
+
+}  // namespace
+
+struct admin_server::impl : std::enable_shared_from_this<admin_server::impl> {
+  net::io_context& ioc;
+  std::string path;
+  admin_handler handler;
+  local::acceptor acceptor;
+
+  impl(net::io_context& io, std::string p, admin_handler h)
+      : ioc(io), path(std::move(p)), handler(std::move(h)), acceptor(net::make_strand(io)) {}
+
+  void do_accept() {
+    acceptor.async_accept(net::make_strand(ioc), [self = shared_from_this()](boost::system::error_code ec,
+                                                                              local::socket socket) {
+      if (ec == net::error::operation_aborted || !self->acceptor.is_open()) return;
+      if (!ec) std::make_shared<admin_connection>(std::move(socket), self->handler)->start();
+      self->do_accept();
+    });
+  }
+};
+
+admin_server::admin_server(net::io_context& ioc, std::string path, admin_handler handler)
+    : impl_(std::make_shared<impl>(ioc, std::move(path), std::move(handler))) {}
+
+admin_server::~admin_server() { stop(); }
+
+void admin_server::start() {
+  const auto& path = impl_->path;
+  // A socket file left by a crashed process would block bind; one that still answers belongs to a live node.
+  struct stat st {};
+  if (::lstat(path.c_str(), &st) == 0) {
+    if (!S_ISSOCK(st.st_mode)) throw std::runtime_error("adminSocket: '" + path + "' exists and is not a socket");
+    local::socket probe(impl_->ioc);
+    boost::system::error_code ec;
+    probe.connect(local::endpoint(path), ec);
+    if (!ec) throw std::runtime_error("adminSocket: '" + path + "' is in use by another process");
+    ::unlink(path.c_str());
+  }
+  boost::system::error_code ec;
+  auto& acc = impl_->acceptor;
+  const mode_t old_mask = ::umask(0177);  // the socket is created 0600: only its owner may drive the node
+  acc.open(local(), ec);
+  if (!ec) acc.bind(local::endpoint(path), ec);
+  ::umask(old_mask);
+  if (!ec) acc.listen(net::socket_base::max_listen_connections, ec);
+  if (ec) throw std::runtime_error("adminSocket: cannot listen on '" + path + "': " + ec.message());
+  ::chmod(path.c_str(), 0600);
+  net::dispatch(acc.get_executor(), [self = impl_] { self->do_accept(); });
+}
+
+void admin_server::stop() {
+  boost::system::error_code ec;
+  if (impl_->acceptor.is_open()) {
+    impl_->acceptor.close(ec);
+    ::unlink(impl_->path.c_str());
+  }
+}
+
+const std::string& admin_server::path() const { return impl_->path; }
+
+json admin_call(const std::string& path, const json& request, std::chrono::milliseconds timeout) {
+  net::io_context ioc;
+  local::socket socket(ioc);
+  boost::system::error_code ec;
+  socket.connect(local::endpoint(path), ec);
+  if (ec) throw std::runtime_error("cannot connect to admin socket '" + path + "': " + ec.message());
+  std::string line = request.dump() + "\n";
+  net::write(socket, net::buffer(line), ec);
+  if (ec) throw std::runtime_error("admin socket write failed: " + ec.message());
+  net::streambuf input(max_line * 64);
+  std::optional<json> result;
+  std::string failure;
+  net::async_read_until(socket, input, '\n', [&](boost::system::error_code rec, std::size_t n) {
+    if (rec) {
+      failure = "admin socket read failed: " + rec.message();
+      return;
+    }
+    std::string text(net::buffers_begin(input.data()), net::buffers_begin(input.data()) + n);
+    auto parsed = json::parse(text, nullptr, false);
+    if (parsed.is_discarded())
+      failure = "admin socket answered with invalid JSON";
+    else
+      result = std::move(parsed);
+  });
+  ioc.run_for(timeout);
+  if (result) return *result;
+  throw std::runtime_error(failure.empty() ? "admin socket did not answer in time" : failure);
+}
+
+}  // namespace sb::transport

@@ -1,0 +1,37 @@
+#pragma once
+// The admin Unix socket (PROTOCOL.md "Admin socket"): one JSON object per line each way, mode 0600.
+#include <chrono>
+#include <functional>
+#include <memory>
+#include <string>
+
+#include <boost/asio/io_context.hpp>
+#include <nlohmann/json.hpp>
+
+namespace sb::transport {
+
+/// Answers one request; `respond` may be called from any thread, exactly once.
+using admin_handler = std::function<void(nlohmann::json request, std::function<void(nlohmann::json)> respond)>;
+
+class admin_server {
+ public:
+  admin_server(boost::asio::io_context& ioc, std::string path, admin_handler handler);
+  ~admin_server();
+  /// Binds (replacing a stale socket file) and accepts; throws std::runtime_error on failure.
+  void start();
+  /// Closes and removes the socket. Call once the io_context no longer runs.
+  void stop();
+  const std::string& path() const;
+
+  struct impl;
+
+ private:
+  std::shared_ptr<impl> impl_;
+};
+
+/// Client side: sends one request and waits for its line. Throws std::runtime_error on connection failure or
+/// timeout.
+nlohmann::json admin_call(const std::string& path, const nlohmann::json& request,
+                          std::chrono::milliseconds timeout = std::chrono::seconds(10));
+
+}  // namespace sb::transport
