@@ -1,0 +1,226 @@
+// Handshake, authentication and per-message rules of PROTOCOL.md over real sockets.
+#include <catch2/catch.hpp>
+
+#include "support/gateway_fixture.hpp"
+
+using namespace sb::test;
+using sb::protocol::auth_mode;
+
+namespace {
+
+std::string error_code_of(const json& msg) { return msg["type"] == "error" ? msg["payload"].value("code", "") : ""; }
+
+}  // namespace
+
+TEST_CASE("the server greets a new connection with session_info") {
+  gateway_fixture gw;
+  ws_client client(gw.port());
+  auto info = client.next();
+  REQUIRE(info);
+  CHECK((*info)["type"] == "session_info");
+  CHECK_FALSE(info->contains("replyTo"));
+  const auto& p = (*info)["payload"];
+  CHECK(p["clientId"].is_string());
+  CHECK(p["nodeId"] == gw.node->node_id());
+  CHECK(p["authRequired"] == true);
+  CHECK(p["serverVersion"].is_string());
+  CHECK(p["heartbeatIntervalMs"] == 30000);
+  CHECK(p["maxPayload"] == 1048576);
+}
+
+TEST_CASE("connect answers hello_ok with an empty presence list until authenticated") {
+  gateway_fixture gw;
+  auto other = gw.ready_client("dev-other");
+  auto client = gw.connect();
+  auto hello = client->request("connect", {{"deviceId", "dev-1"}, {"role", "ui"}, {"clientName", "t"}});
+  REQUIRE(hello["type"] == "hello_ok");
+  CHECK(hello["payload"]["clientId"] == gateway_fixture::id_of(*client));
+  CHECK(hello["payload"]["authRequired"] == true);
+  CHECK(hello["payload"]["authenticated"] == false);
+  CHECK(hello["payload"]["presence"] == json::array());
+  CHECK(hello["payload"]["uptimeMs"].is_number());
+
+  REQUIRE(client->request("auth", {{"token", test_token}})["type"] == "auth_success");
+  auto again = client->request("connect", {{"deviceId", "dev-1"}});
+  REQUIRE(again["payload"]["authenticated"] == true);
+  auto presence = again["payload"]["presence"];
+  REQUIRE(presence.size() == 2);
+  bool saw_other = false;
+  for (const auto& e : presence)
+    if (e["clientId"] == gateway_fixture::id_of(*other)) {
+      saw_other = true;
+      CHECK(e["deviceId"] == "dev-other");
+      CHECK(e["status"] == "online");
+    }
+  CHECK(saw_other);
+}
+
+TEST_CASE("a valid token authenticates and the user id falls back to the device id") {
+  gateway_fixture gw;
+  auto client = gw.connect();
+  client->request("connect", {{"deviceId", "laptop-7"}});
+  auto ok = client->request("auth", {{"token", test_token}});
+  REQUIRE(ok["type"] == "auth_success");
+  CHECK(ok["payload"]["clientId"] == gateway_fixture::id_of(*client));
+  CHECK(ok["payload"]["userId"] == "laptop-7");
+}
+
+TEST_CASE("without a device id the user id is the client id") {
+  gateway_fixture gw;
+  auto client = gw.connect();
+  auto ok = client->request("auth", {{"token", test_token}});
+  CHECK(ok["payload"]["userId"] == gateway_fixture::id_of(*client));
+}
+
+TEST_CASE("a wrong token is AUTH_FAILED and five failures close the connection with 4003") {
+  gateway_fixture gw;
+  auto client = gw.connect();
+  for (int i = 0; i < 4; ++i) {
+    auto r = client->request("auth", {{"token", "wrong"}});
+    CHECK(error_code_of(r) == "AUTH_FAILED");
+    CHECK_FALSE(client->closed());
+  }
+  auto last = client->request("auth", {{"token", "wrong"}});
+  CHECK(error_code_of(last) == "AUTH_FAILED");
+  CHECK(client->wait_closed() == std::optional<std::uint16_t>(4003));
+}
+
+TEST_CASE("before authentication only connect, auth and ping are accepted") {
+  gateway_fixture gw;
+  auto client = gw.connect();
+  CHECK(client->request("ping")["type"] == "pong");
+  for (const char* type : {"session_create", "chat", "agent_register", "presence", "tool_start"}) {
+    auto r = client->request(type, {{"text", "x"}}, std::string("room"));
+    CHECK(error_code_of(r) == "AUTH_REQUIRED");
+  }
+}
+
+TEST_CASE("a custom token validator decides and names the user") {
+  struct jwt_like : sb::protocol::token_validator {
+    std::optional<std::string> validate(const std::string& token) const override {
+      if (token.rfind("user:", 0) == 0) return token.substr(5);
+      return std::nullopt;
+    }
+  };
+  gateway_fixture gw({}, [](sb::actors::gateway_node& n) { n.set_token_validator(std::make_shared<jwt_like>()); });
+  auto client = gw.connect();
+  CHECK(error_code_of(client->request("auth", {{"token", test_token}})) == "AUTH_FAILED");
+  auto ok = client->request("auth", {{"token", "user:alice"}});
+  REQUIRE(ok["type"] == "auth_success");
+  CHECK(ok["payload"]["userId"] == "alice");
+}
+
+TEST_CASE("password mode checks the password") {
+  gateway_fixture gw([](sb::protocol::gateway_config& c) {
+    c.auth = auth_mode::password;
+    c.auth_password = "hunter2";
+  });
+  auto client = gw.connect();
+  CHECK(error_code_of(client->request("auth", {{"password", "nope"}})) == "AUTH_FAILED");
+  CHECK(error_code_of(client->request("auth", {{"token", "hunter2"}})) == "AUTH_FAILED");
+  CHECK(client->request("auth", {{"password", "hunter2"}})["type"] == "auth_success");
+}
+
+TEST_CASE("mode none authenticates every client at once") {
+  gateway_fixture gw([](sb::protocol::gateway_config& c) { c.auth = auth_mode::none; });
+  ws_client client(gw.port());
+  auto info = client.next();
+  REQUIRE(info);
+  CHECK((*info)["payload"]["authRequired"] == false);
+  auto hello = client.request("connect");
+  CHECK(hello["payload"]["authenticated"] == true);
+  CHECK(hello["payload"]["presence"].size() == 1);
+  CHECK(client.request("session_create", {{"sessionId", "open"}})["type"] == "session_info");
+  CHECK(client.request("auth", json::object())["type"] == "auth_success");
+}
+
+TEST_CASE("invalid JSON is BAD_JSON without replyTo and keeps the connection") {
+  gateway_fixture gw;
+  auto client = gw.connect();
+  client->send_text("{not json");
+  auto err = client->next();
+  REQUIRE(err);
+  CHECK(error_code_of(*err) == "BAD_JSON");
+  CHECK_FALSE(err->contains("replyTo"));
+  CHECK(client->request("ping")["type"] == "pong");
+}
+
+TEST_CASE("a wrong field is INVALID_MESSAGE with replyTo when the id was read") {
+  gateway_fixture gw;
+  auto client = gw.connect();
+  auto r = client->request_raw({{"type", "Bad Type"}, {"id", "x-1"}});
+  CHECK(error_code_of(r) == "INVALID_MESSAGE");
+  r = client->request_raw({{"type", "ping"}, {"id", "x-2"}, {"payload", json::array()}});
+  CHECK(error_code_of(r) == "INVALID_MESSAGE");
+  r = client->request_raw({{"type", "ping"}, {"id", "x-3"}, {"sessionId", ""}});
+  CHECK(error_code_of(r) == "INVALID_MESSAGE");
+  r = client->request_raw({{"type", "ping"}, {"id", "x-4"}, {"timestamp", "now"}});
+  CHECK(error_code_of(r) == "INVALID_MESSAGE");
+
+  client->send({{"type", "ping"}, {"id", 5}});
+  auto no_id = client->next();
+  REQUIRE(no_id);
+  CHECK(error_code_of(*no_id) == "INVALID_MESSAGE");
+  CHECK_FALSE(no_id->contains("replyTo"));
+  client->send(json::array({1, 2}));
+  auto not_object = client->next();
+  REQUIRE(not_object);
+  CHECK(error_code_of(*not_object) == "INVALID_MESSAGE");
+  CHECK(client->request("ping")["type"] == "pong");
+}
+
+TEST_CASE("binary frames are answered with INVALID_MESSAGE") {
+  gateway_fixture gw;
+  auto client = gw.connect();
+  client->send_binary(std::string("\x01\x02\x03", 3));
+  auto err = client->next();
+  REQUIRE(err);
+  CHECK(error_code_of(*err) == "INVALID_MESSAGE");
+  CHECK(client->request("ping")["type"] == "pong");
+}
+
+TEST_CASE("server-only types are refused and unknown types without a session are UNKNOWN_TYPE") {
+  gateway_fixture gw;
+  auto client = gw.ready_client();
+  for (const char* type : {"session_info", "hello_ok", "auth_success", "ack", "pong", "error"})
+    CHECK(error_code_of(client->request(type)) == "INVALID_MESSAGE");
+  CHECK(error_code_of(client->request("made_up")) == "UNKNOWN_TYPE");
+}
+
+TEST_CASE("a handler registered in code answers its type") {
+  gateway_fixture gw({}, [](sb::actors::gateway_node& n) {
+    n.register_handler("math.add", [](sb::actors::handler_context& ctx) {
+      const auto& p = ctx.message().payload;
+      if (!p.contains("a") || !p.contains("b")) return ctx.fail(sb::protocol::error_code::invalid_message, "a, b");
+      ctx.reply("math.sum", {{"sum", p["a"].get<int>() + p["b"].get<int>()}, {"by", ctx.client_id()}});
+    });
+    n.register_handler("fire.forget", [](sb::actors::handler_context&) {});
+  });
+  auto client = gw.ready_client();
+  auto r = client->request("math.add", {{"a", 2}, {"b", 3}});
+  CHECK(r["type"] == "math.sum");
+  CHECK(r["payload"]["sum"] == 5);
+  CHECK(r["payload"]["by"] == gateway_fixture::id_of(*client));
+  CHECK(error_code_of(client->request("math.add", {{"a", 2}})) == "INVALID_MESSAGE");
+  // A handler that does not answer still yields the one reply the protocol promises.
+  CHECK(client->request("fire.forget")["type"] == "ack");
+}
+
+TEST_CASE("a client over the rate limit gets RATE_LIMITED") {
+  gateway_fixture gw([](sb::protocol::gateway_config& c) { c.rate_limit = 5; });
+  auto client = gw.ready_client();  // the handshake spends two of the burst of ten
+  int limited = 0;
+  std::vector<std::string> ids;
+  for (int i = 0; i < 30; ++i) {
+    auto id = client->next_id();
+    ids.push_back(id);
+    client->send({{"type", "ping"}, {"id", id}});
+  }
+  for (const auto& id : ids) {
+    auto r = client->wait_for([&](const json& m) { return m.value("replyTo", "") == id; });
+    REQUIRE(r);
+    if (error_code_of(*r) == "RATE_LIMITED") ++limited;
+  }
+  CHECK(limited >= 15);
+  CHECK(limited <= 23);
+}

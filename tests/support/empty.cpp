@@ -1,0 +1,1 @@
+// Lets a test target configure before its first test file exists.
