@@ -9,6 +9,20 @@ namespace beast = boost::beast;
 namespace http = beast::http;
 namespace websocket = beast::websocket;
 
+namespace {
+
+// Beast 1.74 does not hand back the refusing response, so ask again with a plain HTTP upgrade request.
+int probe_upgrade_status(std::uint16_t port, const client_options& options) {
+  std::map<std::string, std::string> headers = options.headers;
+  headers["Connection"] = "Upgrade";
+  headers["Upgrade"] = "websocket";
+  headers["Sec-WebSocket-Version"] = "13";
+  headers["Sec-WebSocket-Key"] = "dGhlIHNhbXBsZSBub25jZQ==";
+  return http_get(port, options.path, headers).first;
+}
+
+}  // namespace
+
 ws_client::ws_client(std::uint16_t port, client_options options) : work_(net::make_work_guard(ioc_)), ws_(ioc_) {
   read_enabled_ = options.read;
   beast::get_lowest_layer(ws_).expires_after(5s);
@@ -27,10 +41,8 @@ ws_client::ws_client(std::uint16_t port, client_options options) : work_(net::ma
   websocket::response_type res;
   beast::error_code ec;
   ws_.handshake(res, "127.0.0.1:" + std::to_string(port), options.path, ec);
-  if (ec) {
-    if (res.result_int() != 0 && res.result_int() != 101) throw upgrade_refused(res.result_int());
-    throw std::runtime_error("handshake failed: " + ec.message());
-  }
+  if (ec == websocket::error::upgrade_declined) throw upgrade_refused(probe_upgrade_status(port, options));
+  if (ec) throw std::runtime_error("handshake failed: " + ec.message());
   deflate_ = res[http::field::sec_websocket_extensions].find("permessage-deflate") != beast::string_view::npos;
   if (read_enabled_) net::post(ioc_, [this] { do_read(); });
   thread_ = std::thread([this] { ioc_.run(); });
