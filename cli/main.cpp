@@ -1,9 +1,12 @@
 // The `switchboard` entry point: one binary, one subcommand per role.
+#include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
 
 #include "cli/commands.hpp"
 
 int main(int argc, char** argv) {
+  // Logs go to stderr so stdout carries only what a script may parse (the banner, admin results).
+  spdlog::set_default_logger(spdlog::stderr_color_mt("switchboard"));
   CLI::App app{"switchboard: real-time WebSocket gateway"};
   app.require_subcommand(1);
   auto serve = sb::cli::add_serve_command(app);

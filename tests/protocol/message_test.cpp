@@ -142,7 +142,9 @@ TEST_CASE("a missing or non-string type is an invalid message that carries the i
 }
 
 TEST_CASE("a type outside [a-z0-9_.:-]{1,64} is an invalid message that carries the id") {
-  for (const std::string bad : {"Chat", "CHAT", "chat message", "", "chat!", "chat/x", "ch\xC3\xA9t", std::string(65, 'a')}) {
+  for (const std::string bad : {std::string("Chat"), std::string("CHAT"), std::string("chat message"), std::string(),
+                                std::string("chat!"), std::string("chat/x"), std::string("ch\xC3\xA9t"),
+                                std::string(65, 'a')}) {
     auto j = base();
     j["id"] = "c-2";
     j["type"] = bad;

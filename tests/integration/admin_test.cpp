@@ -1,0 +1,382 @@
+// The admin Unix socket (PROTOCOL.md "Admin socket") and its command-line front end, against a real node.
+#include <sys/wait.h>
+
+#include <cstdio>
+#include <filesystem>
+
+#include <boost/asio/local/stream_protocol.hpp>
+#include <boost/asio/read_until.hpp>
+#include <boost/asio/streambuf.hpp>
+#include <boost/asio/write.hpp>
+#include <catch2/catch.hpp>
+#include <spdlog/spdlog.h>
+
+#include "support/gateway_fixture.hpp"
+
+using namespace sb::test;
+
+namespace {
+
+bool is_ok(const json& answer) { return answer.is_object() && answer.value("ok", false) == true; }
+
+/// A failure answer: ok false with an error text.
+bool is_failure(const json& answer) {
+  return answer.is_object() && answer.contains("ok") && answer["ok"] == false && answer["error"].is_string() &&
+         !answer["error"].get<std::string>().empty();
+}
+
+/// The entry of `list` whose `key` is `value`, or null.
+json find_by(const json& list, const char* key, const std::string& value) {
+  for (const auto& e : list)
+    if (e.value(key, "") == value) return e;
+  return nullptr;
+}
+
+json stats(gateway_fixture& gw) {
+  auto r = gw.admin({{"cmd", "stats"}});
+  REQUIRE(is_ok(r));
+  return r["result"];
+}
+
+/// Sends raw lines over the admin socket and reads one answer line per request line.
+class raw_admin {
+ public:
+  explicit raw_admin(const std::string& path) : socket_(ioc_) { socket_.connect({path}); }
+
+  json call(const std::string& line) {
+    boost::asio::write(socket_, boost::asio::buffer(line + "\n"));
+    auto n = boost::asio::read_until(socket_, input_, '\n');
+    std::string text(boost::asio::buffers_begin(input_.data()), boost::asio::buffers_begin(input_.data()) + n);
+    input_.consume(n);
+    return json::parse(text, nullptr, false);
+  }
+
+ private:
+  boost::asio::io_context ioc_;
+  boost::asio::local::stream_protocol::socket socket_;
+  boost::asio::streambuf input_;
+};
+
+struct command_result {
+  int exit_code;
+  std::string out;
+};
+
+/// Runs a shell command and captures its standard output and exit code.
+command_result run(const std::string& command) {
+  FILE* pipe = ::popen(command.c_str(), "r");
+  REQUIRE(pipe);
+  std::string out;
+  char buf[4096];
+  for (std::size_t n; (n = std::fread(buf, 1, sizeof buf, pipe)) > 0;) out.append(buf, n);
+  const int status = ::pclose(pipe);
+  REQUIRE(WIFEXITED(status));
+  return {WEXITSTATUS(status), out};
+}
+
+std::string quoted(const std::string& s) { return "'" + s + "'"; }
+
+}  // namespace
+
+TEST_CASE("the admin socket file is created with mode 0600") {
+  gateway_fixture gw;
+  namespace fs = std::filesystem;
+  const auto st = fs::status(gw.admin_path());
+  CHECK(st.type() == fs::file_type::socket);
+  CHECK((st.permissions() & fs::perms::all) == (fs::perms::owner_read | fs::perms::owner_write));
+}
+
+TEST_CASE("stats counts the clients, sessions and agents that exist") {
+  gateway_fixture gw;
+  auto s = stats(gw);
+  CHECK(s["nodeId"] == gw.node->node_id());
+  CHECK(s["draining"] == false);
+  CHECK(s["uptimeMs"].is_number());
+  CHECK(s["clients"] == 0);
+  CHECK(s["sessions"] == 0);
+  CHECK(s["agents"] == 0);
+
+  auto a = gw.ready_client("dev-a");
+  auto b = gw.ready_client("dev-b");
+  auto unauthenticated = gw.connect();
+  REQUIRE(a->request("session_create", {{"sessionId", "room-1"}})["type"] == "session_info");
+  REQUIRE(b->request("session_create", {{"sessionId", "room-2"}})["type"] == "session_info");
+  REQUIRE(b->request("agent_register", {{"agentId", "agent-1"}, {"type", "t"}, {"capabilities", json::array()}})["type"] ==
+          "ack");
+  CHECK(eventually([&] {
+    auto now = stats(gw);
+    return now["clients"] == 3 && now["authenticatedClients"] == 2 && now["sessions"] == 2 && now["agents"] == 1 &&
+           now["agentsOnline"] == 1;
+  }));
+
+  // b leaves: its session empties and goes, its agent goes offline but stays on record.
+  b.reset();
+  CHECK(eventually([&] {
+    auto now = stats(gw);
+    return now["clients"] == 2 && now["authenticatedClients"] == 1 && now["sessions"] == 1 && now["agents"] == 1 &&
+           now["agentsOnline"] == 0;
+  }));
+  INFO(stats(gw).dump());
+}
+
+TEST_CASE("actors lists the supervisor, the agent registry, every client and every session, each with mailbox and state") {
+  gateway_fixture gw;
+  auto a = gw.ready_client();
+  auto b = gw.ready_client();
+  REQUIRE(a->request("session_create", {{"sessionId", "room-1"}})["type"] == "session_info");
+  REQUIRE(b->request("session_join", json::object(), std::string("room-1"))["type"] == "session_info");
+  REQUIRE(b->request("session_create", {{"sessionId", "room-2"}})["type"] == "session_info");
+  const auto id_a = gateway_fixture::id_of(*a), id_b = gateway_fixture::id_of(*b);
+
+  json actors;
+  auto count_kind = [&](const std::string& kind) {
+    return std::count_if(actors.begin(), actors.end(), [&](const json& e) { return e["kind"] == kind; });
+  };
+  auto has = [&](const std::string& kind, const std::string& id) {
+    return std::any_of(actors.begin(), actors.end(), [&](const json& e) { return e["kind"] == kind && e["id"] == id; });
+  };
+  CHECK(eventually([&] {
+    auto r = gw.admin({{"cmd", "actors"}});
+    if (!is_ok(r)) return false;
+    actors = r["result"]["actors"];
+    return count_kind("client") == 2 && count_kind("session") == 2;
+  }));
+  INFO(actors.dump());
+  CHECK(count_kind("supervisor") == 1);
+  CHECK(count_kind("agent_registry") == 1);
+  CHECK(count_kind("client") == 2);
+  CHECK(count_kind("session") == 2);
+  CHECK(has("supervisor", gw.node->node_id()));
+  CHECK(has("client", id_a));
+  CHECK(has("client", id_b));
+  CHECK(has("session", "room-1"));
+  CHECK(has("session", "room-2"));
+  for (const auto& e : actors) {
+    INFO(e.dump());
+    CHECK(e["kind"].is_string());
+    CHECK(e["id"].is_string());
+    CHECK(e["mailbox"].is_number_unsigned());
+    CHECK(e.contains("state"));
+    CHECK(e["state"].is_object());
+  }
+
+  // Asked live: a client that disconnects disappears from the list.
+  b.reset();
+  CHECK(eventually([&] {
+    auto r = gw.admin({{"cmd", "actors"}});
+    if (!is_ok(r)) return false;
+    actors = r["result"]["actors"];
+    return count_kind("client") == 1 && !has("client", id_b) && count_kind("session") == 1 && !has("session", "room-2");
+  }));
+}
+
+TEST_CASE("clients lists every connected client and client describes one") {
+  gateway_fixture gw;
+  auto a = gw.ready_client("laptop");
+  auto b = gw.ready_client("phone");
+  REQUIRE(a->request("session_create", {{"sessionId", "room-1"}})["type"] == "session_info");
+  const auto id_a = gateway_fixture::id_of(*a), id_b = gateway_fixture::id_of(*b);
+
+  json list;
+  CHECK(eventually([&] {
+    auto r = gw.admin({{"cmd", "clients"}});
+    if (!is_ok(r)) return false;
+    list = r["result"]["clients"];
+    return list.size() == 2;
+  }));
+  INFO(list.dump());
+  REQUIRE(list.is_array());
+  CHECK(list.size() == 2);
+  CHECK(find_by(list, "clientId", id_a)["deviceId"] == "laptop");
+  CHECK(find_by(list, "clientId", id_b)["deviceId"] == "phone");
+
+  auto one = gw.admin({{"cmd", "client"}, {"id", id_a}});
+  REQUIRE(is_ok(one));
+  const auto& c = one["result"]["client"];
+  CHECK(c["clientId"] == id_a);
+  CHECK(c["deviceId"] == "laptop");
+  CHECK(c["authenticated"] == true);
+  CHECK(c["sessions"] == json::array({"room-1"}));
+  CHECK(c["address"] == "127.0.0.1");
+}
+
+TEST_CASE("client with an unknown or missing id is ok false") {
+  gateway_fixture gw;
+  auto a = gw.ready_client();
+  CHECK(is_failure(gw.admin({{"cmd", "client"}, {"id", "c-nosuch"}})));
+  CHECK(is_failure(gw.admin({{"cmd", "client"}})));
+  CHECK(is_ok(gw.admin({{"cmd", "client"}, {"id", gateway_fixture::id_of(*a)}})));
+}
+
+TEST_CASE("sessions lists every session and session describes one") {
+  gateway_fixture gw;
+  auto a = gw.ready_client();
+  auto b = gw.ready_client();
+  REQUIRE(a->request("session_create", {{"sessionId", "room-1"}, {"metadata", {{"topic", "x"}}}})["type"] ==
+          "session_info");
+  REQUIRE(b->request("session_join", json::object(), std::string("room-1"))["type"] == "session_info");
+  REQUIRE(b->request("session_create", {{"sessionId", "room-2"}})["type"] == "session_info");
+  const auto id_a = gateway_fixture::id_of(*a), id_b = gateway_fixture::id_of(*b);
+
+  auto r = gw.admin({{"cmd", "sessions"}});
+  REQUIRE(is_ok(r));
+  auto list = r["result"]["sessions"];
+  INFO(list.dump());
+  REQUIRE(list.size() == 2);
+  CHECK(find_by(list, "id", "room-1")["clients"] == json::array({id_a, id_b}));
+  CHECK(find_by(list, "id", "room-2")["clients"] == json::array({id_b}));
+
+  auto one = gw.admin({{"cmd", "session"}, {"id", "room-1"}});
+  REQUIRE(is_ok(one));
+  const auto& s = one["result"]["session"];
+  CHECK(s["id"] == "room-1");
+  CHECK(s["clients"] == json::array({id_a, id_b}));
+  CHECK(s["metadata"] == json{{"topic", "x"}});
+  CHECK(s["createdAt"].is_number());
+
+  CHECK(is_failure(gw.admin({{"cmd", "session"}, {"id", "no-room"}})));
+}
+
+TEST_CASE("agents lists every agent with its status and holder") {
+  gateway_fixture gw;
+  auto a = gw.ready_client();
+  auto b = gw.ready_client();
+  REQUIRE(a->request("agent_register", {{"agentId", "agent-a"}, {"type", "llm"}, {"capabilities", {"sum"}}})["type"] ==
+          "ack");
+  REQUIRE(b->request("agent_register", {{"agentId", "agent-b"}, {"type", "tool"}, {"capabilities", {"grep"}}})["type"] ==
+          "ack");
+  REQUIRE(b->request("agent_status", {{"agentId", "agent-b"}, {"status", "busy"}})["type"] == "ack");
+
+  auto r = gw.admin({{"cmd", "agents"}});
+  REQUIRE(is_ok(r));
+  auto list = r["result"]["agents"];
+  INFO(list.dump());
+  REQUIRE(list.size() == 2);
+  auto ra = find_by(list, "agentId", "agent-a");
+  auto rb = find_by(list, "agentId", "agent-b");
+  CHECK(ra["status"] == "online");
+  CHECK(ra["type"] == "llm");
+  CHECK(ra["capabilities"] == json::array({"sum"}));
+  CHECK(ra["clientId"] == gateway_fixture::id_of(*a));
+  CHECK(rb["status"] == "busy");
+  CHECK(rb["clientId"] == gateway_fixture::id_of(*b));
+}
+
+TEST_CASE("kick closes the client with 4000 and an unknown id is ok false") {
+  gateway_fixture gw;
+  auto victim = gw.ready_client();
+  auto bystander = gw.ready_client();
+  const auto id = gateway_fixture::id_of(*victim);
+  CHECK(eventually([&] { return stats(gw)["clients"] == 2; }));
+
+  auto r = gw.admin({{"cmd", "kick"}, {"id", id}, {"reason", "maintenance"}});
+  REQUIRE(is_ok(r));
+  CHECK(victim->wait_closed() == std::optional<std::uint16_t>(4000));
+  CHECK_FALSE(bystander->closed());
+  CHECK(bystander->request("ping")["type"] == "pong");
+  CHECK(eventually([&] { return is_failure(gw.admin({{"cmd", "client"}, {"id", id}})); }));
+
+  CHECK(is_failure(gw.admin({{"cmd", "kick"}, {"id", "c-nosuch"}})));
+  CHECK(is_failure(gw.admin({{"cmd", "kick"}})));
+  CHECK_FALSE(bystander->closed());
+}
+
+TEST_CASE("drain closes clients with 1001, makes readyz 503 and refuses new upgrades with 503") {
+  gateway_fixture gw;
+  auto a = gw.ready_client();
+  auto b = gw.connect();
+  CHECK(http_get(gw.port(), "/readyz").first == 200);
+  CHECK(eventually([&] { return stats(gw)["clients"] == 2; }));
+
+  auto r = gw.admin({{"cmd", "drain"}});
+  REQUIRE(is_ok(r));
+  CHECK(r["result"]["draining"] == true);
+  CHECK(a->wait_closed() == std::optional<std::uint16_t>(1001));
+  CHECK(b->wait_closed() == std::optional<std::uint16_t>(1001));
+
+  CHECK(http_get(gw.port(), "/readyz").first == 503);
+  CHECK(http_get(gw.port(), "/healthz").first == 200);
+  int refused_status = 0;
+  try {
+    ws_client late(gw.port());
+  } catch (const upgrade_refused& e) {
+    refused_status = e.status;
+  }
+  CHECK(refused_status == 503);
+  CHECK(stats(gw)["draining"] == true);
+}
+
+TEST_CASE("log sets a known level and refuses an unknown one") {
+  gateway_fixture gw;
+  REQUIRE(spdlog::get_level() == spdlog::level::warn);
+  auto r = gw.admin({{"cmd", "log"}, {"level", "debug"}});
+  CHECK(is_ok(r));
+  CHECK(spdlog::get_level() == spdlog::level::debug);
+
+  CHECK(is_failure(gw.admin({{"cmd", "log"}, {"level", "chatty"}})));
+  CHECK(spdlog::get_level() == spdlog::level::debug);
+  CHECK(is_failure(gw.admin({{"cmd", "log"}})));
+
+  CHECK(is_ok(gw.admin({{"cmd", "log"}, {"level", "warn"}})));
+  CHECK(spdlog::get_level() == spdlog::level::warn);
+}
+
+TEST_CASE("cluster lists this node") {
+  gateway_fixture gw;
+  auto r = gw.admin({{"cmd", "cluster"}});
+  REQUIRE(is_ok(r));
+  auto members = r["result"]["members"];
+  INFO(members.dump());
+  REQUIRE(members.is_array());
+  auto self = find_by(members, "nodeId", gw.node->node_id());
+  REQUIRE(self.is_object());
+  CHECK(self["state"].is_string());
+}
+
+TEST_CASE("tunnel is ok false on a node without a tunnel") {
+  gateway_fixture gw;
+  CHECK(is_failure(gw.admin({{"cmd", "tunnel"}})));
+}
+
+TEST_CASE("an unknown command is ok false") {
+  gateway_fixture gw;
+  CHECK(is_failure(gw.admin({{"cmd", "reboot"}})));
+  CHECK(is_failure(gw.admin({{"cmd", ""}})));
+  CHECK(is_failure(gw.admin({{"command", "stats"}})));
+}
+
+TEST_CASE("a line that is not JSON is answered ok false and the connection keeps working") {
+  gateway_fixture gw;
+  raw_admin socket(gw.admin_path());
+  auto bad = socket.call("this is not json");
+  INFO(bad.dump());
+  CHECK(is_failure(bad));
+  auto not_object = socket.call("[1,2,3]");
+  CHECK(is_failure(not_object));
+  auto good = socket.call(R"({"cmd":"stats"})");
+  REQUIRE(is_ok(good));
+  CHECK(good["result"]["nodeId"] == gw.node->node_id());
+}
+
+TEST_CASE("the admin command line prints stats as JSON and fails for an unknown kick target") {
+  gateway_fixture gw;
+  auto stats_run = run(std::string(SWITCHBOARD_BINARY) + " admin --socket " + quoted(gw.admin_path()) + " stats");
+  CHECK(stats_run.exit_code == 0);
+  INFO(stats_run.out);
+  auto printed = json::parse(stats_run.out, nullptr, false);
+  REQUIRE_FALSE(printed.is_discarded());
+  CHECK(printed["nodeId"] == gw.node->node_id());
+
+  auto kick_run =
+      run(std::string(SWITCHBOARD_BINARY) + " admin --socket " + quoted(gw.admin_path()) + " kick nosuch 2>/dev/null");
+  CHECK(kick_run.exit_code != 0);
+
+  // And a real kick through the front end closes the client with 4000.
+  auto victim = gw.ready_client();
+  const auto id = gateway_fixture::id_of(*victim);
+  CHECK(eventually([&] { return is_ok(gw.admin({{"cmd", "client"}, {"id", id}})); }));
+  auto real_kick =
+      run(std::string(SWITCHBOARD_BINARY) + " admin --socket " + quoted(gw.admin_path()) + " kick " + id);
+  CHECK(real_kick.exit_code == 0);
+  CHECK(victim->wait_closed() == std::optional<std::uint16_t>(4000));
+}

@@ -1,0 +1,126 @@
+// The real `switchboard serve` binary: configuration sources, start-up errors, generated token, and the
+// SIGTERM drain.
+#include <catch2/catch.hpp>
+
+#include <csignal>
+#include <fstream>
+#include <regex>
+
+#include "support/gateway_fixture.hpp"
+#include "support/process.hpp"
+
+using namespace sb::test;
+
+namespace {
+
+const std::string binary = SWITCHBOARD_BINARY;
+
+std::uint16_t port_from_banner(const std::string& out) {
+  std::smatch m;
+  if (!std::regex_search(out, m, std::regex(R"(ws://127\.0\.0\.1:(\d+)(/\S*))"))) return 0;
+  return static_cast<std::uint16_t>(std::stoi(m[1]));
+}
+
+std::string path_from_banner(const std::string& out) {
+  std::smatch m;
+  return std::regex_search(out, m, std::regex(R"(ws://127\.0\.0\.1:\d+(/\S*))")) ? std::string(m[1]) : "";
+}
+
+}  // namespace
+
+TEST_CASE("serve starts with token auth, prints a generated token once, and SIGTERM drains to exit 0") {
+  temp_dir dir;
+  child_process server({binary, "serve", "--port", "0"}, dir.path());
+  REQUIRE(server.wait_for_output("generated auth token", 10s));
+  const auto out = server.out();
+  const auto port = port_from_banner(out);
+  REQUIRE(port != 0);
+  std::smatch m;
+  REQUIRE(std::regex_search(out, m, std::regex(R"(generated auth token \(shown once\): (\S+))")));
+  const std::string token = m[1];
+
+  ws_client client(port);
+  REQUIRE(client.event("session_info"));
+  CHECK(client.request("auth", {{"token", "wrong"}})["type"] == "error");
+  CHECK(client.request("auth", {{"token", token}})["type"] == "auth_success");
+  CHECK(std::filesystem::exists(dir.path() / "switchboard.sock"));
+
+  server.signal(SIGTERM);
+  CHECK(client.wait_closed(10s) == std::optional<std::uint16_t>(1001));
+  CHECK(server.wait_exit(15s) == std::optional<int>(0));
+  CHECK_FALSE(std::filesystem::exists(dir.path() / "switchboard.sock"));
+}
+
+TEST_CASE("a flag beats the environment, which beats the config file") {
+  temp_dir dir;
+  {
+    std::ofstream cfg(dir.path() / "cfg.json");
+    cfg << R"({"port": 0, "path": "/from-file", "authMode": "none", "adminSocket": "a.sock"})";
+  }
+  const auto cfg = (dir.path() / "cfg.json").string();
+  {
+    child_process s({binary, "serve", "--config", cfg}, dir.path());
+    REQUIRE(s.wait_for_output("switchboard ws://", 10s));
+    CHECK(path_from_banner(s.out()) == "/from-file");
+    CHECK(s.out().find("auth none") != std::string::npos);
+  }
+  {
+    child_process s({binary, "serve", "--config", cfg}, dir.path(), {{"SWITCHBOARD_PATH", "/from-env"}});
+    REQUIRE(s.wait_for_output("switchboard ws://", 10s));
+    CHECK(path_from_banner(s.out()) == "/from-env");
+  }
+  {
+    child_process s({binary, "serve", "--config", cfg, "--path", "/from-flag"}, dir.path(),
+                    {{"SWITCHBOARD_PATH", "/from-env"}});
+    REQUIRE(s.wait_for_output("switchboard ws://", 10s));
+    const auto path = path_from_banner(s.out());
+    CHECK(path == "/from-flag");
+    ws_client ok(port_from_banner(s.out()), client_options{"/from-flag"});
+    CHECK(ok.event("session_info"));
+  }
+}
+
+TEST_CASE("bad configuration fails at start with the key named") {
+  temp_dir dir;
+  auto fails_naming = [&](std::vector<std::string> args, std::map<std::string, std::string> env,
+                          const std::string& key) {
+    args.insert(args.begin(), {binary, "serve"});
+    auto r = run_to_end(args, dir.path(), env);
+    INFO(r.err);
+    CHECK(r.code == 2);
+    CHECK(r.err.find(key) != std::string::npos);
+  };
+  fails_naming({"--port", "70000"}, {}, "port");
+  fails_naming({"--max-payload", "lots"}, {}, "maxPayload");
+  fails_naming({"--auth-mode", "magic"}, {}, "authMode");
+  fails_naming({"--auth-mode", "password"}, {}, "authPassword");
+  fails_naming({"--trusted-proxies", "10.0.0.0/99"}, {}, "trustedProxies");
+  fails_naming({"--cors-origins", "https://*bad*.com"}, {}, "corsOrigins");
+  fails_naming({"--per-message-deflate", "maybe"}, {}, "perMessageDeflate");
+  fails_naming({}, {{"SWITCHBOARD_HEARTBEAT_INTERVAL_MS", "-5"}}, "heartbeatIntervalMs");
+  fails_naming({}, {{"SWITCHBOARD_NO_SUCH_THING", "1"}}, "SWITCHBOARD_NO_SUCH_THING");
+  {
+    std::ofstream bad(dir.path() / "bad.json");
+    bad << R"({"port": 0, "colour": "blue"})";
+  }
+  fails_naming({"--config", (dir.path() / "bad.json").string()}, {}, "colour");
+  fails_naming({"--config", (dir.path() / "missing.json").string()}, {}, "missing.json");
+}
+
+TEST_CASE("a port in use is a clear start-up error, not a crash") {
+  temp_dir dir;
+  gateway_fixture gw;
+  auto r = run_to_end({binary, "serve", "--port", std::to_string(gw.port()), "--admin-socket", "x.sock"}, dir.path());
+  CHECK(r.code == 1);
+  CHECK(r.err.find("cannot listen") != std::string::npos);
+}
+
+TEST_CASE("serve --help documents every configuration key") {
+  temp_dir dir;
+  auto r = run_to_end({binary, "serve", "--help"}, dir.path());
+  CHECK(r.code == 0);
+  for (const auto& key : sb::protocol::gateway_config_keys()) {
+    CHECK(r.out.find("--" + sb::protocol::flag_name(key.name)) != std::string::npos);
+    CHECK(r.out.find(sb::protocol::env_name(key.name)) != std::string::npos);
+  }
+}
