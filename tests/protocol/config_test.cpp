@@ -332,7 +332,7 @@ TEST_CASE("integer text becomes a JSON integer") {
 }
 
 TEST_CASE("integer text that is not a non-negative integer is an error naming the key") {
-  for (const std::string text : {std::string(""), std::string("abc"), std::string("-1"), std::string("1.5"),
+  for (const std::string& text : {std::string(""), std::string("abc"), std::string("-1"), std::string("1.5"),
                                  std::string(" 1"), std::string("1e3"), std::string("+1"), std::string("0x10")}) {
     const auto err = coerce_error("port", text);
     INFO("text: '" << text << "' error: " << err);

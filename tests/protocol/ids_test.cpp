@@ -11,7 +11,7 @@
 using namespace sb::protocol;
 
 TEST_CASE("random_id is the prefix followed by 16 lowercase hex digits") {
-  for (const std::string prefix : {std::string("c-"), std::string("node-"), std::string()}) {
+  for (const std::string& prefix : {std::string("c-"), std::string("node-"), std::string()}) {
     const auto id = random_id(prefix);
     INFO("id: " << id);
     REQUIRE(id.size() == prefix.size() + 16);

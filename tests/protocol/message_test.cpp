@@ -23,14 +23,14 @@ std::string text_of(const json& j) { return j.dump(); }
 
 json base() { return json{{"type", "chat"}, {"id", "c-1"}}; }
 
-const envelope& ok(const decode_result& r) {
+envelope ok(const decode_result& r) {
   const auto* err = std::get_if<decode_error>(&r);
   INFO("decode failed: " << (err ? err->message : std::string{}));
   REQUIRE(std::holds_alternative<envelope>(r));
   return std::get<envelope>(r);
 }
 
-const decode_error& failed(const decode_result& r) {
+decode_error failed(const decode_result& r) {
   REQUIRE(std::holds_alternative<decode_error>(r));
   return std::get<decode_error>(r);
 }
@@ -142,7 +142,7 @@ TEST_CASE("a missing or non-string type is an invalid message that carries the i
 }
 
 TEST_CASE("a type outside [a-z0-9_.:-]{1,64} is an invalid message that carries the id") {
-  for (const std::string bad : {std::string("Chat"), std::string("CHAT"), std::string("chat message"), std::string(),
+  for (const std::string& bad : {std::string("Chat"), std::string("CHAT"), std::string("chat message"), std::string(),
                                 std::string("chat!"), std::string("chat/x"), std::string("ch\xC3\xA9t"),
                                 std::string(65, 'a')}) {
     auto j = base();
@@ -157,7 +157,7 @@ TEST_CASE("a type outside [a-z0-9_.:-]{1,64} is an invalid message that carries 
 }
 
 TEST_CASE("a type of 64 allowed characters is accepted") {
-  for (const std::string good : {std::string(64, 'a'), std::string("tool_start"), std::string("a.b:c-d_0"),
+  for (const std::string& good : {std::string(64, 'a'), std::string("tool_start"), std::string("a.b:c-d_0"),
                                  std::string("0"), std::string("x:-._9")}) {
     auto j = base();
     j["type"] = good;
@@ -180,7 +180,7 @@ TEST_CASE("valid_type_name applies the type rule directly") {
 TEST_CASE("sessionId is optional") { CHECK_FALSE(ok(decode(text_of(base()))).session_id); }
 
 TEST_CASE("a sessionId of 1 to 128 characters is accepted") {
-  for (const std::string good : {std::string("r"), std::string(128, 'r'), repeat("\xE2\x82\xAC", 128)}) {
+  for (const std::string& good : {std::string("r"), std::string(128, 'r'), repeat("\xE2\x82\xAC", 128)}) {
     auto j = base();
     j["sessionId"] = good;
     const auto& m = ok(decode(text_of(j)));

@@ -10,7 +10,7 @@ using namespace sb::protocol;
 namespace {
 
 template <class T>
-const T& accepted(const parsed<T>& p) {
+T accepted(const parsed<T>& p) {
   INFO("rejected: " << error_of(p));
   REQUIRE(value_of(p) != nullptr);
   return *value_of(p);
