@@ -68,7 +68,10 @@ void ssh_link_handler::on_channel_request(ssh_link& link, const ssh::ev::channel
 
 // -- the link -------------------------------------------------------------------------------------------------
 
-struct ssh_link::tcp_bridge {
+// Bridges one channel to a TCP socket. The peer is granted window only for bytes the socket took; the socket
+// is read only while the channel's queue stays under the link's high watermark.
+struct ssh_link::tcp_bridge : channel_endpoint, std::enable_shared_from_this<ssh_link::tcp_bridge> {
+  std::weak_ptr<ssh_link> link;
   std::uint32_t channel = 0;
   tcp::socket socket;
   std::function<void()> done;
@@ -84,6 +87,100 @@ struct ssh_link::tcp_bridge {
   std::array<std::uint8_t, 32 * 1024> buf{};
 
   explicit tcp_bridge(tcp::socket s) : socket(std::move(s)) {}
+
+  void on_data(ssh_link&, std::uint32_t, ssh::bytes data) override {
+    to_socket.push_back(std::move(data));
+    write();
+  }
+  void on_eof(ssh_link&, std::uint32_t) override {
+    channel_eof = true;
+    write();
+  }
+  void on_closed(ssh_link&, std::uint32_t) override { end(); }
+  void on_writable(ssh_link& l, std::uint32_t) override {
+    if (read_paused && l.session().pending(channel) <= high_watermark / 2) {
+      read_paused = false;
+      read();
+    }
+  }
+
+  void end() {
+    if (finished) return;
+    finished = true;
+    boost::system::error_code ec;
+    socket.close(ec);
+    if (done) done();
+  }
+
+  void read() {
+    if (reading || read_paused || socket_eof || finished) return;
+    reading = true;
+    socket.async_read_some(net::buffer(buf), [self = shared_from_this()](boost::system::error_code ec, std::size_t n) {
+      self->reading = false;
+      auto l = self->link.lock();
+      if (self->finished || !l || l->closed_) return;
+      if (ec) {
+        // EOF: the socket sends no more, so tell the peer after what is queued; a reset also drops what waits.
+        self->socket_eof = true;
+        l->session_.send_eof(self->channel);
+        if (ec != net::error::eof) {
+          self->channel_eof = true;
+          self->to_socket.clear();
+        }
+        self->finish_if_done(*l);
+        l->drive();
+        return;
+      }
+      const auto waiting = l->send(self->channel, ssh::bytes(self->buf.data(), self->buf.data() + n));
+      if (waiting > high_watermark) self->read_paused = true;
+      l->drive();
+      self->read();
+    });
+  }
+
+  void write() {
+    if (writing || finished) return;
+    auto l = link.lock();
+    if (!l) return;
+    if (to_socket.empty()) {
+      if (channel_eof && !shutdown_sent) {
+        shutdown_sent = true;
+        boost::system::error_code ec;
+        socket.shutdown(tcp::socket::shutdown_send, ec);
+        finish_if_done(*l);
+        l->drive();
+      }
+      return;
+    }
+    writing = true;
+    auto data = std::make_shared<ssh::bytes>(std::move(to_socket.front()));
+    to_socket.pop_front();
+    net::async_write(socket, net::buffer(*data), [self = shared_from_this(), data](boost::system::error_code ec, std::size_t) {
+      self->writing = false;
+      auto l = self->link.lock();
+      if (self->finished || !l || l->closed_) return;
+      if (ec) {
+        // The local side is gone: stop both directions.
+        self->to_socket.clear();
+        self->channel_eof = self->socket_eof = true;
+        l->session_.close_channel(self->channel);
+        l->drive();
+        return;
+      }
+      // Only now may the peer send this much more: its data is out of our memory.
+      l->session_.consumed(self->channel, data->size());
+      l->drive();
+      self->write();
+    });
+  }
+
+  void finish_if_done(ssh_link& l) {
+    if (close_requested) return;
+    if (socket_eof && channel_eof && to_socket.empty() && !writing) {
+      close_requested = true;
+      l.session_.close_channel(channel);
+    }
+  }
 };
 
 ssh_link::ssh_link(std::shared_ptr<byte_stream> stream, ssh::session_config config, ssh_link_handler& handler)
@@ -154,13 +251,8 @@ void ssh_link::do_write() {
 void ssh_link::finish(std::uint32_t reason, const std::string& message) {
   if (closed_) return;
   closed_ = true;
-  auto bridges = std::move(bridges_);
-  for (auto& [_, b] : bridges) {
-    boost::system::error_code ec;
-    b->socket.close(ec);
-    b->finished = true;
-    if (b->done) b->done();
-  }
+  auto endpoints = std::move(endpoints_);
+  for (auto& [id, e] : endpoints) e->on_closed(*this, id);
   handler_.on_closed(*this, reason, message);
   // Let the DISCONNECT reach the peer before the stream goes.
   if (writing_ || !writes_.empty())
@@ -169,16 +261,23 @@ void ssh_link::finish(std::uint32_t reason, const std::string& message) {
     stream_->close();
 }
 
-void ssh_link::send(std::uint32_t channel, const ssh::bytes& data) {
+std::size_t ssh_link::send(std::uint32_t channel, const ssh::bytes& data) {
   counters_.bytes_out += data.size();
-  session_.send(channel, data);
+  return session_.send(channel, data);
+}
+
+void ssh_link::attach(std::uint32_t channel, std::shared_ptr<channel_endpoint> endpoint) {
+  endpoints_[channel] = std::move(endpoint);
+}
+
+void ssh_link::detach(std::uint32_t channel) { endpoints_.erase(channel); }
+
+std::shared_ptr<channel_endpoint> ssh_link::endpoint_of(std::uint32_t channel) {
+  auto it = endpoints_.find(channel);
+  return it == endpoints_.end() ? nullptr : it->second;
 }
 
 void ssh_link::dispatch(ssh::event& e) {
-  auto bridged = [this](std::uint32_t id) -> std::shared_ptr<tcp_bridge> {
-    auto it = bridges_.find(id);
-    return it == bridges_.end() ? nullptr : it->second;
-  };
   std::visit(
       [&](auto& x) {
         using T = std::decay_t<decltype(x)>;
@@ -192,50 +291,36 @@ void ssh_link::dispatch(ssh::event& e) {
           ++counters_.channels_opened;
           handler_.on_channel_open(*this, x);
         } else if constexpr (std::is_same_v<T, ssh::ev::channel_confirmed>) {
+          if (auto ep = endpoint_of(x.id)) ep->on_confirmed(*this, x.id, x.data);
           handler_.on_channel_confirmed(*this, x);
         } else if constexpr (std::is_same_v<T, ssh::ev::channel_failed>) {
-          if (auto b = bridged(x.id)) {
-            bridges_.erase(x.id);
-            boost::system::error_code ec;
-            b->socket.close(ec);
-            b->finished = true;
-            if (b->done) b->done();
+          if (auto ep = endpoint_of(x.id)) {
+            endpoints_.erase(x.id);
+            ep->on_closed(*this, x.id);
           }
           handler_.on_channel_failed(*this, x);
         } else if constexpr (std::is_same_v<T, ssh::ev::channel_data>) {
           counters_.bytes_in += x.data.size();
-          if (auto b = bridged(x.id)) {
-            b->to_socket.push_back(std::move(x.data));
-            bridge_write(b);
-          } else {
+          if (auto ep = endpoint_of(x.id))
+            ep->on_data(*this, x.id, std::move(x.data));
+          else
             handler_.on_channel_data(*this, x.id, x.data);
-          }
         } else if constexpr (std::is_same_v<T, ssh::ev::channel_eof>) {
-          if (auto b = bridged(x.id)) {
-            b->channel_eof = true;
-            bridge_write(b);
-          } else {
+          if (auto ep = endpoint_of(x.id))
+            ep->on_eof(*this, x.id);
+          else
             handler_.on_channel_eof(*this, x.id);
-          }
         } else if constexpr (std::is_same_v<T, ssh::ev::channel_closed>) {
-          if (auto b = bridged(x.id)) {
-            bridges_.erase(x.id);
-            boost::system::error_code ec;
-            b->socket.close(ec);
-            b->finished = true;
-            if (b->done) b->done();
+          if (auto ep = endpoint_of(x.id)) {
+            endpoints_.erase(x.id);
+            ep->on_closed(*this, x.id);
           } else {
             handler_.on_channel_closed(*this, x.id);
           }
         } else if constexpr (std::is_same_v<T, ssh::ev::channel_request>) {
           handler_.on_channel_request(*this, x);
         } else if constexpr (std::is_same_v<T, ssh::ev::channel_writable>) {
-          if (auto b = bridged(x.id)) {
-            if (b->read_paused && session_.pending(x.id) <= high_watermark / 2) {
-              b->read_paused = false;
-              bridge_read(b);
-            }
-          }
+          if (auto ep = endpoint_of(x.id)) ep->on_writable(*this, x.id);
         } else if constexpr (std::is_same_v<T, ssh::ev::disconnected>) {
           finish(x.reason, x.message);
         }
@@ -245,79 +330,13 @@ void ssh_link::dispatch(ssh::event& e) {
 
 void ssh_link::bridge(std::uint32_t channel, tcp::socket socket, std::function<void()> done) {
   auto b = std::make_shared<tcp_bridge>(std::move(socket));
+  b->link = weak_from_this();
   b->channel = channel;
   b->done = std::move(done);
   boost::system::error_code ec;
   b->socket.set_option(tcp::no_delay(true), ec);
-  bridges_[channel] = b;
-  bridge_read(b);
-}
-
-void ssh_link::bridge_read(const std::shared_ptr<tcp_bridge>& b) {
-  if (b->reading || b->read_paused || b->socket_eof || b->finished) return;
-  b->reading = true;
-  b->socket.async_read_some(net::buffer(b->buf), [self = shared_from_this(), b](boost::system::error_code ec, std::size_t n) {
-    b->reading = false;
-    if (b->finished || self->closed_) return;
-    if (ec) {
-      // EOF or reset: the socket sends no more; tell the peer after what is queued.
-      b->socket_eof = true;
-      self->session_.send_eof(b->channel);
-      if (ec != net::error::eof) {
-        b->channel_eof = true;
-        b->to_socket.clear();
-      }
-      self->bridge_finish_if_done(b);
-      self->drive();
-      return;
-    }
-    self->counters_.bytes_out += n;
-    const auto waiting = self->session_.send(b->channel, b->buf.data(), n);
-    if (waiting > high_watermark) b->read_paused = true;
-    self->drive();
-    self->bridge_read(b);
-  });
-}
-
-void ssh_link::bridge_write(const std::shared_ptr<tcp_bridge>& b) {
-  if (b->writing || b->finished) return;
-  if (b->to_socket.empty()) {
-    if (b->channel_eof && !b->shutdown_sent) {
-      b->shutdown_sent = true;
-      boost::system::error_code ec;
-      b->socket.shutdown(tcp::socket::shutdown_send, ec);
-      bridge_finish_if_done(b);
-      drive();
-    }
-    return;
-  }
-  b->writing = true;
-  auto data = std::make_shared<ssh::bytes>(std::move(b->to_socket.front()));
-  b->to_socket.pop_front();
-  net::async_write(b->socket, net::buffer(*data), [self = shared_from_this(), b, data](boost::system::error_code ec, std::size_t) {
-    b->writing = false;
-    if (b->finished || self->closed_) return;
-    if (ec) {
-      // The local side is gone: stop both directions.
-      b->to_socket.clear();
-      b->channel_eof = b->socket_eof = true;
-      self->session_.close_channel(b->channel);
-      self->drive();
-      return;
-    }
-    // Only now may the peer send this much more: its data is out of our memory.
-    self->session_.consumed(b->channel, data->size());
-    self->drive();
-    self->bridge_write(b);
-  });
-}
-
-void ssh_link::bridge_finish_if_done(const std::shared_ptr<tcp_bridge>& b) {
-  if (b->close_requested) return;
-  if (b->socket_eof && b->channel_eof && b->to_socket.empty() && !b->writing) {
-    b->close_requested = true;
-    session_.close_channel(b->channel);
-  }
+  endpoints_[channel] = b;
+  b->read();
 }
 
 }  // namespace sb::transport

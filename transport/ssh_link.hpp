@@ -50,6 +50,18 @@ class ssh_link_handler {
   virtual void on_closed(ssh_link&, std::uint32_t reason, const std::string& message) {}
 };
 
+/// Receives one channel's events on its link's strand: a TCP bridge, or one end of a splice.
+class channel_endpoint {
+ public:
+  virtual ~channel_endpoint() = default;
+  virtual void on_data(ssh_link& link, std::uint32_t channel, tunnel::ssh::bytes data) = 0;
+  virtual void on_eof(ssh_link& link, std::uint32_t channel) = 0;
+  /// The channel is gone: closed by the peer, refused, or its link ended.
+  virtual void on_closed(ssh_link& link, std::uint32_t channel) = 0;
+  virtual void on_writable(ssh_link&, std::uint32_t) {}
+  virtual void on_confirmed(ssh_link&, std::uint32_t, const tunnel::ssh::bytes&) {}
+};
+
 struct link_counters {
   std::uint64_t bytes_in = 0;   // channel payload bytes received from the peer
   std::uint64_t bytes_out = 0;  // channel payload bytes sent to the peer
@@ -75,22 +87,29 @@ class ssh_link : public std::enable_shared_from_this<ssh_link> {
   /// Pumps bytes both ways between `channel` and `socket` until both ends finished; the channel must be open
   /// (or opening: data waits for the confirmation). `done` runs when the bridge ended.
   void bridge(std::uint32_t channel, boost::asio::ip::tcp::socket socket, std::function<void()> done = {});
-  /// Sends channel data, applying the same back-pressure bookkeeping as bridges (for handler-driven channels).
-  void send(std::uint32_t channel, const tunnel::ssh::bytes& data);
+  /// Routes a channel's events to `endpoint` instead of the handler.
+  void attach(std::uint32_t channel, std::shared_ptr<channel_endpoint> endpoint);
+  void detach(std::uint32_t channel);
+  /// Sends channel data and counts it; returns the bytes still waiting for the peer's window.
+  std::size_t send(std::uint32_t channel, const tunnel::ssh::bytes& data);
   const link_counters& counters() const { return counters_; }
   bool closed() const { return closed_; }
-  std::size_t bridges() const { return bridges_.size(); }
+  std::size_t attached() const { return endpoints_.size(); }
 
  private:
   struct tcp_bridge;
+  friend struct tcp_bridge;
   void do_read();
-  void drive();
   void do_write();
   void dispatch(tunnel::ssh::event& e);
-  void bridge_read(const std::shared_ptr<tcp_bridge>& b);
-  void bridge_write(const std::shared_ptr<tcp_bridge>& b);
-  void bridge_finish_if_done(const std::shared_ptr<tcp_bridge>& b);
   void finish(std::uint32_t reason, const std::string& message);
+  std::shared_ptr<channel_endpoint> endpoint_of(std::uint32_t channel);
+
+ public:
+  /// Delivers pending session events and sends its output; call after driving the session directly.
+  void drive();
+
+ private:
 
   std::shared_ptr<byte_stream> stream_;
   tunnel::ssh::session session_;
@@ -99,7 +118,7 @@ class ssh_link : public std::enable_shared_from_this<ssh_link> {
   bool writing_ = false;
   bool closed_ = false;
   bool close_after_flush_ = false;
-  std::map<std::uint32_t, std::shared_ptr<tcp_bridge>> bridges_;
+  std::map<std::uint32_t, std::shared_ptr<channel_endpoint>> endpoints_;
   link_counters counters_;
 };
 

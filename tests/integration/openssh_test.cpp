@@ -204,7 +204,10 @@ class test_client_handler : public sb::transport::ssh_link_handler {
   }
   void on_channel_data(ssh_link& link, std::uint32_t id, ssh::bytes& data) override {
     link.session().consumed(id, data.size());
-    if (echo_channels.count(id)) return link.send(id, data);
+    if (echo_channels.count(id)) {
+      link.send(id, data);
+      return;
+    }
     collected.append(data.begin(), data.end());
     if (collected.size() >= expected) echoed.set_value(collected);
   }
