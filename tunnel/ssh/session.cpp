@@ -42,6 +42,7 @@ struct session::channel {
   bool eof_queued = false, eof_sent = false, eof_received = false;
   bool close_queued = false, close_sent = false, close_received = false;
   bool blocked = false;  // pending data waited for window: tell the app when it drains
+  bool incoming = false;  // opened by the peer: closing it before accepting means refusing it
 };
 
 struct session::kex_state {
@@ -512,6 +513,7 @@ void session::on_connection_packet(std::uint8_t type, reader& r) {
     ch->remote_window = window;
     ch->remote_max_packet = std::max<std::uint32_t>(max_packet, 1);
     ch->local_window = cfg_.window;
+    ch->incoming = true;
     const auto id = ch->id;
     channels_[id] = std::move(ch);
     events_.push_back(ev::channel_open{id, kind, std::move(data)});
@@ -689,6 +691,7 @@ void session::send_eof(std::uint32_t id) {
 void session::close_channel(std::uint32_t id) {
   auto* ch = find(id);
   if (!ch || ch->close_queued) return;
+  if (!ch->confirmed && ch->incoming) return reject_channel(id, open_failure::connect_failed, "target unavailable");
   ch->close_queued = true;
   if (!ch->confirmed) return;  // closed once the peer confirms; a pending open cannot be withdrawn in SSH
   flush_channel(*ch);

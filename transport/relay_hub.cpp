@@ -1,0 +1,315 @@
+#include "transport/relay_hub.hpp"
+
+#include <spdlog/spdlog.h>
+
+#include "transport/splice.hpp"
+
+namespace sb::transport {
+
+namespace ssh = tunnel::ssh;
+using tunnel::protocol_version;
+
+namespace {
+
+ssh::session_config relay_session(std::shared_ptr<const ssh::ecdsa_key> key, bool offer_none) {
+  ssh::session_config cfg;
+  cfg.role = ssh::role::server;
+  cfg.host_key = std::move(key);
+  // The SDK host only works when the relay selects `none` (TUNNEL.md): offer it first to whoever lists it.
+  cfg.kex = offer_none ? std::vector<std::string>{"none", "ecdh-sha2-nistp384", "ecdh-sha2-nistp256"}
+                       : std::vector<std::string>{"ecdh-sha2-nistp384", "ecdh-sha2-nistp256"};
+  return cfg;
+}
+
+const char* name_of(protocol_version v) { return v == protocol_version::v2 ? "v2" : "v1"; }
+
+}  // namespace
+
+struct relay_hub::tunnel_slot {
+  std::shared_ptr<host_conn> host;
+  std::map<std::uint32_t, std::string> ports;  // port -> address the host forwarded it with
+  std::map<const client_conn*, std::shared_ptr<client_conn>> clients;
+  std::uint64_t hosts_replaced = 0;
+};
+
+// -- host side ------------------------------------------------------------------------------------------------
+
+struct relay_hub::host_conn : ssh_link_handler, std::enable_shared_from_this<host_conn> {
+  std::weak_ptr<relay_hub> hub;
+  std::string tunnel_id;
+  protocol_version version = protocol_version::v2;
+  std::shared_ptr<ssh_link> link;
+
+  void on_ready(ssh_link&) override { spdlog::info("relay: host of tunnel {} ready ({})", tunnel_id, name_of(version)); }
+
+  void on_global_request(ssh_link& l, const ssh::ev::global_request& req) override {
+    auto h = hub.lock();
+    const bool add = req.name == tunnel::tcpip_forward;
+    if (h && (add || req.name == tunnel::cancel_tcpip_forward)) {
+      auto r = tunnel::decode_port_forward_request(req.data);
+      if (!r || r->port == 0) {
+        if (req.want_reply) l.session().global_reply(false);
+        return;
+      }
+      if (add)
+        h->port_added(tunnel_id, this, r->port, r->address);
+      else
+        h->port_removed(tunnel_id, this, r->port);
+      if (req.want_reply) l.session().global_reply(true, add ? tunnel::encode_port_success(r->port) : ssh::bytes{});
+      return;
+    }
+    ssh_link_handler::on_global_request(l, req);
+  }
+
+  void on_closed(ssh_link&, std::uint32_t reason, const std::string& message) override {
+    spdlog::info("relay: host of tunnel {} gone ({}: {})", tunnel_id, reason, message);
+    if (auto h = hub.lock()) h->host_gone(tunnel_id, this);
+  }
+};
+
+// -- client side ----------------------------------------------------------------------------------------------
+
+struct relay_hub::client_conn : ssh_link_handler, std::enable_shared_from_this<client_conn> {
+  std::weak_ptr<relay_hub> hub;
+  std::string tunnel_id;
+  protocol_version version = protocol_version::v2;
+  std::shared_ptr<ssh_link> link;       // set when the relay terminates the client's SSH session
+  std::set<std::uint32_t> announced;    // link strand
+  bool ready = false;
+
+  void announce(std::uint32_t port) {
+    if (!ready || !announced.insert(port).second) return;
+    link->session().global_request(tunnel::tcpip_forward, true, tunnel::encode(tunnel::port_forward_request{"127.0.0.1", port, {}}));
+    link->drive();
+  }
+
+  void withdraw(std::uint32_t port) {
+    if (!announced.erase(port)) return;
+    link->session().global_request(tunnel::cancel_tcpip_forward, true,
+                                   tunnel::encode(tunnel::port_forward_request{"127.0.0.1", port, {}}));
+    link->drive();
+  }
+
+  void on_ready(ssh_link&) override {
+    ready = true;
+    if (auto h = hub.lock())
+      for (auto port : h->ports_of(tunnel_id)) announce(port);
+  }
+
+  void on_global_request(ssh_link& l, const ssh::ev::global_request& req) override {
+    if (req.name == tunnel::refresh_ports) {
+      if (auto h = hub.lock())
+        for (auto port : h->ports_of(tunnel_id)) announce(port);
+      if (req.want_reply) l.session().global_reply(true);
+      return;
+    }
+    ssh_link_handler::on_global_request(l, req);
+  }
+
+  void on_channel_open(ssh_link& l, const ssh::ev::channel_open& open) override {
+    if (open.type != tunnel::forwarded_tcpip && open.type != tunnel::direct_tcpip)
+      return ssh_link_handler::on_channel_open(l, open);
+    auto request = tunnel::decode_forwarded_channel_open(open.data);
+    auto h = hub.lock();
+    auto host = h ? h->host_of(tunnel_id) : nullptr;
+    std::string address;
+    if (h) {
+      std::lock_guard<std::mutex> g(h->mtx_);
+      auto slot = h->tunnels_.find(tunnel_id);
+      if (slot != h->tunnels_.end() && request) {
+        auto p = slot->second->ports.find(request->port);
+        if (p != slot->second->ports.end()) address = p->second;
+      }
+    }
+    if (!request || !host || host->version != protocol_version::v2 || address.empty())
+      return l.session().reject_channel(open.id, ssh::open_failure::connect_failed, "no host serves that port");
+    // The relay always sends the extended open to a V2 host (devtunnels-protocol.md §3).
+    tunnel::forwarded_channel_open to_host;
+    to_host.host = address;
+    to_host.port = request->port;
+    to_host.originator_ip = request->originator_ip;
+    to_host.originator_port = request->originator_port;
+    to_host.extended = true;
+    to_host.e2e_requested = version == protocol_version::v2 && request->e2e_requested;
+    const bool answer_e2e = version == protocol_version::v2 && request->extended;
+    auto self = shared_from_this();
+    const auto channel = open.id;
+    open_and_splice(link, channel, host->link, tunnel::forwarded_tcpip, tunnel::encode(to_host),
+                    [self, channel, answer_e2e](const ssh::bytes& confirmation) {
+                      const bool e2e = tunnel::decode_open_confirmation(confirmation);
+                      self->link->post([self, channel, answer_e2e, e2e] {
+                        self->link->session().accept_channel(channel,
+                                                             answer_e2e ? tunnel::encode_open_confirmation(e2e) : ssh::bytes{});
+                        self->link->drive();
+                      });
+                    });
+  }
+
+  void on_closed(ssh_link&, std::uint32_t, const std::string&) override {
+    if (auto h = hub.lock()) h->client_gone(tunnel_id, this);
+  }
+};
+
+// -- the hub --------------------------------------------------------------------------------------------------
+
+relay_hub::relay_hub(std::shared_ptr<const ssh::ecdsa_key> relay_key) : key_(std::move(relay_key)) {}
+relay_hub::~relay_hub() = default;
+
+void relay_hub::add_host(const std::string& tunnel_id, protocol_version version, std::shared_ptr<byte_stream> stream) {
+  auto conn = std::make_shared<host_conn>();
+  conn->hub = weak_from_this();
+  conn->tunnel_id = tunnel_id;
+  conn->version = version;
+  auto cfg = relay_session(key_, true);
+  cfg.static_none = version == protocol_version::v1;
+  conn->link = std::make_shared<ssh_link>(std::move(stream), cfg, *conn);
+  std::shared_ptr<host_conn> previous;
+  {
+    std::lock_guard<std::mutex> g(mtx_);
+    auto& slot = tunnels_[tunnel_id];
+    if (!slot) slot = std::make_shared<tunnel_slot>();
+    previous = std::move(slot->host);
+    if (previous) ++slot->hosts_replaced;
+    slot->host = conn;
+    slot->ports.clear();
+  }
+  if (previous) {
+    spdlog::info("relay: a new host for tunnel {} replaces the previous one", tunnel_id);
+    previous->link->close(ssh::disconnect_reason::too_many_connections, "another host connected to this tunnel");
+  }
+  conn->link->start();
+}
+
+void relay_hub::add_client(const std::string& tunnel_id, protocol_version version, std::shared_ptr<byte_stream> stream) {
+  auto host = host_of(tunnel_id);
+  if (version == protocol_version::v1 && host && host->version == protocol_version::v1) {
+    // Both ends speak V1: their SSH session is end to end; the relay only moves its bytes.
+    open_and_splice_stream(stream, host->link, tunnel::client_stream_channel);
+    return;
+  }
+  auto conn = std::make_shared<client_conn>();
+  conn->hub = weak_from_this();
+  conn->tunnel_id = tunnel_id;
+  conn->version = version;
+  // A V1 client expects a real key exchange with the host key it was given: the relay's own, published in
+  // the endpoint's hostPublicKeys.
+  conn->link = std::make_shared<ssh_link>(std::move(stream), relay_session(key_, version == protocol_version::v2), *conn);
+  {
+    std::lock_guard<std::mutex> g(mtx_);
+    auto& slot = tunnels_[tunnel_id];
+    if (!slot) slot = std::make_shared<tunnel_slot>();
+    slot->clients[conn.get()] = conn;
+  }
+  conn->link->start();
+}
+
+std::optional<protocol_version> relay_hub::host_protocol(const std::string& tunnel_id) const {
+  auto host = host_of(tunnel_id);
+  if (!host) return std::nullopt;
+  return host->version;
+}
+
+std::shared_ptr<relay_hub::host_conn> relay_hub::host_of(const std::string& tunnel_id) const {
+  std::lock_guard<std::mutex> g(mtx_);
+  auto it = tunnels_.find(tunnel_id);
+  return it == tunnels_.end() ? nullptr : it->second->host;
+}
+
+std::set<std::uint32_t> relay_hub::ports_of(const std::string& tunnel_id) const {
+  std::lock_guard<std::mutex> g(mtx_);
+  std::set<std::uint32_t> out;
+  auto it = tunnels_.find(tunnel_id);
+  if (it != tunnels_.end())
+    for (const auto& [port, _] : it->second->ports) out.insert(port);
+  return out;
+}
+
+void relay_hub::port_added(const std::string& tunnel_id, const host_conn* host, std::uint32_t port,
+                           const std::string& address) {
+  std::vector<std::shared_ptr<client_conn>> clients;
+  {
+    std::lock_guard<std::mutex> g(mtx_);
+    auto it = tunnels_.find(tunnel_id);
+    if (it == tunnels_.end() || it->second->host.get() != host) return;
+    it->second->ports[port] = address;
+    for (const auto& [_, c] : it->second->clients) clients.push_back(c);
+  }
+  spdlog::info("relay: tunnel {} forwards port {}", tunnel_id, port);
+  for (auto& c : clients) c->link->post([c, port] { c->announce(port); });
+}
+
+void relay_hub::port_removed(const std::string& tunnel_id, const host_conn* host, std::uint32_t port) {
+  std::vector<std::shared_ptr<client_conn>> clients;
+  {
+    std::lock_guard<std::mutex> g(mtx_);
+    auto it = tunnels_.find(tunnel_id);
+    if (it == tunnels_.end() || it->second->host.get() != host) return;
+    it->second->ports.erase(port);
+    for (const auto& [_, c] : it->second->clients) clients.push_back(c);
+  }
+  for (auto& c : clients) c->link->post([c, port] { c->withdraw(port); });
+}
+
+void relay_hub::host_gone(const std::string& tunnel_id, const host_conn* host) {
+  std::shared_ptr<host_conn> keep;
+  std::vector<std::shared_ptr<client_conn>> clients;
+  std::map<std::uint32_t, std::string> ports;
+  {
+    std::lock_guard<std::mutex> g(mtx_);
+    auto it = tunnels_.find(tunnel_id);
+    if (it == tunnels_.end() || it->second->host.get() != host) return;
+    keep = std::move(it->second->host);
+    ports = std::move(it->second->ports);
+    it->second->ports.clear();
+    for (const auto& [_, c] : it->second->clients) clients.push_back(c);
+  }
+  for (auto& c : clients)
+    c->link->post([c, ports] {
+      for (const auto& [port, _] : ports) c->withdraw(port);
+    });
+  // Released later: we are inside one of this connection's own callbacks.
+  keep->link->post([keep] {});
+}
+
+void relay_hub::client_gone(const std::string& tunnel_id, const client_conn* client) {
+  std::shared_ptr<client_conn> keep;
+  {
+    std::lock_guard<std::mutex> g(mtx_);
+    auto it = tunnels_.find(tunnel_id);
+    if (it == tunnels_.end()) return;
+    auto c = it->second->clients.find(client);
+    if (c == it->second->clients.end()) return;
+    keep = std::move(c->second);
+    it->second->clients.erase(c);
+  }
+  keep->link->post([keep] {});
+}
+
+void relay_hub::close_all() {
+  std::vector<std::shared_ptr<ssh_link>> links;
+  {
+    std::lock_guard<std::mutex> g(mtx_);
+    for (const auto& [_, slot] : tunnels_) {
+      if (slot->host) links.push_back(slot->host->link);
+      for (const auto& [__, c] : slot->clients) links.push_back(c->link);
+    }
+  }
+  for (auto& l : links) l->close(ssh::disconnect_reason::by_application, "relay shutting down");
+}
+
+nlohmann::json relay_hub::status() const {
+  std::lock_guard<std::mutex> g(mtx_);
+  nlohmann::json out = nlohmann::json::array();
+  for (const auto& [id, slot] : tunnels_) {
+    nlohmann::json ports = nlohmann::json::array();
+    for (const auto& [port, _] : slot->ports) ports.push_back(port);
+    out.push_back({{"tunnelId", id},
+                   {"host", slot->host ? nlohmann::json{{"protocol", name_of(slot->host->version)}} : nlohmann::json(nullptr)},
+                   {"ports", ports},
+                   {"clients", slot->clients.size()},
+                   {"hostsReplaced", slot->hosts_replaced}});
+  }
+  return out;
+}
+
+}  // namespace sb::transport
