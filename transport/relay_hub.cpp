@@ -163,6 +163,7 @@ void relay_hub::add_host(const std::string& tunnel_id, protocol_version version,
   auto cfg = relay_session(key_, true);
   cfg.static_none = version == protocol_version::v1;
   conn->link = std::make_shared<ssh_link>(std::move(stream), cfg, *conn);
+  conn->link->hold(conn);
   std::shared_ptr<host_conn> previous;
   {
     std::lock_guard<std::mutex> g(mtx_);
@@ -194,6 +195,7 @@ void relay_hub::add_client(const std::string& tunnel_id, protocol_version versio
   // A V1 client expects a real key exchange with the host key it was given: the relay's own, published in
   // the endpoint's hostPublicKeys.
   conn->link = std::make_shared<ssh_link>(std::move(stream), relay_session(key_, version == protocol_version::v2), *conn);
+  conn->link->hold(conn);
   {
     std::lock_guard<std::mutex> g(mtx_);
     auto& slot = tunnels_[tunnel_id];

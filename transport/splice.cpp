@@ -234,7 +234,7 @@ void open_and_splice_stream(const std::shared_ptr<byte_stream>& stream, const st
   s->link = link;
   s->done = std::move(done);
   link->post([link, s, type = std::move(type)] {
-    if (link->closed()) return s->stream->close();
+    if (link->closed()) return s->on_stream([s] { s->stream->close(); });
     s->ch = link->session().open_channel(type);
     link->attach(s->ch, s);
     link->drive();

@@ -2,6 +2,7 @@
 
 #include <array>
 
+#include <boost/asio/bind_executor.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/write.hpp>
 #include <spdlog/spdlog.h>
@@ -115,7 +116,10 @@ struct ssh_link::tcp_bridge : channel_endpoint, std::enable_shared_from_this<ssh
   void read() {
     if (reading || read_paused || socket_eof || finished) return;
     reading = true;
-    socket.async_read_some(net::buffer(buf), [self = shared_from_this()](boost::system::error_code ec, std::size_t n) {
+    auto l0 = link.lock();
+    if (!l0) return;
+    // The socket may live on another strand: its completions must run on the link's, which owns the session.
+    socket.async_read_some(net::buffer(buf), net::bind_executor(l0->executor(), [self = shared_from_this()](boost::system::error_code ec, std::size_t n) {
       self->reading = false;
       auto l = self->link.lock();
       if (self->finished || !l || l->closed_) return;
@@ -135,7 +139,7 @@ struct ssh_link::tcp_bridge : channel_endpoint, std::enable_shared_from_this<ssh
       if (waiting > high_watermark) self->read_paused = true;
       l->drive();
       self->read();
-    });
+    }));
   }
 
   void write() {
@@ -155,7 +159,7 @@ struct ssh_link::tcp_bridge : channel_endpoint, std::enable_shared_from_this<ssh
     writing = true;
     auto data = std::make_shared<ssh::bytes>(std::move(to_socket.front()));
     to_socket.pop_front();
-    net::async_write(socket, net::buffer(*data), [self = shared_from_this(), data](boost::system::error_code ec, std::size_t) {
+    net::async_write(socket, net::buffer(*data), net::bind_executor(l->executor(), [self = shared_from_this(), data](boost::system::error_code ec, std::size_t) {
       self->writing = false;
       auto l = self->link.lock();
       if (self->finished || !l || l->closed_) return;
@@ -171,7 +175,7 @@ struct ssh_link::tcp_bridge : channel_endpoint, std::enable_shared_from_this<ssh
       l->session_.consumed(self->channel, data->size());
       l->drive();
       self->write();
-    });
+    }));
   }
 
   void finish_if_done(ssh_link& l) {
@@ -254,11 +258,17 @@ void ssh_link::finish(std::uint32_t reason, const std::string& message) {
   auto endpoints = std::move(endpoints_);
   for (auto& [id, e] : endpoints) e->on_closed(*this, id);
   handler_.on_closed(*this, reason, message);
-  // Let the DISCONNECT reach the peer before the stream goes.
-  if (writing_ || !writes_.empty())
+  // Let a DISCONNECT the session just queued reach the peer before the stream goes.
+  auto out = session_.take_output();
+  if (!out.empty()) writes_.push_back(std::move(out));
+  if (writing_ || !writes_.empty()) {
     close_after_flush_ = true;
-  else
+    if (!writing_) do_write();
+  } else {
     stream_->close();
+  }
+  // The handler may be the owner: release it only after this call chain has left it.
+  if (owner_) post([keep = std::move(owner_)] {});
 }
 
 std::size_t ssh_link::send(std::uint32_t channel, const ssh::bytes& data) {

@@ -77,11 +77,14 @@ class ssh_link : public std::enable_shared_from_this<ssh_link> {
 
   /// Starts the session; everything after runs on the stream's executor.
   void start();
+  /// Keeps `owner` (usually the handler) alive until the link has ended.
+  void hold(std::shared_ptr<void> owner) { owner_ = std::move(owner); }
   /// Runs `fn` on the link's executor (use for every call from elsewhere).
   void post(std::function<void()> fn);
   void close(std::uint32_t reason = tunnel::ssh::disconnect_reason::by_application, const std::string& why = "closing");
 
   tunnel::ssh::session& session() { return session_; }
+  boost::asio::any_io_executor executor() { return stream_->executor(); }
   /// Sends what the session queued; call after driving the session directly.
   void flush();
   /// Pumps bytes both ways between `channel` and `socket` until both ends finished; the channel must be open
@@ -119,6 +122,7 @@ class ssh_link : public std::enable_shared_from_this<ssh_link> {
   bool closed_ = false;
   bool close_after_flush_ = false;
   std::map<std::uint32_t, std::shared_ptr<channel_endpoint>> endpoints_;
+  std::shared_ptr<void> owner_;
   link_counters counters_;
 };
 

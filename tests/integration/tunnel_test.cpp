@@ -1,0 +1,148 @@
+// Our host, relay and client together over real sockets: data on many concurrent streams in V2 and V1,
+// ports added and removed live, typed refusals.
+#include <catch2/catch.hpp>
+
+#include "support/tunnel_fixture.hpp"
+
+using namespace sb::test;
+using sb::transport::protocol_choice;
+namespace ssh = sb::tunnel::ssh;
+
+namespace {
+
+struct peers {
+  std::shared_ptr<sb::transport::host_peer> host;
+  std::shared_ptr<sb::transport::client_peer> client;
+  std::promise<sb::tunnel::protocol_version> host_connected, client_connected;
+  std::atomic<bool> host_ended{false}, client_ended{false};
+  sb::transport::relay_outcome host_outcome, client_outcome;
+};
+
+std::unique_ptr<peers> start_peers(relay_fixture& relay, std::set<std::uint16_t> ports, protocol_choice host_protocol,
+                                   protocol_choice client_protocol, std::map<std::uint16_t, std::uint16_t> map) {
+  auto p = std::make_unique<peers>();
+  auto* raw = p.get();
+  auto host_key = std::make_shared<ssh::ecdsa_key>(ssh::ecdsa_key::generate());
+  sb::transport::host_options h;
+  h.relay_uri = relay.api->host_relay_uri(relay_fixture::tunnel_id);
+  h.token = relay.token("host");
+  h.protocol = host_protocol;
+  h.ports = ports;
+  h.host_key = host_key;
+  sb::transport::relay_peer_callbacks hc;
+  hc.connected = [raw](sb::tunnel::protocol_version v) { raw->host_connected.set_value(v); };
+  hc.ended = [raw](const sb::transport::relay_outcome& o) {
+    raw->host_outcome = o;
+    raw->host_ended = true;
+  };
+  p->host = std::make_shared<sb::transport::host_peer>(relay.io.ioc, h, hc);
+  p->host->start();
+  auto f = p->host_connected.get_future();
+  REQUIRE(ready_within(f, 10s));
+
+  sb::transport::client_options c;
+  c.relay_uri = relay.api->client_relay_uri(relay_fixture::tunnel_id);
+  c.token = relay.token("connect");
+  c.protocol = client_protocol;
+  c.port_map = std::move(map);
+  // A V1 client checks the key it meets: the host's own (V1 host) or the relay's (V2 host).
+  c.host_public_keys = {ssh::base64_encode(host_key->public_blob()), ssh::base64_encode(relay.relay_key->public_blob())};
+  sb::transport::relay_peer_callbacks cc;
+  cc.connected = [raw](sb::tunnel::protocol_version v) { raw->client_connected.set_value(v); };
+  cc.ended = [raw](const sb::transport::relay_outcome& o) {
+    raw->client_outcome = o;
+    raw->client_ended = true;
+  };
+  p->client = std::make_shared<sb::transport::client_peer>(relay.io.ioc, c, cc);
+  p->client->start();
+  auto g = p->client_connected.get_future();
+  REQUIRE(ready_within(g, 10s));
+  return p;
+}
+
+std::uint16_t local_port_for(peers& p, std::uint16_t remote) {
+  std::uint16_t local = 0;
+  eventually(
+      [&] {
+        auto l = p.client->listening();
+        auto it = l.find(remote);
+        if (it == l.end()) return false;
+        local = it->second;
+        return true;
+      },
+      10s);
+  return local;
+}
+
+}  // namespace
+
+TEST_CASE("host, relay and client move data byte-exact on many concurrent streams") {
+  struct variant {
+    protocol_choice host, client;
+    const char* name;
+  };
+  for (const auto& v : {variant{protocol_choice::v2, protocol_choice::v2, "V2 host, V2 client"},
+                        variant{protocol_choice::v1, protocol_choice::v1, "V1 host, V1 client"},
+                        variant{protocol_choice::v2, protocol_choice::v1, "V2 host, V1 client (relay terminates)"},
+                        variant{protocol_choice::automatic, protocol_choice::automatic, "both automatic"}}) {
+    INFO(v.name);
+    relay_fixture relay;
+    echo_service echo(relay.io.ioc);
+    auto p = start_peers(relay, {echo.port()}, v.host, v.client, {{echo.port(), 0}});
+    const auto local = local_port_for(*p, echo.port());
+    REQUIRE(local != 0);
+    CHECK(concurrent_echo_check(local, 24, 256 * 1024) == 24);
+    CHECK(concurrent_echo_check(local, 2, 4 * 1024 * 1024) == 2);
+    p->client->stop();
+    p->host->stop();
+  }
+}
+
+TEST_CASE("ports added and removed while connected reach the client") {
+  relay_fixture relay;
+  echo_service first(relay.io.ioc);
+  echo_service second(relay.io.ioc);
+  auto p = start_peers(relay, {first.port()}, protocol_choice::v2, protocol_choice::v2,
+                       {{first.port(), 0}, {second.port(), 0}});
+  REQUIRE(local_port_for(*p, first.port()) != 0);
+  p->host->add_port(second.port());
+  const auto added = local_port_for(*p, second.port());
+  REQUIRE(added != 0);
+  CHECK(concurrent_echo_check(added, 4, 10000) == 4);
+  p->host->remove_port(first.port());
+  CHECK(eventually([&] { return p->client->listening().count(first.port()) == 0; }, 10s));
+  CHECK(p->client->listening().count(second.port()) == 1);
+}
+
+TEST_CASE("the relay refuses a bad token with 401, a wrong scope with 403 and an unknown tunnel with 404") {
+  relay_fixture relay;
+  auto outcome_of = [&](const std::string& uri, const std::string& token) {
+    sb::transport::host_options h;
+    h.relay_uri = uri;
+    h.token = token;
+    h.host_key = std::make_shared<ssh::ecdsa_key>(ssh::ecdsa_key::generate());
+    std::promise<sb::transport::relay_outcome> ended;
+    sb::transport::relay_peer_callbacks cb;
+    cb.ended = [&](const sb::transport::relay_outcome& o) { ended.set_value(o); };
+    auto host = std::make_shared<sb::transport::host_peer>(relay.io.ioc, h, cb);
+    host->start();
+    auto f = ended.get_future();
+    REQUIRE(ready_within(f, 10s));
+    return f.get();
+  };
+  CHECK(outcome_of(relay.api->host_relay_uri(relay_fixture::tunnel_id), "not-a-token").http_status == 401);
+  CHECK(outcome_of(relay.api->host_relay_uri(relay_fixture::tunnel_id), relay.token("connect")).http_status == 403);
+  CHECK(outcome_of(relay.api->host_relay_uri("no-such-tunnel"), relay.token("host")).http_status == 403);
+  CHECK(outcome_of(relay.api->host_relay_uri("no-such-tunnel"), relay_fixture::management_token).http_status == 404);
+}
+
+TEST_CASE("a second host replaces the first, which is told tooManyConnections") {
+  relay_fixture relay;
+  echo_service echo(relay.io.ioc);
+  auto first = start_peers(relay, {echo.port()}, protocol_choice::v2, protocol_choice::v2, {{echo.port(), 0}});
+  auto second = start_peers(relay, {echo.port()}, protocol_choice::v2, protocol_choice::v2, {{echo.port(), 0}});
+  REQUIRE(eventually([&] { return first->host_ended.load(); }, 10s));
+  CHECK(first->host_outcome.ssh_reason == ssh::disconnect_reason::too_many_connections);
+  const auto local = local_port_for(*second, echo.port());
+  CHECK(concurrent_echo_check(local, 3, 50000) == 3);
+}

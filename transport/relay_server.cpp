@@ -1,0 +1,291 @@
+#include "transport/relay_server.hpp"
+
+#include <future>
+
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/ssl.hpp>
+#include <boost/asio/strand.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+#include <boost/beast/ssl.hpp>
+#include <boost/beast/websocket.hpp>
+#include <boost/beast/websocket/ssl.hpp>
+#include <spdlog/spdlog.h>
+
+#include "transport/ws_stream.hpp"
+
+namespace sb::transport {
+
+namespace net = boost::asio;
+namespace beast = boost::beast;
+namespace http = beast::http;
+namespace websocket = beast::websocket;
+using tcp = net::ip::tcp;
+using plain_stream = beast::tcp_stream;
+using tls_stream = beast::ssl_stream<beast::tcp_stream>;
+
+namespace {
+
+constexpr auto read_timeout = std::chrono::seconds(30);
+
+struct relay_route {
+  std::string tunnel_id;
+  bool host = false;
+};
+
+/// "/tunnels/{id}/host" or "/tunnels/{id}/client".
+std::optional<relay_route> match_relay_path(const std::string& path) {
+  const std::string prefix = "/tunnels/";
+  if (path.rfind(prefix, 0) != 0) return std::nullopt;
+  auto rest = path.substr(prefix.size());
+  auto slash = rest.find('/');
+  if (slash == std::string::npos || slash == 0) return std::nullopt;
+  auto role = rest.substr(slash + 1);
+  if (role != "host" && role != "client") return std::nullopt;
+  return relay_route{rest.substr(0, slash), role == "host"};
+}
+
+std::vector<std::string> split_protocols(const std::string& header) {
+  std::vector<std::string> out;
+  std::size_t start = 0;
+  while (start < header.size()) {
+    auto comma = header.find(',', start);
+    auto item = header.substr(start, comma == std::string::npos ? std::string::npos : comma - start);
+    item.erase(0, item.find_first_not_of(" \t"));
+    item.erase(item.find_last_not_of(" \t") + 1);
+    if (!item.empty()) out.push_back(item);
+    if (comma == std::string::npos) break;
+    start = comma + 1;
+  }
+  return out;
+}
+
+bool is_protocol_name(const std::string& p) {
+  return p == tunnel::subprotocol::host_v1 || p == tunnel::subprotocol::host_v2 || p == tunnel::subprotocol::client_v1 ||
+         p == tunnel::subprotocol::client_v2;
+}
+
+tunnel::http_request to_management_request(const http::request<http::string_body>& req) {
+  tunnel::http_request out;
+  out.method = std::string(req.method_string());
+  const std::string target(req.target());
+  auto q = target.find('?');
+  out.path = target.substr(0, q);
+  if (q != std::string::npos) out.query = tunnel::parse_query(target.substr(q + 1));
+  for (const auto& field : req) {
+    std::string name(field.name_string());
+    std::transform(name.begin(), name.end(), name.begin(), [](unsigned char c) { return std::tolower(c); });
+    out.headers[name] = std::string(field.value());
+  }
+  out.body = req.body();
+  return out;
+}
+
+}  // namespace
+
+struct relay_server::impl : std::enable_shared_from_this<relay_server::impl> {
+  net::io_context& ioc;
+  relay_server_options opts;
+  tunnel::management_api* api = nullptr;
+  std::shared_ptr<relay_hub> hub;
+  tcp::acceptor acceptor;
+  std::uint16_t bound = 0;
+
+  impl(net::io_context& io, relay_server_options o) : ioc(io), opts(std::move(o)), acceptor(net::make_strand(io)) {}
+
+  void do_accept();
+};
+
+template <class Stream>
+class relay_http_session : public std::enable_shared_from_this<relay_http_session<Stream>> {
+ public:
+  relay_http_session(Stream&& s, std::shared_ptr<relay_server::impl> server)
+      : stream_(std::move(s)), server_(std::move(server)) {}
+
+  void run() {
+    if constexpr (std::is_same_v<Stream, tls_stream>) {
+      beast::get_lowest_layer(stream_).expires_after(read_timeout);
+      stream_.async_handshake(net::ssl::stream_base::server, [self = this->shared_from_this()](beast::error_code ec) {
+        if (!ec) self->do_read();
+      });
+    } else {
+      net::dispatch(stream_.get_executor(), [self = this->shared_from_this()] { self->do_read(); });
+    }
+  }
+
+ private:
+  void do_read() {
+    parser_.emplace();
+    parser_->header_limit(16 * 1024);
+    parser_->body_limit(tunnel::max_request_body);
+    beast::get_lowest_layer(stream_).expires_after(read_timeout);
+    http::async_read(stream_, buffer_, *parser_, [self = this->shared_from_this()](beast::error_code ec, std::size_t) {
+      if (ec == http::error::body_limit) return self->reply_status(413, "request body too large");
+      if (ec) return self->shutdown();
+      auto req = self->parser_->release();
+      if (websocket::is_upgrade(req)) return self->upgrade(std::move(req));
+      self->manage(req);
+    });
+  }
+
+  void manage(const http::request<http::string_body>& req) {
+    auto result = server_->api->handle(to_management_request(req));
+    http::response<http::string_body> res{static_cast<http::status>(result.status), req.version()};
+    for (const auto& [k, v] : result.headers) res.set(k, v);
+    res.set(http::field::server, "switchboard-relay");
+    res.keep_alive(req.keep_alive());
+    res.body() = std::move(result.body);
+    res.prepare_payload();
+    write(std::move(res));
+  }
+
+  void reply_status(int status, const std::string& detail) {
+    http::response<http::string_body> res{static_cast<http::status>(status), 11};
+    res.set(http::field::content_type, "application/problem+json");
+    res.set(tunnel::served_by_header, tunnel::served_by_value);
+    res.keep_alive(false);
+    res.body() = nlohmann::json{{"title", std::string(http::obsolete_reason(static_cast<http::status>(status)))},
+                                {"detail", detail},
+                                {"status", status}}
+                     .dump();
+    res.prepare_payload();
+    write(std::move(res));
+  }
+
+  void upgrade(http::request<http::string_body> req) {
+    const std::string target(req.target());
+    auto route = match_relay_path(target.substr(0, target.find('?')));
+    if (!route) return reply_status(404, "no relay endpoint at " + target);
+    // The token: `Authorization: tunnel <jwt>` (or Bearer), or for browsers an extra subprotocol entry.
+    std::string token;
+    auto protocols = split_protocols(std::string(req[http::field::sec_websocket_protocol]));
+    std::string auth(req[http::field::authorization]);
+    for (const char* scheme : {"tunnel ", "Tunnel ", "Bearer ", "bearer "})
+      if (auth.rfind(scheme, 0) == 0) token = auth.substr(std::strlen(scheme));
+    if (token.empty())
+      for (const auto& p : protocols)
+        if (!is_protocol_name(p)) token = p;
+    const char* scope = route->host ? tunnel::scope::host : tunnel::scope::connect;
+    switch (server_->api->authorize_relay(route->tunnel_id, token, scope)) {
+      case tunnel::relay_auth::ok: break;
+      case tunnel::relay_auth::unauthorized: return reply_status(401, "missing or invalid tunnel access token");
+      case tunnel::relay_auth::forbidden: return reply_status(403, std::string("token lacks the ") + scope + " scope");
+      case tunnel::relay_auth::not_found: return reply_status(404, "no tunnel " + route->tunnel_id);
+    }
+    auto offers = [&](const char* p) { return std::find(protocols.begin(), protocols.end(), p) != protocols.end(); };
+    std::string chosen;
+    if (route->host) {
+      chosen = offers(tunnel::subprotocol::host_v2) ? tunnel::subprotocol::host_v2
+               : offers(tunnel::subprotocol::host_v1) ? tunnel::subprotocol::host_v1 : "";
+    } else {
+      const auto host = server_->hub->host_protocol(route->tunnel_id);
+      const bool v1_host = host && *host == tunnel::protocol_version::v1;
+      if (offers(tunnel::subprotocol::client_v2) && !(v1_host && offers(tunnel::subprotocol::client_v1)))
+        chosen = tunnel::subprotocol::client_v2;
+      else if (offers(tunnel::subprotocol::client_v1))
+        chosen = tunnel::subprotocol::client_v1;
+    }
+    if (chosen.empty()) return reply_status(400, "no supported tunnel relay subprotocol offered");
+    const auto version = (chosen == tunnel::subprotocol::host_v1 || chosen == tunnel::subprotocol::client_v1)
+                             ? tunnel::protocol_version::v1
+                             : tunnel::protocol_version::v2;
+    beast::get_lowest_layer(stream_).expires_never();
+    auto ws = std::make_shared<websocket::stream<Stream>>(std::move(stream_));
+    ws->set_option(websocket::stream_base::decorator([chosen](websocket::response_type& res) {
+      res.set(http::field::sec_websocket_protocol, chosen);
+      res.set(http::field::server, "switchboard-relay");
+    }));
+    auto hub = server_->hub;
+    const auto tunnel_id = route->tunnel_id;
+    const bool host = route->host;
+    ws->async_accept(req, [ws, hub, tunnel_id, host, version](beast::error_code ec) {
+      if (ec) return spdlog::debug("relay: upgrade failed: {}", ec.message());
+      auto stream = make_ws_stream(std::move(*ws));
+      if (host)
+        hub->add_host(tunnel_id, version, std::move(stream));
+      else
+        hub->add_client(tunnel_id, version, std::move(stream));
+    });
+  }
+
+  void write(http::response<http::string_body> res) {
+    auto sp = std::make_shared<http::response<http::string_body>>(std::move(res));
+    http::async_write(stream_, *sp, [self = this->shared_from_this(), sp](beast::error_code ec, std::size_t) {
+      if (ec || !sp->keep_alive()) return self->shutdown();
+      self->do_read();
+    });
+  }
+
+  void shutdown() {
+    beast::error_code ec;
+    beast::get_lowest_layer(stream_).socket().shutdown(tcp::socket::shutdown_send, ec);
+  }
+
+  Stream stream_;
+  std::shared_ptr<relay_server::impl> server_;
+  beast::flat_buffer buffer_;
+  std::optional<http::request_parser<http::string_body>> parser_;
+};
+
+void relay_server::impl::do_accept() {
+  acceptor.async_accept(net::make_strand(ioc), [self = shared_from_this()](beast::error_code ec, tcp::socket socket) {
+    if (ec == net::error::operation_aborted || !self->acceptor.is_open()) return;
+    if (!ec) {
+      if (self->opts.tls)
+        std::make_shared<relay_http_session<tls_stream>>(tls_stream(std::move(socket), *self->opts.tls), self)->run();
+      else
+        std::make_shared<relay_http_session<plain_stream>>(plain_stream(std::move(socket)), self)->run();
+    }
+    self->do_accept();
+  });
+}
+
+relay_server::relay_server(net::io_context& ioc, relay_server_options options)
+    : impl_(std::make_shared<impl>(ioc, std::move(options))) {}
+
+relay_server::~relay_server() {
+  beast::error_code ec;
+  if (impl_->acceptor.is_open()) stop();
+}
+
+std::uint16_t relay_server::bind() {
+  beast::error_code ec;
+  auto address = net::ip::make_address(impl_->opts.address, ec);
+  if (ec) throw std::runtime_error("bind: invalid address '" + impl_->opts.address + "'");
+  tcp::endpoint endpoint{address, impl_->opts.port};
+  auto& acc = impl_->acceptor;
+  acc.open(endpoint.protocol(), ec);
+  if (!ec) acc.set_option(net::socket_base::reuse_address(true), ec);
+  if (!ec) acc.bind(endpoint, ec);
+  if (!ec) acc.listen(net::socket_base::max_listen_connections, ec);
+  if (ec)
+    throw std::runtime_error("cannot listen on " + impl_->opts.address + ":" + std::to_string(impl_->opts.port) + ": " +
+                             ec.message());
+  impl_->bound = acc.local_endpoint().port();
+  return impl_->bound;
+}
+
+void relay_server::serve(tunnel::management_api& api, std::shared_ptr<relay_hub> hub) {
+  impl_->api = &api;
+  impl_->hub = std::move(hub);
+  net::dispatch(impl_->acceptor.get_executor(), [self = impl_] { self->do_accept(); });
+}
+
+void relay_server::stop() {
+  // Close on the acceptor's strand when the io_context runs; directly when it does not.
+  auto closed = std::make_shared<std::promise<void>>();
+  auto done = closed->get_future();
+  net::post(impl_->acceptor.get_executor(), [self = impl_, closed] {
+    beast::error_code ec;
+    self->acceptor.close(ec);
+    closed->set_value();
+  });
+  if (done.wait_for(std::chrono::seconds(2)) != std::future_status::ready) {
+    beast::error_code ec;
+    impl_->acceptor.close(ec);
+  }
+}
+
+std::uint16_t relay_server::port() const { return impl_->bound; }
+
+}  // namespace sb::transport
