@@ -5,6 +5,7 @@
 #include <caf/type_id.hpp>
 
 #include "actors/messages.hpp"
+#include "actors/tunnel_host.hpp"
 
 CAF_BEGIN_TYPE_ID_BLOCK(switchboard, caf::first_custom_type_id)
 
@@ -29,6 +30,15 @@ CAF_BEGIN_TYPE_ID_BLOCK(switchboard, caf::first_custom_type_id)
   CAF_ADD_ATOM(switchboard, sb, timeout_atom, "timeout")
   CAF_ADD_ATOM(switchboard, sb, unreg_atom, "unreg")
   CAF_ADD_ATOM(switchboard, sb, up_atom, "up")
+  CAF_ADD_ATOM(switchboard, sb, tconn_atom, "tconn")
+  CAF_ADD_ATOM(switchboard, sb, tend_atom, "tend")
+  CAF_ADD_ATOM(switchboard, sb, sopen_atom, "sopen")
+  CAF_ADD_ATOM(switchboard, sb, sclose_atom, "sclose")
+  CAF_ADD_ATOM(switchboard, sb, restart_atom, "restart")
+  CAF_ADD_ATOM(switchboard, sb, resolved_atom, "resolved")
+  CAF_ADD_ATOM(switchboard, sb, refreshed_atom, "refreshed")
+  CAF_ADD_ATOM(switchboard, sb, port_add_atom, "portadd")
+  CAF_ADD_ATOM(switchboard, sb, port_remove_atom, "portdel")
 
   CAF_ADD_TYPE_ID(switchboard, (nlohmann::json))
   CAF_ADD_TYPE_ID(switchboard, (sb::protocol::envelope))
@@ -42,6 +52,10 @@ CAF_BEGIN_TYPE_ID_BLOCK(switchboard, caf::first_custom_type_id)
   CAF_ADD_TYPE_ID(switchboard, (sb::protocol::agent_status_payload))
   CAF_ADD_TYPE_ID(switchboard, (sb::protocol::route_request_payload))
   CAF_ADD_TYPE_ID(switchboard, (sb::protocol::route_response_payload))
+  CAF_ADD_TYPE_ID(switchboard, (sb::tunnel::tunnel_error))
+  CAF_ADD_TYPE_ID(switchboard, (sb::transport::relay_outcome))
+  CAF_ADD_TYPE_ID(switchboard, (sb::tunnel::protocol_version))
+  CAF_ADD_TYPE_ID(switchboard, (sb::actors::relay_endpoint_result))
 
 CAF_END_TYPE_ID_BLOCK(switchboard)
 
@@ -58,3 +72,7 @@ CAF_ALLOW_UNSAFE_MESSAGE_TYPE(sb::protocol::agent_id_payload)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(sb::protocol::agent_status_payload)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(sb::protocol::route_request_payload)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(sb::protocol::route_response_payload)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(sb::tunnel::tunnel_error)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(sb::transport::relay_outcome)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(sb::tunnel::protocol_version)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(sb::actors::relay_endpoint_result)

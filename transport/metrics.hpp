@@ -49,6 +49,9 @@ struct metrics_registry {
   std::atomic<std::uint64_t> rate_limit_closes{0};
   std::atomic<std::uint64_t> heartbeat_timeouts{0};
   std::atomic<std::uint64_t> routes_total{0};
+  // Tunnel host (when this process hosts one): status as tunnel::connection_status, -1 without a tunnel.
+  std::atomic<int> tunnel_status{-1};
+  std::atomic<std::uint64_t> tunnel_reconnects{0};
   labeled_counter messages_in;
   labeled_counter messages_out;
   labeled_counter errors;

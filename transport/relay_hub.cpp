@@ -296,7 +296,9 @@ void relay_hub::close_all() {
       for (const auto& [__, c] : slot->clients) links.push_back(c->link);
     }
   }
-  for (auto& l : links) l->close(ssh::disconnect_reason::by_application, "relay shutting down");
+  // Drop rather than say goodbye: hosts and clients treat a lost connection as retryable and come back
+  // once the relay is up again, as they would after a crash.
+  for (auto& l : links) l->abort();
 }
 
 nlohmann::json relay_hub::status() const {

@@ -29,7 +29,7 @@ class relay_hub : public std::enable_shared_from_this<relay_hub> {
   void add_client(const std::string& tunnel_id, tunnel::protocol_version version, std::shared_ptr<byte_stream> stream);
   /// The protocol of the tunnel's connected host, if any (a V1 host can only serve V1 clients).
   std::optional<tunnel::protocol_version> host_protocol(const std::string& tunnel_id) const;
-  /// Disconnects everything (relay shutdown).
+  /// Drops every connection (relay shutdown); peers see connectionLost and reconnect.
   void close_all();
   nlohmann::json status() const;
 

@@ -75,7 +75,8 @@ struct ssh_link::tcp_bridge : channel_endpoint, std::enable_shared_from_this<ssh
   std::weak_ptr<ssh_link> link;
   std::uint32_t channel = 0;
   tcp::socket socket;
-  std::function<void()> done;
+  std::function<void(std::uint64_t, std::uint64_t)> done;
+  std::uint64_t to_socket_bytes = 0, from_socket_bytes = 0;
   std::deque<ssh::bytes> to_socket;
   bool writing = false;
   bool reading = false;
@@ -110,7 +111,7 @@ struct ssh_link::tcp_bridge : channel_endpoint, std::enable_shared_from_this<ssh
     finished = true;
     boost::system::error_code ec;
     socket.close(ec);
-    if (done) done();
+    if (done) done(to_socket_bytes, from_socket_bytes);
   }
 
   void read() {
@@ -135,6 +136,7 @@ struct ssh_link::tcp_bridge : channel_endpoint, std::enable_shared_from_this<ssh
         l->drive();
         return;
       }
+      self->from_socket_bytes += n;
       const auto waiting = l->send(self->channel, ssh::bytes(self->buf.data(), self->buf.data() + n));
       if (waiting > high_watermark) self->read_paused = true;
       l->drive();
@@ -172,6 +174,7 @@ struct ssh_link::tcp_bridge : channel_endpoint, std::enable_shared_from_this<ssh
         return;
       }
       // Only now may the peer send this much more: its data is out of our memory.
+      self->to_socket_bytes += data->size();
       l->session_.consumed(self->channel, data->size());
       l->drive();
       self->write();
@@ -209,6 +212,14 @@ void ssh_link::close(std::uint32_t reason, const std::string& why) {
     if (closed_) return;
     session_.disconnect(reason, why);
     drive();
+  });
+}
+
+void ssh_link::abort() {
+  post([this] {
+    writes_.clear();
+    session_.take_output();
+    finish(ssh::disconnect_reason::connection_lost, "aborted");
   });
 }
 
@@ -338,7 +349,7 @@ void ssh_link::dispatch(ssh::event& e) {
       e);
 }
 
-void ssh_link::bridge(std::uint32_t channel, tcp::socket socket, std::function<void()> done) {
+void ssh_link::bridge(std::uint32_t channel, tcp::socket socket, std::function<void(std::uint64_t, std::uint64_t)> done) {
   auto b = std::make_shared<tcp_bridge>(std::move(socket));
   b->link = weak_from_this();
   b->channel = channel;

@@ -82,6 +82,8 @@ class ssh_link : public std::enable_shared_from_this<ssh_link> {
   /// Runs `fn` on the link's executor (use for every call from elsewhere).
   void post(std::function<void()> fn);
   void close(std::uint32_t reason = tunnel::ssh::disconnect_reason::by_application, const std::string& why = "closing");
+  /// Drops the connection without a DISCONNECT, as a crash would: the peer sees connectionLost and retries.
+  void abort();
 
   tunnel::ssh::session& session() { return session_; }
   boost::asio::any_io_executor executor() { return stream_->executor(); }
@@ -89,7 +91,9 @@ class ssh_link : public std::enable_shared_from_this<ssh_link> {
   void flush();
   /// Pumps bytes both ways between `channel` and `socket` until both ends finished; the channel must be open
   /// (or opening: data waits for the confirmation). `done` runs when the bridge ended.
-  void bridge(std::uint32_t channel, boost::asio::ip::tcp::socket socket, std::function<void()> done = {});
+  /// `done` gets the bytes moved each way: (peer -> socket, socket -> peer).
+  void bridge(std::uint32_t channel, boost::asio::ip::tcp::socket socket,
+              std::function<void(std::uint64_t, std::uint64_t)> done = {});
   /// Routes a channel's events to `endpoint` instead of the handler.
   void attach(std::uint32_t channel, std::shared_ptr<channel_endpoint> endpoint);
   void detach(std::uint32_t channel);

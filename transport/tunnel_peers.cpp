@@ -1,5 +1,6 @@
 #include "transport/tunnel_peers.hpp"
 
+#include <atomic>
 #include <deque>
 
 #include <boost/asio/post.hpp>
@@ -35,7 +36,7 @@ const tcp::endpoint loopback(std::uint16_t port) { return {net::ip::make_address
 /// Connects to 127.0.0.1:port and, on the link's strand, accepts and bridges the channel or refuses it.
 void connect_local_and_bridge(net::io_context& ioc, const std::shared_ptr<ssh_link>& link, std::uint32_t channel,
                               std::uint16_t port, ssh::bytes confirmation, std::function<void()> on_open,
-                              std::function<void()> on_done) {
+                              std::function<void(std::uint64_t, std::uint64_t)> on_done) {
   auto socket = std::make_shared<tcp::socket>(net::make_strand(ioc));
   socket->async_connect(loopback(port), [link, socket, channel, port, confirmation, on_open, on_done](boost::system::error_code ec) {
     link->post([link, socket, channel, port, ec, confirmation, on_open, on_done] {
@@ -144,6 +145,7 @@ struct host_peer::impl : ssh_link_handler, std::enable_shared_from_this<host_pee
   std::deque<std::pair<std::uint16_t, bool>> replies;  // outstanding port requests, in order
   std::set<std::uint16_t> forwarded;                   // link strand (V2)
   std::uint64_t streams_open = 0, streams_total = 0;   // link strand; read under mtx by stats
+  std::atomic<std::uint64_t> next_stream{0};
 
   // V1: one SSH server session per client, inside its client-ssh-session-stream channel.
   struct v1_session : ssh_link_handler {
@@ -216,9 +218,11 @@ struct host_peer::impl : ssh_link_handler, std::enable_shared_from_this<host_pee
       // Offer none first: the relay authenticated us by token over (usually) TLS already.
       cfg.kex = {"none", "ecdh-sha2-nistp384", "ecdh-sha2-nistp256"};
     }
-    link = std::make_shared<ssh_link>(r.stream, cfg, *this);
-    link->hold(shared_from_this());
-    link->start();
+    // Published atomically: stop() and port changes read it from other threads.
+    auto l = std::make_shared<ssh_link>(r.stream, cfg, *this);
+    l->hold(shared_from_this());
+    std::atomic_store(&link, l);
+    l->start();
   }
 
   void end(const relay_outcome& o) {
@@ -271,15 +275,23 @@ struct host_peer::impl : ssh_link_handler, std::enable_shared_from_this<host_pee
     if (!request || !allowed.count(static_cast<std::uint16_t>(request->port)))
       return on->session().reject_channel(open.id, ssh::open_failure::administratively_prohibited, "port not shared");
     auto self = shared_from_this();
+    const auto port = static_cast<std::uint16_t>(request->port);
+    const auto stream = ++next_stream;
     connect_local_and_bridge(
-        ioc, on, open.id, static_cast<std::uint16_t>(request->port), std::move(confirmation),
-        [self] {
-          self->link->post([self] {
+        ioc, on, open.id, port, std::move(confirmation),
+        [self, stream, port] {
+          self->link->post([self, stream, port] {
             ++self->streams_open;
             ++self->streams_total;
+            if (self->cb.stream_opened) self->cb.stream_opened(stream, port);
           });
         },
-        [self] { self->link->post([self] { --self->streams_open; }); });
+        [self, stream](std::uint64_t in, std::uint64_t out) {
+          self->link->post([self, stream, in, out] {
+            --self->streams_open;
+            if (self->cb.stream_closed) self->cb.stream_closed(stream, in, out);
+          });
+        });
   }
 
   void on_channel_open(ssh_link& l, const ssh::ev::channel_open& open) override {
@@ -322,7 +334,7 @@ void host_peer::start() { impl_->start(); }
 
 void host_peer::stop() {
   impl_->stopping = true;
-  if (impl_->link) impl_->link->close(ssh::disconnect_reason::by_application, "host stopping");
+  if (auto l = std::atomic_load(&impl_->link)) l->close(ssh::disconnect_reason::by_application, "host stopping");
 }
 
 void host_peer::add_port(std::uint16_t port) {
@@ -330,7 +342,7 @@ void host_peer::add_port(std::uint16_t port) {
     std::lock_guard<std::mutex> g(impl_->mtx);
     if (!impl_->ports.insert(port).second) return;
   }
-  if (auto l = impl_->link)
+  if (auto l = std::atomic_load(&impl_->link))
     l->post([i = impl_, port] {
       i->forward(port);
       for (auto& [_, s] : i->v1_sessions) s->forward(port), s->link->drive();
@@ -343,7 +355,7 @@ void host_peer::remove_port(std::uint16_t port) {
     std::lock_guard<std::mutex> g(impl_->mtx);
     if (!impl_->ports.erase(port)) return;
   }
-  if (auto l = impl_->link)
+  if (auto l = std::atomic_load(&impl_->link))
     l->post([i = impl_, port] {
       i->unforward(port);
       for (auto& [_, s] : i->v1_sessions) s->unforward(port), s->link->drive();
@@ -357,9 +369,9 @@ host_peer::stats host_peer::current_stats() const {
   stats s;
   s.streams_open = impl_->streams_open;
   s.streams_total = impl_->streams_total;
-  if (impl_->link) {
-    s.bytes_in = impl_->link->counters().bytes_in;
-    s.bytes_out = impl_->link->counters().bytes_out;
+  if (auto l = std::atomic_load(&impl_->link)) {
+    s.bytes_in = l->counters().bytes_in;
+    s.bytes_out = l->counters().bytes_out;
   }
   return s;
 }
@@ -410,9 +422,11 @@ struct client_peer::impl : ssh_link_handler, std::enable_shared_from_this<client
         return keys.empty() || std::find(keys.begin(), keys.end(), b64) != keys.end();
       };
     }
-    link = std::make_shared<ssh_link>(r.stream, cfg, *this);
-    link->hold(shared_from_this());
-    link->start();
+    // Published atomically: stop() and port changes read it from other threads.
+    auto l = std::make_shared<ssh_link>(r.stream, cfg, *this);
+    l->hold(shared_from_this());
+    std::atomic_store(&link, l);
+    l->start();
   }
 
   void end(const relay_outcome& o) {
@@ -522,7 +536,7 @@ void client_peer::start() { impl_->start(); }
 void client_peer::stop() {
   impl_->stopping = true;
   impl_->close_listeners();
-  if (impl_->link) impl_->link->close(ssh::disconnect_reason::by_application, "client stopping");
+  if (auto l = std::atomic_load(&impl_->link)) l->close(ssh::disconnect_reason::by_application, "client stopping");
 }
 
 std::map<std::uint16_t, std::uint16_t> client_peer::listening() const {
@@ -536,7 +550,7 @@ std::map<std::uint16_t, std::uint16_t> client_peer::listening() const {
 }
 
 void client_peer::refresh_ports() {
-  if (auto l = impl_->link)
+  if (auto l = std::atomic_load(&impl_->link))
     l->post([l] {
       l->session().global_request(tunnel::refresh_ports, true);
       l->drive();

@@ -33,6 +33,9 @@ struct relay_peer_callbacks {
   std::function<void(tunnel::protocol_version)> connected;
   std::function<void(const relay_outcome&)> ended;  // exactly once
   std::function<void(std::uint32_t port, bool added)> port_changed;
+  /// A forwarded stream began (host: a client reached a local port) and ended, with its byte counts.
+  std::function<void(std::uint64_t stream, std::uint16_t port)> stream_opened;
+  std::function<void(std::uint64_t stream, std::uint64_t bytes_in, std::uint64_t bytes_out)> stream_closed;
 };
 
 struct host_options {

@@ -1,0 +1,400 @@
+#include "actors/tunnel_host.hpp"
+
+#include <thread>
+
+#include <caf/all.hpp>
+#include <spdlog/spdlog.h>
+
+#include "actors/type_ids.hpp"
+
+namespace sb::actors {
+
+namespace {
+
+using tunnel::connection_status;
+using tunnel::next_step;
+constexpr auto ask_timeout = std::chrono::seconds(3);
+
+// -- one forwarded client stream ---------------------------------------------------------------------------
+
+struct stream_state {
+  static inline const char* name = "sb.tunnel_stream";
+  std::uint64_t id = 0;
+  std::uint16_t port = 0;
+  std::int64_t opened_at = 0;
+};
+
+caf::behavior stream_actor(caf::stateful_actor<stream_state>* self, std::uint64_t id, std::uint16_t port) {
+  self->state.id = id;
+  self->state.port = port;
+  self->state.opened_at = protocol::now_ms();
+  return {
+      [self](sclose_atom, std::uint64_t in, std::uint64_t out) {
+        spdlog::debug("tunnel stream {} on port {} closed ({} bytes in, {} out)", self->state.id, self->state.port, in, out);
+        self->quit();
+      },
+      [self](status_atom) -> json {
+        return {{"kind", "tunnel_stream"},
+                {"id", std::to_string(self->state.id)},
+                {"mailbox", self->mailbox().size()},
+                {"state", {{"port", self->state.port}, {"openedAt", self->state.opened_at}}}};
+      },
+  };
+}
+
+// -- one relay connection attempt ------------------------------------------------------------------------------
+
+struct connection_state {
+  static inline const char* name = "sb.tunnel_connection";
+  tunnel_host_config cfg;
+  caf::actor supervisor;
+  std::string relay_uri;
+  std::shared_ptr<transport::host_peer> peer;
+  std::map<std::uint64_t, caf::actor> streams;
+  bool connected = false;
+  std::optional<tunnel::protocol_version> version;
+
+  // CAF 0.17 destroys the state before attached cleanup runs, so the connection is dropped here.
+  ~connection_state() {
+    if (peer) peer->stop();
+    for (auto& [_, s] : streams) caf::anon_send_exit(s, caf::exit_reason::user_shutdown);
+  }
+};
+
+using connection_actor = caf::stateful_actor<connection_state>;
+
+/// Turns host_peer callbacks (on socket strands) into messages to this actor.
+transport::relay_peer_callbacks callbacks_to(caf::actor self) {
+  transport::relay_peer_callbacks cb;
+  cb.connected = [self](tunnel::protocol_version v) { caf::anon_send(self, tconn_atom_v, v); };
+  cb.ended = [self](const transport::relay_outcome& o) { caf::anon_send(self, tend_atom_v, o); };
+  cb.stream_opened = [self](std::uint64_t id, std::uint16_t port) { caf::anon_send(self, sopen_atom_v, id, port); };
+  cb.stream_closed = [self](std::uint64_t id, std::uint64_t in, std::uint64_t out) {
+    caf::anon_send(self, sclose_atom_v, id, in, out);
+  };
+  return cb;
+}
+
+void fail_attempt(connection_actor* self, const tunnel::tunnel_error& error) {
+  self->send(self->state.supervisor, tend_atom_v, error);
+  self->quit();
+}
+
+caf::behavior connection_behavior(connection_actor* self, tunnel_host_config cfg, caf::actor supervisor) {
+  auto& st = self->state;
+  st.cfg = std::move(cfg);
+  st.supervisor = std::move(supervisor);
+  // Registering the endpoint is a blocking HTTP call: keep it off the actor's thread.
+  std::thread([me = caf::actor_cast<caf::actor>(self), resolve = st.cfg.resolve, token = st.cfg.token] {
+    relay_endpoint_result r;
+    try {
+      r = resolve ? resolve(token) : relay_endpoint_result{{}, 0, "no endpoint resolver"};
+    } catch (const std::exception& e) {
+      r.error = e.what();
+    }
+    caf::anon_send(me, resolved_atom_v, r);
+  }).detach();
+  return {
+      [self](resolved_atom, relay_endpoint_result& r) {
+        auto& s = self->state;
+        if (r.host_relay_uri.empty())
+          return fail_attempt(self, tunnel::classify(r.http_status, 0, r.http_status == 0, false,
+                                                      "endpoint registration failed: " + r.error));
+        s.relay_uri = r.host_relay_uri;
+        transport::host_options o;
+        o.relay_uri = s.relay_uri;
+        o.token = s.cfg.token;
+        o.protocol = s.cfg.protocol;
+        o.ports = s.cfg.ports;
+        o.host_key = s.cfg.host_key;
+        s.peer = std::make_shared<transport::host_peer>(*s.cfg.ioc, o, callbacks_to(caf::actor_cast<caf::actor>(self)));
+        s.peer->start();
+      },
+      [self](tconn_atom, tunnel::protocol_version v) {
+        self->state.connected = true;
+        self->state.version = v;
+        self->send(self->state.supervisor, tconn_atom_v, v, self->state.relay_uri);
+      },
+      [self](tend_atom, const transport::relay_outcome& o) {
+        fail_attempt(self, tunnel::classify(o.http_status, o.ssh_reason, o.network, o.was_connected, o.message));
+      },
+      [self](sopen_atom, std::uint64_t id, std::uint16_t port) {
+        self->state.streams[id] = self->spawn(stream_actor, id, port);
+      },
+      [self](sclose_atom, std::uint64_t id, std::uint64_t in, std::uint64_t out) {
+        auto it = self->state.streams.find(id);
+        if (it == self->state.streams.end()) return;
+        self->send(it->second, sclose_atom_v, in, out);
+        self->state.streams.erase(it);
+      },
+      [self](port_add_atom, std::uint16_t port) {
+        self->state.cfg.ports.insert(port);
+        if (self->state.peer) self->state.peer->add_port(port);
+      },
+      [self](port_remove_atom, std::uint16_t port) {
+        self->state.cfg.ports.erase(port);
+        if (self->state.peer) self->state.peer->remove_port(port);
+      },
+      [self](list_atom) -> std::vector<caf::actor> {
+        std::vector<caf::actor> out;
+        for (const auto& [_, s] : self->state.streams) out.push_back(s);
+        return out;
+      },
+      [self](status_atom) -> json {
+        const auto& s = self->state;
+        json st = {{"relayUri", s.relay_uri}, {"connected", s.connected}, {"streams", s.streams.size()}};
+        if (s.peer) {
+          auto stats = s.peer->current_stats();
+          st["streamsTotal"] = stats.streams_total;
+          st["bytesIn"] = stats.bytes_in;
+          st["bytesOut"] = stats.bytes_out;
+        }
+        return {{"kind", "tunnel_connection"}, {"id", s.cfg.tunnel_id}, {"mailbox", self->mailbox().size()}, {"state", st}};
+      },
+  };
+}
+
+// -- the supervisor --------------------------------------------------------------------------------------------
+
+struct supervisor_state {
+  static inline const char* name = "sb.tunnel_supervisor";
+  tunnel_host_config cfg;
+  connection_status status = connection_status::none;
+  caf::actor child;
+  tunnel::retry_state retry;
+  std::uint64_t reconnects = 0;
+  std::uint64_t attempts_total = 0;
+  bool ever_connected = false;
+  std::optional<std::int64_t> next_retry_ms;  // epoch ms of the scheduled restart
+  std::string last_error;
+  std::optional<tunnel::protocol_version> version;
+  std::string relay_uri;
+  std::mt19937_64 rng{std::random_device{}()};
+  bool stopped = false;
+};
+
+using supervisor_actor = caf::stateful_actor<supervisor_state>;
+
+void set_status(supervisor_actor* self, connection_status s, const std::string& why = {}) {
+  auto& st = self->state;
+  if (st.status == s && why.empty()) return;
+  spdlog::info("tunnel {}: {}{}{}", st.cfg.tunnel_id, tunnel::to_string(s), why.empty() ? "" : ": ", why);
+  st.status = s;
+  if (st.cfg.metrics) st.cfg.metrics->tunnel_status.store(static_cast<int>(s));
+  if (st.cfg.on_status) st.cfg.on_status(s, why);
+}
+
+void start_child(supervisor_actor* self) {
+  auto& st = self->state;
+  st.next_retry_ms.reset();
+  set_status(self, connection_status::connecting);
+  ++st.attempts_total;
+  st.child = self->spawn(connection_behavior, st.cfg, caf::actor_cast<caf::actor>(self));
+  self->monitor(st.child);
+}
+
+void schedule_restart(supervisor_actor* self, const tunnel::tunnel_error& error) {
+  auto& st = self->state;
+  const auto delay = tunnel::retry_delay(st.cfg.backoff, error, st.retry.attempts - 1, st.rng);
+  st.next_retry_ms = protocol::now_ms() + delay.count();
+  spdlog::info("tunnel {}: retry {} in {} ms", st.cfg.tunnel_id, st.retry.attempts, delay.count());
+  self->delayed_send(self, delay, restart_atom_v);
+}
+
+void refresh_then_restart(supervisor_actor* self) {
+  auto& st = self->state;
+  set_status(self, connection_status::refreshing_token);
+  st.retry.token_refreshed = true;
+  std::thread([me = caf::actor_cast<caf::actor>(self), refresh = st.cfg.refresh_token] {
+    std::optional<std::string> token;
+    try {
+      token = refresh();
+    } catch (const std::exception& e) {
+      spdlog::warn("tunnel token refresh failed: {}", e.what());
+    }
+    caf::anon_send(me, refreshed_atom_v, token.value_or(std::string{}));
+  }).detach();
+}
+
+void on_attempt_failed(supervisor_actor* self, const tunnel::tunnel_error& error) {
+  auto& st = self->state;
+  st.child = nullptr;
+  st.last_error = std::string(tunnel::to_string(error.kind)) + (error.http_status ? " (HTTP " + std::to_string(error.http_status) + ")" : "") +
+                  ": " + error.message;
+  if (st.status == connection_status::connected) ++st.reconnects;
+  if (st.cfg.metrics && st.status == connection_status::connected) st.cfg.metrics->tunnel_reconnects.fetch_add(1);
+  ++st.retry.attempts;
+  if (error.kind == tunnel::error_kind::too_many_requests || error.kind == tunnel::error_kind::bad_gateway ||
+      error.kind == tunnel::error_kind::service_unavailable)
+    ++st.retry.throttled_attempts;
+  if (st.stopped) return set_status(self, connection_status::disconnected, "stopped");
+  auto step = tunnel::decide(error, st.retry, st.cfg.backoff.max_attempts);
+  if (step == next_step::refresh_token_then_retry && !st.cfg.refresh_token) step = next_step::stop;
+  set_status(self, connection_status::disconnected, st.last_error);
+  switch (step) {
+    case next_step::refresh_token_then_retry: return refresh_then_restart(self);
+    case next_step::retry_after_backoff: return schedule_restart(self, error);
+    case next_step::stop:
+      spdlog::error("tunnel {}: giving up: {}", st.cfg.tunnel_id, st.last_error);
+      return;
+  }
+}
+
+json describe(supervisor_actor* self) {
+  const auto& st = self->state;
+  json ports = json::array();
+  for (auto p : st.cfg.ports) ports.push_back(p);
+  return {{"tunnelId", st.cfg.tunnel_id},
+          {"status", std::string(tunnel::to_string(st.status))},
+          {"relay", st.relay_uri},
+          {"protocol", st.version ? json(*st.version == tunnel::protocol_version::v2 ? "v2" : "v1") : json(nullptr)},
+          {"ports", ports},
+          {"reconnects", st.reconnects},
+          {"attempts", st.attempts_total},
+          {"nextRetry", st.next_retry_ms ? json(*st.next_retry_ms) : json(nullptr)},
+          {"lastError", st.last_error.empty() ? json(nullptr) : json(st.last_error)}};
+}
+
+caf::behavior supervisor_behavior(supervisor_actor* self, tunnel_host_config cfg) {
+  self->state.cfg = std::move(cfg);
+  self->set_down_handler([self](caf::down_msg& dm) {
+    auto& st = self->state;
+    if (!st.child || dm.source != st.child.address()) return;
+    // A connection actor that reported its failure quits normally after it; anything else is a crash.
+    if (dm.reason && dm.reason != caf::exit_reason::normal) {
+      tunnel::tunnel_error e{tunnel::error_kind::network, 0, "connection actor failed: " + to_string(dm.reason)};
+      on_attempt_failed(self, e);
+    }
+  });
+  self->set_exit_handler([self](caf::exit_msg& msg) {
+    self->state.stopped = true;
+    if (self->state.child) self->send_exit(self->state.child, msg.reason);
+    self->quit(msg.reason);
+  });
+  start_child(self);
+  return {
+      [self](tconn_atom, tunnel::protocol_version v, const std::string& relay_uri) {
+        auto& st = self->state;
+        st.retry = {};
+        st.version = v;
+        st.relay_uri = relay_uri;
+        st.ever_connected = true;
+        set_status(self, connection_status::connected);
+      },
+      [self](tend_atom, const tunnel::tunnel_error& error) {
+        if (self->current_sender() != self->state.child.address()) return;
+        on_attempt_failed(self, error);
+      },
+      [self](restart_atom) {
+        if (!self->state.child && !self->state.stopped) start_child(self);
+      },
+      [self](refreshed_atom, const std::string& token) {
+        auto& st = self->state;
+        if (token.empty()) {
+          set_status(self, connection_status::disconnected, "token refresh produced no token");
+          return;
+        }
+        st.cfg.token = token;
+        start_child(self);
+      },
+      [self](port_add_atom, std::uint16_t port) {
+        self->state.cfg.ports.insert(port);
+        if (self->state.child) self->send(self->state.child, port_add_atom_v, port);
+      },
+      [self](port_remove_atom, std::uint16_t port) {
+        self->state.cfg.ports.erase(port);
+        if (self->state.child) self->send(self->state.child, port_remove_atom_v, port);
+      },
+      [self](info_atom) -> json { return describe(self); },
+      [self](status_atom) -> json {
+        return {{"kind", "tunnel_supervisor"},
+                {"id", self->state.cfg.tunnel_id},
+                {"mailbox", self->mailbox().size()},
+                {"state", describe(self)}};
+      },
+      [self](list_atom) -> caf::result<std::vector<caf::actor>> {
+        // The live actors under this supervisor: the connection and its streams.
+        auto rp = self->make_response_promise<std::vector<caf::actor>>();
+        if (!self->state.child) {
+          rp.deliver(std::vector<caf::actor>{});
+          return rp;
+        }
+        auto child = self->state.child;
+        self->request(child, ask_timeout, list_atom_v)
+            .then([rp, child](std::vector<caf::actor>& streams) mutable {
+              streams.insert(streams.begin(), child);
+              rp.deliver(std::move(streams));
+            },
+                  [rp](caf::error&) mutable { rp.deliver(std::vector<caf::actor>{}); });
+        return rp;
+      },
+  };
+}
+
+std::optional<std::uint16_t> port_arg(const json& request) {
+  auto it = request.find("port");
+  if (it == request.end()) return std::nullopt;
+  if (it->is_number_unsigned() && it->get<std::uint64_t>() >= 1 && it->get<std::uint64_t>() <= 65535)
+    return static_cast<std::uint16_t>(it->get<std::uint64_t>());
+  if (it->is_string()) {
+    try {
+      auto v = std::stoul(it->get<std::string>());
+      if (v >= 1 && v <= 65535) return static_cast<std::uint16_t>(v);
+    } catch (...) {
+    }
+  }
+  return std::nullopt;
+}
+
+}  // namespace
+
+caf::actor spawn_tunnel_supervisor(caf::actor_system& sys, tunnel_host_config config) {
+  return sys.spawn(supervisor_behavior, std::move(config));
+}
+
+void tunnel_admin(caf::actor_system& sys, const caf::actor& supervisor, json request,
+                  std::function<void(json)> respond) {
+  const auto cmd = request.value("cmd", std::string{});
+  auto ok = [](json r) { return json{{"ok", true}, {"result", std::move(r)}}; };
+  auto fail = [](std::string e) { return json{{"ok", false}, {"error", std::move(e)}}; };
+  if (cmd == "ports.add" || cmd == "ports.remove") {
+    auto port = port_arg(request);
+    if (!port) return respond(fail("'" + cmd + "' needs a 'port' from 1 to 65535"));
+    if (cmd == "ports.add")
+      caf::anon_send(supervisor, port_add_atom_v, *port);
+    else
+      caf::anon_send(supervisor, port_remove_atom_v, *port);
+    return respond(ok({{"port", *port}, {cmd == "ports.add" ? "added" : "removed", true}}));
+  }
+  if (cmd != "tunnel" && cmd != "actors") return respond(fail("unknown command '" + cmd + "'"));
+  sys.spawn([supervisor, cmd, respond, ok, fail](caf::event_based_actor* self) {
+    if (cmd == "tunnel") {
+      self->request(supervisor, ask_timeout, info_atom_v)
+          .then([respond, ok](json& info) { respond(ok(info)); },
+                [respond, fail](caf::error& e) { respond(fail("tunnel supervisor did not answer: " + to_string(e))); });
+      return;
+    }
+    // actors: the supervisor, its connection and every stream, each asked live.
+    self->request(supervisor, ask_timeout, list_atom_v)
+        .then(
+            [self, supervisor, respond, ok](std::vector<caf::actor>& children) {
+              children.insert(children.begin(), supervisor);
+              auto results = std::make_shared<json>(json::array());
+              auto remaining = std::make_shared<std::size_t>(children.size());
+              for (auto& a : children) {
+                self->request(a, ask_timeout, status_atom_v)
+                    .then(
+                        [results, remaining, respond, ok](json& s) {
+                          results->push_back(std::move(s));
+                          if (--*remaining == 0) respond(ok({{"actors", *results}}));
+                        },
+                        [results, remaining, respond, ok](caf::error&) {
+                          if (--*remaining == 0) respond(ok({{"actors", *results}}));
+                        });
+              }
+            },
+            [respond, fail](caf::error& e) { respond(fail("tunnel supervisor did not answer: " + to_string(e))); });
+  });
+}
+
+}  // namespace sb::actors

@@ -1,0 +1,57 @@
+#pragma once
+// The tunnel host under supervision: a supervisor actor owns the status, the ports and the retry policy, and
+// restarts the connection actor (one relay connection attempt) with exponential backoff and full jitter; the
+// connection actor spawns one actor per forwarded client stream.
+//
+//   supervisor: connecting --(connected)--> connected --(lost)--> disconnected --(backoff)--> connecting
+//                   \--(401)--> refreshingTunnelAccessToken --> connecting        \--(fatal)--> disconnected
+#include <functional>
+#include <memory>
+#include <optional>
+#include <set>
+#include <string>
+
+#include <boost/asio/io_context.hpp>
+#include <caf/actor.hpp>
+#include <caf/actor_system.hpp>
+#include <nlohmann/json.hpp>
+
+#include "transport/metrics.hpp"
+#include "transport/tunnel_peers.hpp"
+#include "tunnel/retry.hpp"
+
+namespace sb::actors {
+
+/// Where the host's relay WebSocket is: registering the endpoint through the management API yields it.
+struct relay_endpoint_result {
+  std::string host_relay_uri;
+  int http_status = 0;  // a management API refusal
+  std::string error;
+};
+
+struct tunnel_host_config {
+  std::string tunnel_id;
+  std::string token;
+  transport::protocol_choice protocol = transport::protocol_choice::automatic;
+  std::set<std::uint16_t> ports;
+  tunnel::backoff_policy backoff;
+  std::shared_ptr<const tunnel::ssh::ecdsa_key> host_key;
+  boost::asio::io_context* ioc = nullptr;
+  /// Registers the endpoint with `token` and returns the relay URI. Blocking: it runs on its own thread.
+  std::function<relay_endpoint_result(const std::string& token)> resolve;
+  /// A fresh token (re-read a file, run a command), or nullopt. Blocking: runs on its own thread. Unset: no
+  /// refresh, so a 401 is final.
+  std::function<std::optional<std::string>()> refresh_token;
+  /// Told every status change, with the error that caused a disconnect (may be empty).
+  std::function<void(tunnel::connection_status, const std::string&)> on_status;
+  std::shared_ptr<transport::metrics_registry> metrics;  // optional
+};
+
+caf::actor spawn_tunnel_supervisor(caf::actor_system& sys, tunnel_host_config config);
+
+/// Answers the admin socket's tunnel commands (`tunnel`, `ports.add`, `ports.remove`, `actors`) for a
+/// supervisor; `respond` may run on any thread.
+void tunnel_admin(caf::actor_system& sys, const caf::actor& supervisor, nlohmann::json request,
+                  std::function<void(nlohmann::json)> respond);
+
+}  // namespace sb::actors
