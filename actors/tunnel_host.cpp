@@ -236,6 +236,7 @@ void on_attempt_failed(supervisor_actor* self, const tunnel::tunnel_error& error
     case next_step::retry_after_backoff: return schedule_restart(self, error);
     case next_step::stop:
       spdlog::error("tunnel {}: giving up: {}", st.cfg.tunnel_id, st.last_error);
+      if (st.cfg.on_gave_up) st.cfg.on_gave_up(st.last_error);
       return;
   }
 }
@@ -291,7 +292,9 @@ caf::behavior supervisor_behavior(supervisor_actor* self, tunnel_host_config cfg
       [self](refreshed_atom, const std::string& token) {
         auto& st = self->state;
         if (token.empty()) {
-          set_status(self, connection_status::disconnected, "token refresh produced no token");
+          st.last_error = "token refresh produced no token";
+          set_status(self, connection_status::disconnected, st.last_error);
+          if (st.cfg.on_gave_up) st.cfg.on_gave_up(st.last_error);
           return;
         }
         st.cfg.token = token;

@@ -44,6 +44,8 @@ struct tunnel_host_config {
   std::function<std::optional<std::string>()> refresh_token;
   /// Told every status change, with the error that caused a disconnect (may be empty).
   std::function<void(tunnel::connection_status, const std::string&)> on_status;
+  /// Told once when the supervisor stops retrying (a fatal error or the attempt limit).
+  std::function<void(const std::string& error)> on_gave_up;
   std::shared_ptr<transport::metrics_registry> metrics;  // optional
 };
 

@@ -7,5 +7,9 @@ namespace sb::cli {
 /// Registers the subcommand on `app`; the returned function runs it after parsing and gives the exit code.
 std::function<int()> add_serve_command(CLI::App& app);
 std::function<int()> add_admin_command(CLI::App& app);
+std::function<int()> add_relay_command(CLI::App& app);
+std::function<int()> add_tunnel_command(CLI::App& app);
+std::function<int()> add_host_command(CLI::App& app);
+std::function<int()> add_connect_command(CLI::App& app);
 
 }  // namespace sb::cli

@@ -1,0 +1,34 @@
+#pragma once
+// Builds a supervised tunnel host from user-level settings (relay URL, tunnel id, token source, ports):
+// the endpoint registration through the management API and the token refresh from a file or a command.
+// Shared by `switchboard host` and `switchboard serve --tunnel`.
+#include <optional>
+#include <set>
+#include <string>
+
+#include "actors/tunnel_host.hpp"
+
+namespace sb::actors {
+
+struct tunnel_settings {
+  std::string relay;        // the relay's base URL
+  std::string tunnel_id;
+  std::string token;        // given directly, or the first read of token_file / token_command
+  std::string token_file;   // read again on 401
+  std::string token_command;  // run again on 401; its stdout is the token
+  transport::protocol_choice protocol = transport::protocol_choice::automatic;
+  std::set<std::uint16_t> ports;
+  tunnel::backoff_policy backoff;
+  std::string ca_file;      // extra trust for an https relay with a private certificate
+};
+
+/// Reads the token from the file or command when no token was given; nullopt with `error` set on failure.
+std::optional<std::string> initial_token(const tunnel_settings& s, std::string& error);
+
+/// The endpoint id the host registers: "<hostId>-relay", as the SDK does.
+tunnel_host_config make_tunnel_host_config(const tunnel_settings& settings, boost::asio::io_context& ioc);
+
+/// "auto", "v2" or "v1".
+std::optional<transport::protocol_choice> parse_protocol_choice(const std::string& text);
+
+}  // namespace sb::actors

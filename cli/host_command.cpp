@@ -1,0 +1,171 @@
+// `switchboard host`: exposes local ports through a tunnel of a relay, under a supervisor that reconnects
+// with backoff. SIGTERM/SIGINT stop it (exit 0); a fatal relay answer (403, 404, a second 401) exits 1.
+#include <signal.h>
+#include <unistd.h>
+
+#include <iostream>
+#include <thread>
+
+#include <boost/asio/executor_work_guard.hpp>
+#include <caf/all.hpp>
+#include <spdlog/spdlog.h>
+
+#include "actors/tunnel_setup.hpp"
+#include "actors/type_ids.hpp"
+#include "cli/commands.hpp"
+#include "cli/env_flags.hpp"
+#include "transport/admin_socket.hpp"
+
+namespace sb::cli {
+
+namespace {
+
+struct host_flags {
+  std::optional<std::string> relay, tunnel, token, token_file, token_command, protocol, admin_socket, log_level,
+      backoff_initial_ms, backoff_max_ms, max_attempts, ca_file;
+  std::vector<std::string> ports;
+};
+
+std::uint64_t number_of(const sourced& v, std::uint64_t min, std::uint64_t max) {
+  try {
+    std::size_t used = 0;
+    const auto n = std::stoull(v.value, &used);
+    if (used == v.value.size() && n >= min && n <= max) return n;
+  } catch (...) {
+  }
+  throw usage_error(v.source + ": expected a number from " + std::to_string(min) + " to " + std::to_string(max) +
+                    ", got '" + v.value + "'");
+}
+
+/// Reads every flag (or its environment variable) into settings; throws usage_error naming the bad one.
+actors::tunnel_settings settings_from(const host_flags& f) {
+  actors::tunnel_settings s;
+  auto relay = flag_or_env(f.relay, "relay");
+  auto tunnel = flag_or_env(f.tunnel, "tunnel");
+  if (!relay) throw usage_error("--relay is required");
+  if (!tunnel) throw usage_error("--tunnel is required");
+  s.relay = relay->value;
+  s.tunnel_id = tunnel->value;
+  if (auto t = flag_or_env(f.token, "token")) s.token = t->value;
+  if (auto t = flag_or_env(f.token_file, "token-file")) s.token_file = t->value;
+  if (auto t = flag_or_env(f.token_command, "token-command")) s.token_command = t->value;
+  if (int(!s.token.empty()) + int(!s.token_file.empty()) + int(!s.token_command.empty()) != 1)
+    throw usage_error("give exactly one of --token, --token-file, --token-command");
+  if (auto p = flag_or_env(f.protocol, "protocol")) {
+    auto choice = actors::parse_protocol_choice(p->value);
+    if (!choice) throw usage_error(p->source + ": expected auto, v2 or v1, got '" + p->value + "'");
+    s.protocol = *choice;
+  }
+  for (const auto& text : f.ports) s.ports.insert(parse_port({text, "--port"}, false));
+  if (f.ports.empty())
+    if (auto p = flag_or_env(std::nullopt, "port")) s.ports.insert(parse_port(*p, false));
+  if (s.ports.empty()) throw usage_error("give at least one --port");
+  if (auto v = flag_or_env(f.backoff_initial_ms, "backoff-initial-ms"))
+    s.backoff.initial = std::chrono::milliseconds(number_of(*v, 1, 600000));
+  if (auto v = flag_or_env(f.backoff_max_ms, "backoff-max-ms"))
+    s.backoff.cap = std::chrono::milliseconds(number_of(*v, 1, 3600000));
+  if (s.backoff.cap < s.backoff.initial) throw usage_error("--backoff-max-ms must not be below --backoff-initial-ms");
+  if (auto v = flag_or_env(f.max_attempts, "max-attempts")) s.backoff.max_attempts = static_cast<unsigned>(number_of(*v, 0, 1u << 30));
+  if (auto v = flag_or_env(f.ca_file, "ca-file")) s.ca_file = v->value;
+  return s;
+}
+
+int run_host(const host_flags& flags, const CLI::App& command) {
+  actors::tunnel_settings settings;
+  std::string admin_path, level = "info";
+  try {
+    reject_extras(command);
+    settings = settings_from(flags);
+    if (auto v = flag_or_env(flags.admin_socket, "admin-socket")) admin_path = v->value;
+    if (auto v = flag_or_env(flags.log_level, "log-level")) level = v->value;
+  } catch (const usage_error& e) {
+    std::cerr << "switchboard host: " << e.what() << std::endl;
+    return 2;
+  }
+  spdlog::set_level(spdlog::level::from_str(level));
+  std::string error;
+  auto token = actors::initial_token(settings, error);
+  if (!token) {
+    std::cerr << "switchboard host: " << error << std::endl;
+    return 2;
+  }
+  settings.token = *token;
+
+  sigset_t signals;
+  sigemptyset(&signals);
+  for (int s : {SIGINT, SIGTERM, SIGUSR1}) sigaddset(&signals, s);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+
+  boost::asio::io_context ioc;
+  auto guard = boost::asio::make_work_guard(ioc);
+  std::vector<std::thread> threads;
+  for (int i = 0; i < 2; ++i) threads.emplace_back([&ioc] { ioc.run(); });
+  int exit_code = 0;
+  {
+    caf::actor_system_config caf_cfg;
+    caf_cfg.set("logger.file-verbosity", caf::atom("quiet"));
+    caf::actor_system sys{caf_cfg};
+    auto config = actors::make_tunnel_host_config(settings, ioc);
+    std::string fatal;
+    std::mutex fatal_mtx;
+    config.on_gave_up = [&](const std::string& why) {
+      {
+        std::lock_guard<std::mutex> g(fatal_mtx);
+        fatal = why;
+      }
+      ::kill(::getpid(), SIGUSR1);
+    };
+    config.on_status = [](tunnel::connection_status s, const std::string&) {
+      if (s == tunnel::connection_status::connected) std::cout << "status connected" << std::endl;
+    };
+    auto supervisor = actors::spawn_tunnel_supervisor(sys, config);
+    std::unique_ptr<transport::admin_server> admin;
+    if (!admin_path.empty()) {
+      admin = std::make_unique<transport::admin_server>(ioc, admin_path, [&sys, supervisor](nlohmann::json req, auto respond) {
+        actors::tunnel_admin(sys, supervisor, std::move(req), std::move(respond));
+      });
+      admin->start();
+    }
+    std::cout << "switchboard host tunnel " << settings.tunnel_id << " relay " << settings.relay << " ports";
+    for (auto p : settings.ports) std::cout << ' ' << p;
+    std::cout << std::endl;
+    int sig = 0;
+    sigwait(&signals, &sig);
+    if (sig == SIGUSR1) {
+      std::lock_guard<std::mutex> g(fatal_mtx);
+      std::cerr << "switchboard host: " << fatal << std::endl;
+      exit_code = 1;
+    }
+    caf::anon_send_exit(supervisor, caf::exit_reason::user_shutdown);
+    sys.await_all_actors_done();
+    guard.reset();
+    ioc.stop();
+    for (auto& t : threads) t.join();
+    if (admin) admin->stop();
+  }
+  return exit_code;
+}
+
+}  // namespace
+
+std::function<int()> add_host_command(CLI::App& app) {
+  auto flags = std::make_shared<host_flags>();
+  auto* cmd = app.add_subcommand("host", "Expose local ports through a tunnel of a relay");
+  cmd->allow_extras();
+  cmd->add_option("--relay", flags->relay, "relay base URL (SWITCHBOARD_RELAY)");
+  cmd->add_option("--tunnel", flags->tunnel, "tunnel id (SWITCHBOARD_TUNNEL)");
+  cmd->add_option("--token", flags->token, "host access token (SWITCHBOARD_TOKEN)");
+  cmd->add_option("--token-file", flags->token_file, "file holding the token; read again on 401");
+  cmd->add_option("--token-command", flags->token_command, "command printing the token; run again on 401");
+  cmd->add_option("--port", flags->ports, "local port to expose (repeatable)");
+  cmd->add_option("--protocol", flags->protocol, "auto, v2 or v1 (default auto: V2 preferred)");
+  cmd->add_option("--admin-socket", flags->admin_socket, "admin Unix socket (tunnel, ports.add, ports.remove, actors)");
+  cmd->add_option("--backoff-initial-ms", flags->backoff_initial_ms, "first reconnect delay ceiling (default 1000)");
+  cmd->add_option("--backoff-max-ms", flags->backoff_max_ms, "reconnect delay cap (default 16000)");
+  cmd->add_option("--max-attempts", flags->max_attempts, "give up after this many failed attempts (0: never)");
+  cmd->add_option("--ca-file", flags->ca_file, "extra CA certificates for an https relay");
+  cmd->add_option("--log-level", flags->log_level, "trace, debug, info, warn, error");
+  return [flags, cmd] { return run_host(*flags, *cmd); };
+}
+
+}  // namespace sb::cli
