@@ -8,6 +8,7 @@
 #include <spdlog/spdlog.h>
 
 #include "actors/spawn.hpp"
+#include "actors/tunnel_setup.hpp"
 #include "actors/type_ids.hpp"
 #include "protocol/ids.hpp"
 #include "transport/admin_socket.hpp"
@@ -67,6 +68,7 @@ struct gateway_node::impl : transport::server_hooks {
   std::unique_ptr<caf::actor_system> system;
   context_ptr ctx;
   caf::actor supervisor;
+  caf::actor tunnel;  // the tunnel host supervisor when the node exposes itself through a tunnel
   boost::asio::io_context ioc;
   std::optional<boost::asio::executor_work_guard<boost::asio::io_context::executor_type>> guard;
   std::vector<std::thread> threads;
@@ -84,6 +86,9 @@ struct gateway_node::impl : transport::server_hooks {
   }
 
   void answer_admin(nlohmann::json request, std::function<void(nlohmann::json)> respond) {
+    const auto cmd = request.value("cmd", std::string{});
+    if (tunnel && (cmd == "tunnel" || cmd == "ports.add" || cmd == "ports.remove"))
+      return tunnel_admin(*system, tunnel, std::move(request), std::move(respond));
     // A short-lived actor bridges the socket thread to the supervisor without blocking either.
     system->spawn([sup = supervisor, request = std::move(request), respond](caf::event_based_actor* self) {
       self->request(sup, admin_timeout, admin_atom_v, request)
@@ -92,6 +97,25 @@ struct gateway_node::impl : transport::server_hooks {
                   respond({{"ok", false}, {"error", "node did not answer: " + to_string(err)}});
                 });
     });
+  }
+
+  /// Exposes this node's own port through the configured tunnel, under the tunnel supervisor.
+  void start_tunnel() {
+    tunnel_settings s;
+    s.relay = config.tunnel_relay;
+    s.tunnel_id = config.tunnel_id;
+    s.token = config.tunnel_token;
+    s.token_file = config.tunnel_token_file;
+    s.token_command = config.tunnel_token_command;
+    s.protocol = parse_protocol_choice(config.tunnel_protocol).value_or(transport::protocol_choice::automatic);
+    s.ports = {server->port()};
+    std::string error;
+    auto token = initial_token(s, error);
+    if (!token) throw std::runtime_error("tunnelToken: " + error);
+    s.token = *token;
+    auto host = make_tunnel_host_config(s, ioc);
+    host.metrics = metrics;
+    tunnel = spawn_tunnel_supervisor(*system, host);
   }
 
   void start_actors() {
@@ -156,6 +180,7 @@ void gateway_node::start() {
   }
   d.guard.emplace(boost::asio::make_work_guard(d.ioc));
   for (unsigned i = 0; i < io_threads; ++i) d.threads.emplace_back([&d] { d.ioc.run(); });
+  if (d.config.tunnel_enabled()) d.start_tunnel();
   spdlog::info("node {} listening on {}:{}{} ({})", d.node_id, transport::resolve_bind_address(d.config.bind),
                d.server->port(), d.config.path, d.config.tls_enabled() ? "wss" : "ws");
 }
@@ -181,6 +206,7 @@ void gateway_node::stop() {
   if (!d.started || d.stopped) return;
   d.stopped = true;
   d.state->draining.store(true);
+  if (d.tunnel) caf::anon_send_exit(d.tunnel, caf::exit_reason::user_shutdown);
   caf::anon_send_exit(d.supervisor, caf::exit_reason::user_shutdown);
   d.system->await_all_actors_done();
   d.guard.reset();

@@ -43,6 +43,12 @@ const std::vector<config_key>& gateway_config_keys() {
       {"nodeId", key_kind::string, "this node's id (generated when empty)"},
       {"logLevel", key_kind::string, "trace, debug, info, warn, error, critical or off"},
       {"drainTimeoutMs", key_kind::integer, "longest wait for clients to close on shutdown"},
+      {"tunnelRelay", key_kind::string, "relay base URL: also expose this node through a tunnel"},
+      {"tunnel", key_kind::string, "tunnel id for tunnelRelay"},
+      {"tunnelToken", key_kind::string, "host access token of the tunnel"},
+      {"tunnelTokenFile", key_kind::string, "file holding the host token; read again on 401"},
+      {"tunnelTokenCommand", key_kind::string, "command printing the host token; run again on 401"},
+      {"tunnelProtocol", key_kind::string, "auto, v2 or v1"},
   };
   return keys;
 }
@@ -213,7 +219,23 @@ std::variant<gateway_config, std::string> parse_gateway_config(const nlohmann::j
   r.string("nodeId", cfg.node_id);
   r.string("logLevel", cfg.log_level);
   r.integer("drainTimeoutMs", cfg.drain_timeout_ms, 0, u32max);
+  r.string("tunnelRelay", cfg.tunnel_relay);
+  r.string("tunnel", cfg.tunnel_id);
+  r.string("tunnelToken", cfg.tunnel_token);
+  r.string("tunnelTokenFile", cfg.tunnel_token_file);
+  r.string("tunnelTokenCommand", cfg.tunnel_token_command);
+  r.string("tunnelProtocol", cfg.tunnel_protocol);
   if (!r.error.empty()) return r.error;
+  if (cfg.tunnel_enabled()) {
+    if (cfg.tunnel_relay.rfind("http://", 0) != 0 && cfg.tunnel_relay.rfind("https://", 0) != 0)
+      return std::string("tunnelRelay: expected an http:// or https:// URL");
+    if (cfg.tunnel_id.empty()) return std::string("tunnel: required with tunnelRelay");
+    const int sources = int(!cfg.tunnel_token.empty()) + int(!cfg.tunnel_token_file.empty()) +
+                        int(!cfg.tunnel_token_command.empty());
+    if (sources != 1) return std::string("tunnelToken: give exactly one of tunnelToken, tunnelTokenFile, tunnelTokenCommand");
+  }
+  if (cfg.tunnel_protocol != "auto" && cfg.tunnel_protocol != "v2" && cfg.tunnel_protocol != "v1")
+    return "tunnelProtocol: expected auto, v2 or v1, got '" + cfg.tunnel_protocol + "'";
 
   if (!valid_bind(cfg.bind)) return "bind: expected loopback, lan, all or an IP address, got '" + cfg.bind + "'";
   if (cfg.path.empty() || cfg.path.front() != '/') return std::string("path: must start with '/'");

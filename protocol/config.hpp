@@ -41,6 +41,15 @@ struct gateway_config {
   std::string node_id;  // empty: generated at start
   std::string log_level = "info";
   std::uint32_t drain_timeout_ms = 10000;
+  // Exposing this node through a tunnel (TUNNEL.md `serve --tunnel-relay URL --tunnel ID --tunnel-token ...`).
+  std::string tunnel_relay;
+  std::string tunnel_id;
+  std::string tunnel_token;
+  std::string tunnel_token_file;
+  std::string tunnel_token_command;
+  std::string tunnel_protocol = "auto";
+
+  bool tunnel_enabled() const { return !tunnel_relay.empty(); }
 
   bool tls_enabled() const { return !tls_cert.empty(); }
 };

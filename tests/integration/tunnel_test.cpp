@@ -146,3 +146,43 @@ TEST_CASE("a second host replaces the first, which is told tooManyConnections") 
   const auto local = local_port_for(*second, echo.port());
   CHECK(concurrent_echo_check(local, 3, 50000) == 3);
 }
+
+TEST_CASE("serve with a tunnel exposes the gateway itself through the relay") {
+  relay_fixture relay;
+  gateway_fixture gw([&](sb::protocol::gateway_config& c) {
+    c.auth = sb::protocol::auth_mode::none;
+    c.tunnel_relay = relay.base_url();
+    c.tunnel_id = relay_fixture::tunnel_id;
+    c.tunnel_token = relay.token("host");
+  });
+  REQUIRE(eventually([&] { return gw.admin({{"cmd", "tunnel"}})["result"].value("status", "") == "connected"; }, 10s));
+  CHECK(http_get(gw.port(), "/metrics").second.find("switchboard_tunnel_status{status=\"connected\"} 1") !=
+        std::string::npos);
+
+  sb::transport::client_options c;
+  c.relay_uri = relay.api->client_relay_uri(relay_fixture::tunnel_id);
+  c.token = relay.token("connect");
+  c.port_map = {{gw.port(), 0}};
+  auto client = std::make_shared<sb::transport::client_peer>(relay.io.ioc, c, sb::transport::relay_peer_callbacks{});
+  client->start();
+  std::uint16_t local = 0;
+  REQUIRE(eventually(
+      [&] {
+        auto l = client->listening();
+        if (!l.count(gw.port())) return false;
+        local = l[gw.port()];
+        return true;
+      },
+      10s));
+  // A WebSocket client reaches the gateway through host, relay and client.
+  ws_client through(local);
+  auto info = through.event("session_info");
+  REQUIRE(info);
+  CHECK((*info)["payload"]["nodeId"] == gw.node->node_id());
+  CHECK(through.request("ping")["type"] == "pong");
+
+  auto added = gw.admin({{"cmd", "ports.add"}, {"port", 9}});
+  CHECK(added["ok"] == true);
+  CHECK(eventually([&] { return gw.admin({{"cmd", "tunnel"}})["result"]["ports"].size() == 2; }));
+  client->stop();
+}
