@@ -80,7 +80,7 @@ tunnel_host_config make_tunnel_host_config(const tunnel_settings& settings, boos
   const auto host_id = protocol::random_id("host-");
   tunnel::endpoint_registration endpoint{host_id + "-relay", host_id, {tunnel::ssh::base64_encode(key->public_blob())}};
   c.resolve = [relay = settings.relay, tunnel_id = settings.tunnel_id, endpoint, ca = settings.ca_file](const std::string& token) {
-    transport::management_target target{relay, tunnel::tunnel_authorization(token), {}};
+    transport::management_target target{relay, tunnel::authorization_for(token), {}};
     target.http.ca_file = ca;
     auto r = transport::put_endpoint(target, tunnel_id, endpoint);
     if (auto* e = std::get_if<tunnel::management_error>(&r)) return relay_endpoint_result{{}, e->status, e->message()};

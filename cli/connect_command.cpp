@@ -58,7 +58,7 @@ struct resolved_endpoint {
 };
 
 resolved_endpoint find_client_endpoint(const actors::tunnel_settings& s) {
-  transport::management_target target{s.relay, tunnel::tunnel_authorization(s.token), {}};
+  transport::management_target target{s.relay, tunnel::authorization_for(s.token), {}};
   target.http.ca_file = s.ca_file;
   auto r = transport::get_tunnel(target, s.tunnel_id, {}, true);
   resolved_endpoint out;

@@ -8,6 +8,7 @@
 #include <spdlog/spdlog.h>
 
 #include "transport/ws_stream.hpp"
+#include "tunnel/management_client.hpp"
 
 namespace sb::transport {
 
@@ -196,7 +197,7 @@ struct host_peer::impl : ssh_link_handler, std::enable_shared_from_this<host_pee
     websocket_connect_options w;
     w.url = opts.relay_uri;
     w.subprotocols = offered(opts.protocol, tunnel::subprotocol::host_v2, tunnel::subprotocol::host_v1);
-    w.authorization = "tunnel " + opts.token;
+    w.authorization = tunnel::authorization_for(opts.token);
     connect_websocket(ioc, w, [self = shared_from_this()](websocket_connect_result r) { self->on_connected(std::move(r)); });
   }
 
@@ -395,7 +396,7 @@ struct client_peer::impl : ssh_link_handler, std::enable_shared_from_this<client
     websocket_connect_options w;
     w.url = opts.relay_uri;
     w.subprotocols = offered(opts.protocol, tunnel::subprotocol::client_v2, tunnel::subprotocol::client_v1);
-    w.authorization = "tunnel " + opts.token;
+    w.authorization = tunnel::authorization_for(opts.token);
     connect_websocket(ioc, w, [self = shared_from_this()](websocket_connect_result r) { self->on_connected(std::move(r)); });
   }
 

@@ -1,5 +1,7 @@
 #include "tunnel/management_client.hpp"
 
+#include <algorithm>
+
 #include <cctype>
 
 #include "tunnel/ssh/crypto.hpp"
@@ -151,6 +153,10 @@ const char* reason_phrase(int status) {
 
 std::string bearer_authorization(std::string_view management_token) {
   return "Bearer " + std::string(management_token);
+}
+
+std::string authorization_for(std::string_view token) {
+  return std::count(token.begin(), token.end(), '.') == 2 ? tunnel_authorization(token) : bearer_authorization(token);
 }
 
 std::string tunnel_authorization(std::string_view access_token) { return "tunnel " + std::string(access_token); }

@@ -31,6 +31,9 @@ struct management_request {
 /// `Authorization` values the relay accepts.
 std::string bearer_authorization(std::string_view management_token);
 std::string tunnel_authorization(std::string_view access_token);
+/// `tunnel <jwt>` for an access token (a JWT: three dot-separated parts), else `Bearer <token>` (a
+/// management token), so a user may hand either to `host` or `connect`.
+std::string authorization_for(std::string_view token);
 
 /// A `TunnelRelay` endpoint as the relay returns it (contracts tunnelRelayTunnelEndpoint.ts).
 struct relay_endpoint_info {
