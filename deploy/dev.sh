@@ -13,6 +13,7 @@ debian_packages=(
   build-essential cmake pkg-config
   libcaf-dev libboost-dev nlohmann-json3-dev libssl-dev openssl
   catch2 libspdlog-dev libcli11-dev libssh2-1-dev
+  openssh-client openssh-server
 )
 
 install_missing() {
@@ -27,7 +28,13 @@ install_missing() {
     echo "installing: ${missing[*]}"
     export DEBIAN_FRONTEND=noninteractive
     apt-get update -qq
+    # Packages with services (openssh-server) must not start them: tests run their own sshd on a test port.
+    local policy=/usr/sbin/policy-rc.d added_policy=0
+    if [ ! -e "$policy" ]; then
+      printf '#!/bin/sh\nexit 101\n' > "$policy" && chmod +x "$policy" && added_policy=1
+    fi
     apt-get install -y -qq --no-install-recommends "${missing[@]}"
+    if [ "$added_policy" = 1 ]; then rm -f "$policy"; fi
   fi
 }
 
