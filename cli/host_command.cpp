@@ -15,6 +15,7 @@
 #include "cli/commands.hpp"
 #include "cli/env_flags.hpp"
 #include "transport/admin_socket.hpp"
+#include "transport/management_http.hpp"
 
 namespace sb::cli {
 
@@ -43,9 +44,8 @@ actors::tunnel_settings settings_from(const host_flags& f) {
   auto relay = flag_or_env(f.relay, "relay");
   auto tunnel = flag_or_env(f.tunnel, "tunnel");
   if (!relay) throw usage_error("--relay is required");
-  if (!tunnel) throw usage_error("--tunnel is required");
   s.relay = relay->value;
-  s.tunnel_id = tunnel->value;
+  if (tunnel) s.tunnel_id = tunnel->value;  // absent: created with the management token (see create_own_tunnel)
   if (auto t = flag_or_env(f.token, "token")) s.token = t->value;
   if (auto t = flag_or_env(f.token_file, "token-file")) s.token_file = t->value;
   if (auto t = flag_or_env(f.token_command, "token-command")) s.token_command = t->value;
@@ -70,6 +70,31 @@ actors::tunnel_settings settings_from(const host_flags& f) {
   return s;
 }
 
+/// Without --tunnel, a management token creates a tunnel for the host's ports; the host continues with its
+/// host token and prints the connect token, so a walk-through needs no separate `tunnel create`.
+bool create_own_tunnel(actors::tunnel_settings& s, std::string& error) {
+  transport::management_target target{s.relay, tunnel::authorization_for(s.token), {}};
+  target.http.ca_file = s.ca_file;
+  const std::vector<std::uint16_t> ports(s.ports.begin(), s.ports.end());
+  auto r = transport::create_tunnel(target, tunnel::generate_tunnel_id(), ports, {"host", "connect"});
+  if (auto* e = std::get_if<tunnel::management_error>(&r)) {
+    error = "cannot create a tunnel: " + e->message();
+    return false;
+  }
+  const auto& t = std::get<tunnel::tunnel_info>(r);
+  auto host = t.access_tokens.find("host");
+  auto connect = t.access_tokens.find("connect");
+  if (host == t.access_tokens.end() || connect == t.access_tokens.end()) {
+    error = "the relay returned no host or connect token";
+    return false;
+  }
+  s.tunnel_id = t.tunnel_id;
+  s.token = host->second;
+  std::cout << "created tunnel " << t.tunnel_id << "\nconnect with: switchboard connect --relay " << s.relay
+            << " --tunnel " << t.tunnel_id << " --token " << connect->second << std::endl;
+  return true;
+}
+
 int run_host(const host_flags& flags, const CLI::App& command) {
   actors::tunnel_settings settings;
   std::string admin_path, level = "info";
@@ -90,6 +115,10 @@ int run_host(const host_flags& flags, const CLI::App& command) {
     return 2;
   }
   settings.token = *token;
+  if (settings.tunnel_id.empty() && !create_own_tunnel(settings, error)) {
+    std::cerr << "switchboard host: " << error << std::endl;
+    return 1;
+  }
 
   sigset_t signals;
   sigemptyset(&signals);
@@ -153,7 +182,8 @@ std::function<int()> add_host_command(CLI::App& app) {
   auto* cmd = app.add_subcommand("host", "Expose local ports through a tunnel of a relay");
   cmd->allow_extras();
   cmd->add_option("--relay", flags->relay, "relay base URL (SWITCHBOARD_RELAY)");
-  cmd->add_option("--tunnel", flags->tunnel, "tunnel id (SWITCHBOARD_TUNNEL)");
+  cmd->add_option("--tunnel", flags->tunnel,
+                  "tunnel id (SWITCHBOARD_TUNNEL); omitted with a management --token: a new tunnel is created");
   cmd->add_option("--token", flags->token, "host access token (SWITCHBOARD_TOKEN)");
   cmd->add_option("--token-file", flags->token_file, "file holding the token; read again on 401");
   cmd->add_option("--token-command", flags->token_command, "command printing the token; run again on 401");

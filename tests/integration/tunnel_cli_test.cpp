@@ -146,3 +146,25 @@ TEST_CASE("connect to an unknown tunnel fails at once with 404") {
   CHECK(r.code == 1);
   CHECK(r.err.find("HTTP 404") != std::string::npos);
 }
+
+TEST_CASE("the three-command walk-through: relay, host with the management token, connect") {
+  temp_dir dir;
+  io_threads io;
+  echo_service echo(io.ioc);
+  const auto relay_port = free_port();
+  const auto url = "http://127.0.0.1:" + std::to_string(relay_port);
+  auto relay = start_relay(dir, relay_port);
+  child_process host({binary, "host", "--relay", url, "--token-file",
+                      (dir.path() / "relay-data" / "management-token").string(), "--port", std::to_string(echo.port())},
+                     dir.path());
+  REQUIRE(host.wait_for_output("status connected", 10s));
+  std::smatch m;
+  const auto out = host.out();
+  REQUIRE(std::regex_search(out, m, std::regex(R"(connect with: switchboard connect --relay (\S+) --tunnel (\S+) --token (\S+))")));
+  const auto local = free_port();
+  child_process connect({binary, "connect", "--relay", m[1], "--tunnel", m[2], "--token", m[3], "--map",
+                         std::to_string(echo.port()) + ":" + std::to_string(local)},
+                        dir.path());
+  REQUIRE(connect.wait_for_output("forwarding remote port", 10s));
+  CHECK(echo_through(local));
+}
