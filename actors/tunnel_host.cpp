@@ -308,7 +308,28 @@ caf::behavior supervisor_behavior(supervisor_actor* self, tunnel_host_config cfg
         self->state.cfg.ports.erase(port);
         if (self->state.child) self->send(self->state.child, port_remove_atom_v, port);
       },
-      [self](info_atom) -> json { return describe(self); },
+      [self](info_atom) -> caf::result<json> {
+        // Clients and bytes live in the connection actor: ask it, so the answer is live.
+        auto rp = self->make_response_promise<json>();
+        auto base = describe(self);
+        if (!self->state.child) {
+          base["clients"] = 0;
+          rp.deliver(std::move(base));
+          return rp;
+        }
+        self->request(self->state.child, ask_timeout, status_atom_v)
+            .then(
+                [rp, base](json& child) mutable {
+                  const auto& st = child["state"];
+                  base["clients"] = st.value("streams", 0);
+                  base["clientsTotal"] = st.value("streamsTotal", 0);
+                  base["bytesIn"] = st.value("bytesIn", 0);
+                  base["bytesOut"] = st.value("bytesOut", 0);
+                  rp.deliver(std::move(base));
+                },
+                [rp, base](caf::error&) mutable { rp.deliver(std::move(base)); });
+        return rp;
+      },
       [self](status_atom) -> json {
         return {{"kind", "tunnel_supervisor"},
                 {"id", self->state.cfg.tunnel_id},

@@ -11,8 +11,16 @@ namespace {
 using nlohmann::json;
 
 constexpr const char* env_prefix = "SWITCHBOARD_";
-// Variables read elsewhere, not configuration keys of `serve`.
-constexpr const char* env_not_keys[] = {"SWITCHBOARD_CONFIG"};
+// Variables read elsewhere (`serve --config`, `admin`, and the tunnel commands' flags), not keys of `serve`:
+// one environment may configure several subcommands.
+constexpr const char* env_not_keys[] = {
+    "SWITCHBOARD_CONFIG",          "SWITCHBOARD_RELAY",
+    "SWITCHBOARD_DATA_DIR",        "SWITCHBOARD_MANAGEMENT_TOKEN",  "SWITCHBOARD_MANAGEMENT_TOKEN_FILE",
+    "SWITCHBOARD_SIGNING_KEY_FILE", "SWITCHBOARD_PUBLIC_URL",       "SWITCHBOARD_TOKEN",
+    "SWITCHBOARD_TOKEN_FILE",      "SWITCHBOARD_TOKEN_COMMAND",     "SWITCHBOARD_PROTOCOL",
+    "SWITCHBOARD_MAP",             "SWITCHBOARD_BACKOFF_INITIAL_MS", "SWITCHBOARD_BACKOFF_MAX_MS",
+    "SWITCHBOARD_MAX_ATTEMPTS",    "SWITCHBOARD_CA_FILE",           "SWITCHBOARD_SCOPES",
+    "SWITCHBOARD_JOBS"};
 
 std::variant<json, std::string> read_file(const std::string& path) {
   std::ifstream in(path);

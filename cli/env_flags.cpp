@@ -32,7 +32,8 @@ std::optional<sourced> from_flag(const std::optional<std::string>& value, std::s
 
 std::string env_name(std::string_view flag) {
   std::string out = "SWITCHBOARD_";
-  for (char c : flag) out.push_back(c == '-' ? '_' : static_cast<char>(std::toupper(static_cast<unsigned char>(c))));
+  for (char c : flag)
+    out.push_back(c == '-' ? '_' : static_cast<char>(std::toupper(static_cast<unsigned char>(c))));
   return out;
 }
 
@@ -71,7 +72,8 @@ std::uint16_t parse_port(const sourced& value, bool allow_zero) {
   const auto& s = value.value;
   auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), n);
   if (s.empty() || ec != std::errc{} || end != s.data() + s.size() || n > 65535 || (n == 0 && !allow_zero))
-    throw usage_error(value.source + ": '" + s + "' is not a port number (" + (allow_zero ? "0" : "1") + "-65535)");
+    throw usage_error(value.source + ": '" + s + "' is not a port number (" + (allow_zero ? "0" : "1") +
+                      "-65535)");
   return static_cast<std::uint16_t>(n);
 }
 

@@ -2,13 +2,12 @@
 // Flag handling shared by the tunnel-side subcommands (`relay`, `tunnel`): every flag also comes from
 // SWITCHBOARD_<FLAG_IN_UPPER_SNAKE> (TUNNEL.md "Commands"), a flag beats the environment, secrets may come
 // from files, and a bad value is a usage error (exit 2) that names where it came from.
+#include <CLI/CLI.hpp>
 #include <cstdint>
 #include <optional>
 #include <stdexcept>
 #include <string>
 #include <string_view>
-
-#include <CLI/CLI.hpp>
 
 namespace sb::cli {
 
@@ -32,7 +31,8 @@ std::optional<sourced> flag_or_env(const std::optional<std::string>& flag_value,
 
 /// A secret given directly or as a file (`--x` / `--x-file`, each also from the environment). Both as flags,
 /// or both from the environment, is a usage error; a flag beats the other one's environment variable.
-/// The file's content is trimmed of surrounding whitespace and must not be empty. nullopt when neither is set.
+/// The file's content is trimmed of surrounding whitespace and must not be empty. nullopt when neither is
+/// set.
 std::optional<sourced> secret_option(const std::optional<std::string>& direct, std::string_view direct_flag,
                                      const std::optional<std::string>& file, std::string_view file_flag);
 

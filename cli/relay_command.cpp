@@ -1,9 +1,15 @@
 // `switchboard relay`: the management API and the relay WebSockets on one port (TUNNEL.md "Commands").
 // Everything a restart must keep lives in --data-dir (default ./switchboard-relay): tunnels.json, the token
 // signing key, the generated management token and the relay's SSH key (V1 clients pin it through
-// hostPublicKeys). SIGTERM/SIGINT disconnect hosts and clients, stop, exit 0.
+// hostPublicKeys). SIGTERM/SIGINT drop hosts and clients (relay_hub::close_all: they reconnect as after a
+// crash), stop, exit 0.
 #include <pthread.h>
+#include <spdlog/spdlog.h>
 
+#include <atomic>
+#include <boost/asio/executor_work_guard.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/address.hpp>
 #include <cctype>
 #include <csignal>
 #include <filesystem>
@@ -12,11 +18,6 @@
 #include <set>
 #include <sstream>
 #include <thread>
-
-#include <boost/asio/executor_work_guard.hpp>
-#include <boost/asio/io_context.hpp>
-#include <boost/asio/ip/address.hpp>
-#include <spdlog/spdlog.h>
 
 #include "cli/commands.hpp"
 #include "cli/env_flags.hpp"
@@ -42,15 +43,16 @@ constexpr const char* management_token_file_name = "management-token";
 constexpr const char* relay_key_file_name = "relay-ssh-key.pem";
 // 32 random bytes, as the gateway's generated tokens.
 constexpr std::size_t generated_token_bytes = 32;
-// How long shutdown waits for hosts and clients to receive their SSH disconnect before the loop stops.
+// How long shutdown waits for host and client connections to close before the loop stops.
 constexpr auto disconnect_grace = std::chrono::seconds(2);
 constexpr unsigned min_io_threads = 2;
 
-const std::set<std::string> log_levels = {"trace", "debug", "info", "warn", "warning", "error", "critical", "off"};
+const std::set<std::string> log_levels = {"trace",   "debug", "info",     "warn",
+                                          "warning", "error", "critical", "off"};
 
 struct relay_flags {
-  std::optional<std::string> port, bind, public_url, tls_cert, tls_key, management_token, management_token_file,
-      signing_key_file, data_dir, log_level;
+  std::optional<std::string> port, bind, public_url, tls_cert, tls_key, management_token,
+      management_token_file, signing_key_file, data_dir, log_level;
 };
 
 struct relay_settings {
@@ -103,7 +105,8 @@ relay_settings resolve(const relay_flags& f) {
   }
   if (auto v = flag_or_env(f.log_level, "log-level")) {
     if (!log_levels.count(v->value))
-      throw usage_error(v->source + ": '" + v->value + "' is not one of trace, debug, info, warn, error, critical, off");
+      throw usage_error(v->source + ": '" + v->value +
+                        "' is not one of trace, debug, info, warn, error, critical, off");
     s.log_level = v->value;
   }
   return s;
@@ -120,7 +123,8 @@ std::string read_file(const std::string& path) {
 /// The management token from the flags, or the one a previous start wrote to the data directory, or a new
 /// one written there. Returns the token and the line that tells the operator where it is.
 std::pair<std::string, std::string> management_token(const relay_settings& s) {
-  if (s.management_token) return {s.management_token->value, "management token from " + s.management_token->source};
+  if (s.management_token)
+    return {s.management_token->value, "management token from " + s.management_token->source};
   const auto path =
       (std::filesystem::absolute(s.data_dir).lexically_normal() / management_token_file_name).string();
   if (std::filesystem::exists(path)) {
@@ -240,14 +244,20 @@ int run_relay(const relay_flags& flags, const CLI::App& command) {
 
   auto work = net::make_work_guard(ioc);
   std::vector<std::thread> threads;
+  std::atomic<unsigned> threads_done{0};
   const unsigned n = std::max(min_io_threads, std::thread::hardware_concurrency());
-  for (unsigned i = 0; i < n; ++i) threads.emplace_back([&ioc] { ioc.run(); });
+  for (unsigned i = 0; i < n; ++i)
+    threads.emplace_back([&ioc, &threads_done] {
+      ioc.run();
+      ++threads_done;
+    });
 
   const auto data_dir = std::filesystem::absolute(s.data_dir).lexically_normal().string();
   // One parseable line first: scripts read the URL from it (`--port 0` picks the port).
   std::cout << "switchboard relay " << public_url << " data-dir " << data_dir << std::endl;
-  std::cout << "listening on " << (s.address.find(':') != std::string::npos ? "[" + s.address + "]" : s.address)
-            << ':' << port << (tls ? " (TLS)" : "") << ", " << store->size() << " tunnel(s)" << std::endl;
+  std::cout << "listening on "
+            << (s.address.find(':') != std::string::npos ? "[" + s.address + "]" : s.address) << ':' << port
+            << (tls ? " (TLS)" : "") << ", " << store->size() << " tunnel(s)" << std::endl;
   std::cout << token_line << std::endl;
 
   int sig = 0;
@@ -258,7 +268,13 @@ int run_relay(const relay_flags& flags, const CLI::App& command) {
   const auto deadline = std::chrono::steady_clock::now() + disconnect_grace;
   while (!hub_idle(*hub) && std::chrono::steady_clock::now() < deadline)
     std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  // The hub forgets a session before its WebSocket has closed: let the loop run out of work (pending writes
+  // and WebSocket closes) before stopping it, within the same grace period.
   work.reset();
+  while (threads_done.load() < n && std::chrono::steady_clock::now() < deadline)
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  if (threads_done.load() < n)
+    spdlog::warn("connections still open after {} s: closing them", disconnect_grace.count());
   ioc.stop();
   for (auto& t : threads) t.join();
   spdlog::info("stopped");
@@ -269,10 +285,13 @@ int run_relay(const relay_flags& flags, const CLI::App& command) {
 
 std::function<int()> add_relay_command(CLI::App& app) {
   auto flags = std::make_shared<relay_flags>();
-  auto* cmd = app.add_subcommand("relay", "Run a Dev Tunnels compatible relay (management API + relay WebSockets)");
+  auto* cmd =
+      app.add_subcommand("relay", "Run a Dev Tunnels compatible relay (management API + relay WebSockets)");
   cmd->allow_extras();
-  auto opt = [&](const char* name, std::optional<std::string>& target, const std::string& help, const char* type) {
-    cmd->add_option(std::string("--") + name, target, help + " [env " + env_name(name) + "]")->type_name(type);
+  auto opt = [&](const char* name, std::optional<std::string>& target, const std::string& help,
+                 const char* type) {
+    cmd->add_option(std::string("--") + name, target, help + " [env " + env_name(name) + "]")
+        ->type_name(type);
   };
   opt("port", flags->port, "TCP port; 0 lets the OS pick (default 8090)", "PORT");
   opt("bind", flags->bind, "loopback, all, lan or an IP address (default loopback)", "ADDR");
@@ -280,17 +299,21 @@ std::function<int()> add_relay_command(CLI::App& app) {
       "base URL clients and the SDK use, no path (default http(s)://<bind address>:<port>)", "URL");
   opt("tls-cert", flags->tls_cert, "PEM certificate chain: serve https/wss", "FILE");
   opt("tls-key", flags->tls_key, "PEM private key of --tls-cert", "FILE");
-  opt("management-token", flags->management_token, "token for 'Authorization: Bearer' (full access)", "TOKEN");
+  opt("management-token", flags->management_token, "token for 'Authorization: Bearer' (full access)",
+      "TOKEN");
   opt("management-token-file", flags->management_token_file, "file holding the management token", "FILE");
   opt("signing-key-file", flags->signing_key_file,
       "HS256 key for tunnel access tokens (hex/base64; generated if missing; default <data-dir>/signing-key)",
       "FILE");
-  opt("data-dir", flags->data_dir, "tunnels, keys and the generated management token (default ./switchboard-relay)",
-      "DIR");
-  opt("log-level", flags->log_level, "trace, debug, info, warn, error, critical, off (default info)", "LEVEL");
+  opt("data-dir", flags->data_dir,
+      "tunnels, keys and the generated management token (default ./switchboard-relay)", "DIR");
+  opt("log-level", flags->log_level, "trace, debug, info, warn, error, critical, off (default info)",
+      "LEVEL");
   cmd->footer(
-      "Without a management token one is generated once and kept in <data-dir>/management-token (mode 0600).\n"
-      "A flag beats its environment variable. Prints 'switchboard relay <public-url> data-dir <dir>' when ready.");
+      "Without a management token one is generated once and kept in <data-dir>/management-token (mode "
+      "0600).\n"
+      "A flag beats its environment variable. Prints 'switchboard relay <public-url> data-dir <dir>' when "
+      "ready.");
   return [flags, cmd] { return run_relay(*flags, *cmd); };
 }
 

@@ -3,9 +3,8 @@
 // relay refused or could not be reached (status and detail printed), 2 usage.
 #include <algorithm>
 #include <iostream>
-#include <set>
-
 #include <nlohmann/json.hpp>
+#include <set>
 
 #include "cli/commands.hpp"
 #include "cli/env_flags.hpp"
@@ -19,14 +18,15 @@ namespace {
 using nlohmann::json;
 
 const std::set<std::string> actions = {"create", "show", "list", "delete", "token"};
-const std::set<std::string> known_scopes = {tunnel::scope::manage, tunnel::scope::manage_ports, tunnel::scope::host,
-                                            tunnel::scope::inspect, tunnel::scope::connect};
+const std::set<std::string> known_scopes = {tunnel::scope::manage, tunnel::scope::manage_ports,
+                                            tunnel::scope::host, tunnel::scope::inspect,
+                                            tunnel::scope::connect};
 constexpr const char* default_scopes = "host,connect";
 
 struct tunnel_flags {
   std::string action;
-  std::optional<std::string> relay, management_token, management_token_file, token, token_file, tunnel, scopes,
-      ca_file;
+  std::optional<std::string> relay, management_token, management_token_file, token, token_file, tunnel,
+      scopes, ca_file;
   std::vector<std::string> ports;
   bool json = false;
 };
@@ -56,7 +56,8 @@ std::string authorization(const tunnel_flags& f) {
     if (auto t = secret_option(f.token, "token", f.token_file, "token-file"))
       return tunnel::tunnel_authorization(t->value);
   }
-  throw usage_error("no credentials: pass --management-token, --management-token-file, --token or --token-file");
+  throw usage_error(
+      "no credentials: pass --management-token, --management-token-file, --token or --token-file");
 }
 
 std::vector<std::string> parse_scopes(const sourced& v) {
@@ -69,7 +70,8 @@ std::vector<std::string> parse_scopes(const sourced& v) {
     item.erase(item.find_last_not_of(" \t") + 1);
     if (!item.empty()) {
       if (!known_scopes.count(item))
-        throw usage_error(v.source + ": unknown scope '" + item + "' (manage, manage:ports, host, inspect, connect)");
+        throw usage_error(v.source + ": unknown scope '" + item +
+                          "' (manage, manage:ports, host, inspect, connect)");
       if (std::find(out.begin(), out.end(), item) == out.end()) out.push_back(item);
     }
     if (comma == std::string::npos) break;
@@ -112,8 +114,8 @@ tunnel_settings resolve(const tunnel_flags& f) {
 
 int relay_error(const tunnel_settings& s, const tunnel::management_error& e) {
   if (e.status == 0)
-    std::cerr << "switchboard tunnel " << s.action << ": cannot reach the relay at " << s.target.base_url << ": "
-              << e.message() << std::endl;
+    std::cerr << "switchboard tunnel " << s.action << ": cannot reach the relay at " << s.target.base_url
+              << ": " << e.message() << std::endl;
   else
     std::cerr << "switchboard tunnel " << s.action << ": the relay answered " << e.message() << std::endl;
   return 1;
@@ -152,7 +154,8 @@ int print_tokens(const tunnel_settings& s, const tunnel::tunnel_info& t) {
 
 void print_tunnel(const tunnel::tunnel_info& t) {
   std::cout << "tunnel " << t.tunnel_id;
-  if (!t.cluster_id.empty()) std::cout << " (cluster " << t.cluster_id << (t.created.empty() ? "" : ", created " + t.created) << ")";
+  if (!t.cluster_id.empty())
+    std::cout << " (cluster " << t.cluster_id << (t.created.empty() ? "" : ", created " + t.created) << ")";
   std::cout << std::endl << "ports: " << port_list(t) << std::endl;
   if (t.endpoints.empty()) std::cout << "endpoints: none (no host has registered)" << std::endl;
   for (const auto& e : t.endpoints) {
@@ -199,7 +202,8 @@ int run_action(const tunnel_settings& s) {
     }
     if (tunnels.empty()) std::cout << "no tunnels" << std::endl;
     for (const auto& t : tunnels)
-      std::cout << t.tunnel_id << "  ports: " << port_list(t) << "  endpoints: " << t.endpoints.size() << std::endl;
+      std::cout << t.tunnel_id << "  ports: " << port_list(t) << "  endpoints: " << t.endpoints.size()
+                << std::endl;
     return 0;
   }
   if (s.action == "delete") {
@@ -236,8 +240,10 @@ std::function<int()> add_tunnel_command(CLI::App& app) {
   auto* cmd = app.add_subcommand("tunnel", "Create, show, list and delete tunnels on a relay; issue tokens");
   cmd->allow_extras();
   cmd->add_option("action", flags->action, "create, show, list, delete or token");
-  auto opt = [&](const char* name, std::optional<std::string>& target, const std::string& help, const char* type) {
-    cmd->add_option(std::string("--") + name, target, help + " [env " + env_name(name) + "]")->type_name(type);
+  auto opt = [&](const char* name, std::optional<std::string>& target, const std::string& help,
+                 const char* type) {
+    cmd->add_option(std::string("--") + name, target, help + " [env " + env_name(name) + "]")
+        ->type_name(type);
   };
   opt("relay", flags->relay, "the relay's base URL, e.g. http://127.0.0.1:8090", "URL");
   opt("management-token", flags->management_token, "the relay's management token (full access)", "TOKEN");
@@ -253,8 +259,9 @@ std::function<int()> add_tunnel_command(CLI::App& app) {
       ->delimiter(',')
       ->allow_extra_args(false);
   cmd->add_flag("--json", flags->json, "print the relay's JSON instead of text");
-  cmd->footer("Exit codes: 0 done, 1 the relay refused or was unreachable, 2 usage. A flag beats its environment "
-              "variable;\nin the environment a management token is preferred to SWITCHBOARD_TOKEN.");
+  cmd->footer(
+      "Exit codes: 0 done, 1 the relay refused or was unreachable, 2 usage. A flag beats its environment "
+      "variable;\nin the environment a management token is preferred to SWITCHBOARD_TOKEN.");
   return [flags, cmd] { return run_tunnel(*flags, *cmd); };
 }
 

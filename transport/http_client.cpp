@@ -4,15 +4,14 @@
 #include <openssl/x509_vfy.h>
 
 #include <algorithm>
-#include <cctype>
-#include <optional>
-
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/ssl.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 #include <boost/beast/ssl.hpp>
+#include <cctype>
+#include <optional>
 
 #include "transport/url.hpp"
 
@@ -53,7 +52,8 @@ class exchange {
         url_(std::move(url)),
         request_(request),
         deadline_(deadline),
-        timeout_(timeout) {
+        timeout_(timeout),
+        max_body_(max_body) {
     parser_.body_limit(max_body);
     parser_.header_limit(max_header_bytes);
   }
@@ -63,9 +63,9 @@ class exchange {
                             [this](beast::error_code ec, tcp::resolver::results_type results) {
                               if (ec) return fail("cannot resolve " + url_.host + ": " + ec.message());
                               lowest().expires_at(deadline_);
-                              lowest().async_connect(results, [this](beast::error_code ec2, const tcp::endpoint&) {
-                                on_connect(ec2);
-                              });
+                              lowest().async_connect(
+                                  results,
+                                  [this](beast::error_code ec2, const tcp::endpoint&) { on_connect(ec2); });
                             });
   }
 
@@ -111,7 +111,15 @@ class exchange {
     http::async_write(stream_, request_, [this](beast::error_code ec, std::size_t) {
       if (ec) return fail("cannot send the request to " + where() + ": " + describe(ec));
       lowest().expires_at(deadline_);
-      http::async_read(stream_, buffer_, parser_, [this](beast::error_code ec2, std::size_t) { on_read(ec2); });
+      // The head first: Beast 1.74 skips the body limit for a Content-Length parsed in the same eager read as
+      // its body, so the length is checked here before any body is read.
+      http::async_read_header(stream_, buffer_, parser_, [this](beast::error_code ec2, std::size_t) {
+        if (!ec2 && parser_.content_length() && *parser_.content_length() > max_body_)
+          ec2 = http::error::body_limit;
+        if (ec2) return on_read(ec2);
+        http::async_read(stream_, buffer_, parser_,
+                         [this](beast::error_code ec3, std::size_t) { on_read(ec3); });
+      });
     });
   }
 
@@ -140,6 +148,7 @@ class exchange {
   http::request<http::string_body>& request_;
   clock::time_point deadline_;
   std::chrono::milliseconds timeout_;
+  std::size_t max_body_;
   beast::flat_buffer buffer_;
   http::response_parser<http::string_body> parser_;
 };
@@ -155,7 +164,8 @@ outcome run_exchange(net::io_context& ioc, Stream& stream, const url_parts& url,
   ioc.run_until(deadline + std::chrono::milliseconds(50));
   if (x.result) return std::move(*x.result);
   resolver.cancel();
-  return "request to " + url.host_header() + " timed out after " + std::to_string(options.timeout.count()) + " ms";
+  return "request to " + url.host_header() + " timed out after " + std::to_string(options.timeout.count()) +
+         " ms";
 }
 
 }  // namespace
@@ -165,7 +175,8 @@ std::string http_reply::header(const std::string& lower_name) const {
   return it == headers.end() ? std::string{} : it->second;
 }
 
-std::variant<http_reply, std::string> http_request(const http_call& call, const http_client_options& options) {
+std::variant<http_reply, std::string> http_request(const http_call& call,
+                                                   const http_client_options& options) {
   auto url = parse_url(call.url);
   if (!url || (url->scheme != "http" && url->scheme != "https"))
     return "not an http:// or https:// URL: '" + call.url + "'";
@@ -188,7 +199,8 @@ std::variant<http_reply, std::string> http_request(const http_call& call, const 
     }
     net::ssl::context ctx(net::ssl::context::tls_client);
     ctx.set_options(net::ssl::context::default_workarounds | net::ssl::context::no_sslv2 |
-                    net::ssl::context::no_sslv3 | net::ssl::context::no_tlsv1 | net::ssl::context::no_tlsv1_1);
+                    net::ssl::context::no_sslv3 | net::ssl::context::no_tlsv1 |
+                    net::ssl::context::no_tlsv1_1);
     beast::error_code ec;
     ctx.set_default_verify_paths(ec);
     if (ec) return "cannot load the system CA store: " + ec.message();

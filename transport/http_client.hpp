@@ -28,7 +28,7 @@ struct http_client_options {
 
 struct http_call {
   std::string method = "GET";
-  std::string url;  // http:// or https://, with path and query
+  std::string url;                             // http:// or https://, with path and query
   std::map<std::string, std::string> headers;  // sent as given; Host, User-Agent and Content-Length are added
   std::string body;
 };
@@ -44,6 +44,7 @@ struct http_reply {
 
 /// Performs one request; on failure returns a message such as "connect to 127.0.0.1:9: Connection refused"
 /// or "timed out after 15000 ms". An HTTP error status is a reply, not a failure.
-std::variant<http_reply, std::string> http_request(const http_call& call, const http_client_options& options = {});
+std::variant<http_reply, std::string> http_request(const http_call& call,
+                                                   const http_client_options& options = {});
 
 }  // namespace sb::transport

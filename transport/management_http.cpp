@@ -20,7 +20,8 @@ tunnel::management_error bad_response(const http_reply& reply, const std::string
 }
 
 template <class T, class Parse>
-management_result<T> call(const management_target& target, const tunnel::management_request& request, Parse parse) {
+management_result<T> call(const management_target& target, const tunnel::management_request& request,
+                          Parse parse) {
   auto reply = perform(target, request);
   if (auto* error = std::get_if<tunnel::management_error>(&reply)) return *error;
   const auto& r = std::get<http_reply>(reply);
@@ -38,7 +39,8 @@ management_result<management_done> call_done(const management_target& target,
 
 }  // namespace
 
-management_result<http_reply> perform(const management_target& target, const tunnel::management_request& request) {
+management_result<http_reply> perform(const management_target& target,
+                                      const tunnel::management_request& request) {
   std::string base = target.base_url;
   while (!base.empty() && base.back() == '/') base.pop_back();
   http_call c;
@@ -54,20 +56,24 @@ management_result<http_reply> perform(const management_target& target, const tun
   return std::move(reply);
 }
 
-management_result<tunnel::tunnel_info> get_tunnel(const management_target& target, const std::string& tunnel_id,
-                                                  const std::vector<std::string>& token_scopes, bool include_ports) {
+management_result<tunnel::tunnel_info> get_tunnel(const management_target& target,
+                                                  const std::string& tunnel_id,
+                                                  const std::vector<std::string>& token_scopes,
+                                                  bool include_ports) {
   return call<tunnel::tunnel_info>(target, tunnel::get_tunnel_request(tunnel_id, token_scopes, include_ports),
                                    tunnel::parse_tunnel);
 }
 
-management_result<tunnel::tunnel_info> create_tunnel(const management_target& target, const std::string& tunnel_id,
+management_result<tunnel::tunnel_info> create_tunnel(const management_target& target,
+                                                     const std::string& tunnel_id,
                                                      const std::vector<std::uint16_t>& ports,
                                                      const std::vector<std::string>& token_scopes) {
   return call<tunnel::tunnel_info>(target, tunnel::create_tunnel_request(tunnel_id, ports, token_scopes),
                                    tunnel::parse_tunnel);
 }
 
-management_result<management_done> delete_tunnel(const management_target& target, const std::string& tunnel_id) {
+management_result<management_done> delete_tunnel(const management_target& target,
+                                                 const std::string& tunnel_id) {
   return call_done(target, tunnel::delete_tunnel_request(tunnel_id));
 }
 
@@ -94,7 +100,8 @@ management_result<tunnel::relay_endpoint_info> put_endpoint(const management_tar
                                            tunnel::parse_endpoint);
 }
 
-management_result<management_done> delete_endpoint(const management_target& target, const std::string& tunnel_id,
+management_result<management_done> delete_endpoint(const management_target& target,
+                                                   const std::string& tunnel_id,
                                                    const std::string& endpoint_id) {
   return call_done(target, tunnel::delete_endpoint_request(tunnel_id, endpoint_id));
 }

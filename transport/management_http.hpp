@@ -27,15 +27,19 @@ using management_result = std::variant<T, tunnel::management_error>;
 struct management_done {};
 
 /// Sends one request built by tunnel/management_client; a non-2xx reply becomes a management_error.
-management_result<http_reply> perform(const management_target& target, const tunnel::management_request& request);
+management_result<http_reply> perform(const management_target& target,
+                                      const tunnel::management_request& request);
 
-management_result<tunnel::tunnel_info> get_tunnel(const management_target& target, const std::string& tunnel_id,
+management_result<tunnel::tunnel_info> get_tunnel(const management_target& target,
+                                                  const std::string& tunnel_id,
                                                   const std::vector<std::string>& token_scopes = {},
                                                   bool include_ports = true);
-management_result<tunnel::tunnel_info> create_tunnel(const management_target& target, const std::string& tunnel_id,
+management_result<tunnel::tunnel_info> create_tunnel(const management_target& target,
+                                                     const std::string& tunnel_id,
                                                      const std::vector<std::uint16_t>& ports,
                                                      const std::vector<std::string>& token_scopes = {});
-management_result<management_done> delete_tunnel(const management_target& target, const std::string& tunnel_id);
+management_result<management_done> delete_tunnel(const management_target& target,
+                                                 const std::string& tunnel_id);
 management_result<std::vector<tunnel::tunnel_info>> list_tunnels(const management_target& target,
                                                                  bool include_ports = true);
 management_result<tunnel::port_info> put_port(const management_target& target, const std::string& tunnel_id,
@@ -46,7 +50,8 @@ management_result<management_done> delete_port(const management_target& target, 
 management_result<tunnel::relay_endpoint_info> put_endpoint(const management_target& target,
                                                             const std::string& tunnel_id,
                                                             const tunnel::endpoint_registration& endpoint);
-management_result<management_done> delete_endpoint(const management_target& target, const std::string& tunnel_id,
+management_result<management_done> delete_endpoint(const management_target& target,
+                                                   const std::string& tunnel_id,
                                                    const std::string& endpoint_id);
 
 }  // namespace sb::transport

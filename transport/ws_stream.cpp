@@ -103,6 +103,8 @@ class connector : public std::enable_shared_from_this<connector<Stream>> {
   void on_connected() {
     if constexpr (std::is_same_v<Stream, beast::ssl_stream<beast::tcp_stream>>) {
       SSL_set_tlsext_host_name(ws_.next_layer().native_handle(), url_.host.c_str());
+      // The certificate must name the host we meant, not just chain to a trusted CA.
+      ws_.next_layer().set_verify_callback(net::ssl::host_name_verification(url_.host));
       ws_.next_layer().async_handshake(net::ssl::stream_base::client, [self = this->shared_from_this()](boost::system::error_code ec) {
         if (ec) return self->fail(ec, "TLS handshake failed");
         self->upgrade();

@@ -1,7 +1,6 @@
 #include "tunnel/management_client.hpp"
 
 #include <algorithm>
-
 #include <cctype>
 
 #include "tunnel/ssh/crypto.hpp"
@@ -71,7 +70,8 @@ std::vector<std::string> strings(const json& object, const char* key) {
 std::variant<port_info, std::string> port_from(const json& j) {
   if (!j.is_object()) return std::string("a port is not a JSON object");
   auto it = j.find("portNumber");
-  if (it == j.end() || !it->is_number_unsigned() || it->get<std::uint64_t>() == 0 || it->get<std::uint64_t>() > 65535)
+  if (it == j.end() || !it->is_number_unsigned() || it->get<std::uint64_t>() == 0 ||
+      it->get<std::uint64_t>() > 65535)
     return std::string("a port has no valid 'portNumber'");
   port_info p;
   p.port_number = static_cast<std::uint16_t>(it->get<std::uint64_t>());
@@ -133,19 +133,32 @@ std::variant<json, std::string> parse_json(std::string_view body) {
 
 const char* reason_phrase(int status) {
   switch (status) {
-    case 400: return "Bad Request";
-    case 401: return "Unauthorized";
-    case 403: return "Forbidden";
-    case 404: return "Not Found";
-    case 405: return "Method Not Allowed";
-    case 409: return "Conflict";
-    case 413: return "Payload Too Large";
-    case 429: return "Too Many Requests";
-    case 500: return "Internal Server Error";
-    case 502: return "Bad Gateway";
-    case 503: return "Service Unavailable";
-    case 504: return "Gateway Timeout";
-    default: return "";
+    case 400:
+      return "Bad Request";
+    case 401:
+      return "Unauthorized";
+    case 403:
+      return "Forbidden";
+    case 404:
+      return "Not Found";
+    case 405:
+      return "Method Not Allowed";
+    case 409:
+      return "Conflict";
+    case 413:
+      return "Payload Too Large";
+    case 429:
+      return "Too Many Requests";
+    case 500:
+      return "Internal Server Error";
+    case 502:
+      return "Bad Gateway";
+    case 503:
+      return "Service Unavailable";
+    case 504:
+      return "Gateway Timeout";
+    default:
+      return "";
   }
 }
 
@@ -156,10 +169,13 @@ std::string bearer_authorization(std::string_view management_token) {
 }
 
 std::string authorization_for(std::string_view token) {
-  return std::count(token.begin(), token.end(), '.') == 2 ? tunnel_authorization(token) : bearer_authorization(token);
+  return std::count(token.begin(), token.end(), '.') == 2 ? tunnel_authorization(token)
+                                                          : bearer_authorization(token);
 }
 
-std::string tunnel_authorization(std::string_view access_token) { return "tunnel " + std::string(access_token); }
+std::string tunnel_authorization(std::string_view access_token) {
+  return "tunnel " + std::string(access_token);
+}
 
 std::string management_error::message() const {
   if (status == 0) return detail.empty() ? title : detail;
@@ -171,8 +187,8 @@ std::string management_error::message() const {
 
 // ---------------------------------------------------------------------------------------------------------
 
-management_request get_tunnel_request(const std::string& tunnel_id, const std::vector<std::string>& token_scopes,
-                                      bool include_ports) {
+management_request get_tunnel_request(const std::string& tunnel_id,
+                                      const std::vector<std::string>& token_scopes, bool include_ports) {
   std::string target = tunnel_path(tunnel_id);
   std::string query;
   if (include_ports) query += "includePorts=true";
@@ -182,7 +198,8 @@ management_request get_tunnel_request(const std::string& tunnel_id, const std::v
   return bodiless_request("GET", target);
 }
 
-management_request create_tunnel_request(const std::string& tunnel_id, const std::vector<std::uint16_t>& ports,
+management_request create_tunnel_request(const std::string& tunnel_id,
+                                         const std::vector<std::uint16_t>& ports,
                                          const std::vector<std::string>& token_scopes) {
   json body = {{"tunnelId", tunnel_id}, {"ports", json::array()}};
   for (auto p : ports) body["ports"].push_back({{"portNumber", p}, {"protocol", "auto"}});
@@ -202,7 +219,8 @@ management_request list_tunnels_request(bool include_ports) {
   return bodiless_request("GET", include_ports ? "/tunnels?includePorts=true" : "/tunnels");
 }
 
-management_request put_port_request(const std::string& tunnel_id, std::uint16_t port, const std::string& protocol) {
+management_request put_port_request(const std::string& tunnel_id, std::uint16_t port,
+                                    const std::string& protocol) {
   return json_request("PUT", tunnel_path(tunnel_id) + "/ports/" + std::to_string(port),
                       {{"portNumber", port}, {"protocol", protocol}});
 }
@@ -231,8 +249,8 @@ std::string url_encode(std::string_view text) {
   std::string out;
   out.reserve(text.size());
   for (unsigned char c : text) {
-    const bool unreserved = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' ||
-                            c == '.' || c == '_' || c == '~';
+    const bool unreserved = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+                            c == '-' || c == '.' || c == '_' || c == '~';
     if (unreserved) {
       out.push_back(static_cast<char>(c));
     } else {

@@ -5,13 +5,12 @@
 // from the network, so parsing reports errors as values and never throws.
 #include <cstdint>
 #include <map>
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
 #include <string_view>
 #include <variant>
 #include <vector>
-
-#include <nlohmann/json.hpp>
 
 #include "tunnel/management.hpp"
 
@@ -88,10 +87,12 @@ struct management_error {
 
 /// GET /tunnels/{id}?includePorts=true&tokenScopes=host,connect. Each entry of `token_scopes` is one token
 /// (an entry may hold several space-separated scopes, for one token carrying them all).
-management_request get_tunnel_request(const std::string& tunnel_id, const std::vector<std::string>& token_scopes = {},
+management_request get_tunnel_request(const std::string& tunnel_id,
+                                      const std::vector<std::string>& token_scopes = {},
                                       bool include_ports = true);
 /// PUT /tunnels/{id} with `If-None-Match: *` (create only: 409 when it exists), asking for tokens.
-management_request create_tunnel_request(const std::string& tunnel_id, const std::vector<std::uint16_t>& ports,
+management_request create_tunnel_request(const std::string& tunnel_id,
+                                         const std::vector<std::uint16_t>& ports,
                                          const std::vector<std::string>& token_scopes = {});
 management_request delete_tunnel_request(const std::string& tunnel_id);
 /// GET /tunnels (the management token lists every tunnel).

@@ -209,6 +209,9 @@ TEST_CASE("the tunnel admin commands show live state and change ports") {
   REQUIRE(t["ok"] == true);
   CHECK(t["result"]["status"] == "connected");
   CHECK(t["result"]["ports"] == nlohmann::json::array({echo.port()}));
+  CHECK(t["result"]["clients"] == 0);
+  CHECK(t["result"].contains("bytesIn"));
+  CHECK(t["result"]["relay"].get<std::string>().rfind("ws://127.0.0.1:", 0) == 0);
 
   auto client = start_client(relay, second.port());
   CHECK(ask({{"cmd", "ports.add"}, {"port", second.port()}})["ok"] == true);
@@ -226,6 +229,7 @@ TEST_CASE("the tunnel admin commands show live state and change ports") {
         return false;
       },
       10s));
+  CHECK(ask({{"cmd", "tunnel"}})["result"]["clients"] == 1);
   CHECK(ask({{"cmd", "ports.remove"}, {"port", second.port()}})["ok"] == true);
   CHECK(eventually([&] { return ask({{"cmd", "tunnel"}})["result"]["ports"].size() == 1; }));
   CHECK(ask({{"cmd", "ports.add"}, {"port", 0}})["ok"] == false);
