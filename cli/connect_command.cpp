@@ -15,6 +15,7 @@
 #include "actors/tunnel_setup.hpp"
 #include "cli/commands.hpp"
 #include "cli/env_flags.hpp"
+#include "cli/signals.hpp"
 #include "transport/management_http.hpp"
 
 namespace sb::cli {
@@ -114,11 +115,7 @@ int run_connect(const connect_flags& flags, const CLI::App& command) {
   }
   s.token = *token;
 
-  sigset_t signals;
-  sigemptyset(&signals);
-  sigaddset(&signals, SIGINT);
-  sigaddset(&signals, SIGTERM);
-  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+  const auto signals = block_signals();
   client_events events;
   std::thread([&signals, &events] {
     int sig = 0;

@@ -14,6 +14,7 @@
 #include "actors/type_ids.hpp"
 #include "cli/commands.hpp"
 #include "cli/env_flags.hpp"
+#include "cli/signals.hpp"
 #include "transport/admin_socket.hpp"
 #include "transport/management_http.hpp"
 
@@ -120,10 +121,8 @@ int run_host(const host_flags& flags, const CLI::App& command) {
     return 1;
   }
 
-  sigset_t signals;
-  sigemptyset(&signals);
-  for (int s : {SIGINT, SIGTERM, SIGUSR1}) sigaddset(&signals, s);
-  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+  // SIGUSR1: the supervisor gave up (see on_gave_up below).
+  const auto signals = block_signals({SIGINT, SIGTERM, SIGUSR1});
 
   boost::asio::io_context ioc;
   auto guard = boost::asio::make_work_guard(ioc);

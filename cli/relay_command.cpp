@@ -20,6 +20,7 @@
 #include <thread>
 
 #include "cli/commands.hpp"
+#include "cli/signals.hpp"
 #include "cli/env_flags.hpp"
 #include "protocol/ids.hpp"
 #include "transport/bind_address.hpp"
@@ -166,15 +167,6 @@ std::string default_public_url(const relay_settings& s, std::uint16_t port) {
   return std::string(s.tls_cert ? "https" : "http") + "://" + host + ":" + std::to_string(port);
 }
 
-/// Blocks SIGINT/SIGTERM in this thread and every thread started after, so sigwait alone takes them.
-sigset_t block_stop_signals() {
-  sigset_t set;
-  sigemptyset(&set);
-  sigaddset(&set, SIGINT);
-  sigaddset(&set, SIGTERM);
-  pthread_sigmask(SIG_BLOCK, &set, nullptr);
-  return set;
-}
 
 bool hub_idle(const transport::relay_hub& hub) {
   for (const auto& t : hub.status())
@@ -216,7 +208,7 @@ int run_relay(const relay_flags& flags, const CLI::App& command) {
     return 1;
   }
 
-  const auto signals = block_stop_signals();
+  const auto signals = block_signals();
   net::io_context ioc;
   transport::relay_server_options options;
   options.address = s.address;

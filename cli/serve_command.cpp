@@ -7,6 +7,7 @@
 
 #include "actors/gateway_node.hpp"
 #include "cli/commands.hpp"
+#include "cli/signals.hpp"
 #include "cli/config_sources.hpp"
 #include "transport/bind_address.hpp"
 
@@ -21,15 +22,6 @@ struct serve_options {
   std::map<std::string, std::string> flags;
 };
 
-/// Blocks SIGINT/SIGTERM in every thread started after this, so the main thread alone takes them via sigwait.
-sigset_t block_stop_signals() {
-  sigset_t set;
-  sigemptyset(&set);
-  sigaddset(&set, SIGINT);
-  sigaddset(&set, SIGTERM);
-  pthread_sigmask(SIG_BLOCK, &set, nullptr);
-  return set;
-}
 
 void print_banner(const actors::gateway_node& node) {
   const auto& cfg = node.config();
@@ -52,7 +44,7 @@ int run_serve(const serve_options& opts) {
   }
   auto cfg = std::get<protocol::gateway_config>(std::move(loaded));
   spdlog::set_level(spdlog::level::from_str(cfg.log_level));
-  const auto signals = block_stop_signals();
+  const auto signals = block_signals();
   actors::gateway_node node(cfg);
   node.start();
   print_banner(node);

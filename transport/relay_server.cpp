@@ -12,6 +12,7 @@
 #include <boost/beast/websocket/ssl.hpp>
 #include <spdlog/spdlog.h>
 
+#include "transport/listen.hpp"
 #include "transport/ws_stream.hpp"
 
 namespace sb::transport {
@@ -249,19 +250,7 @@ relay_server::~relay_server() {
 }
 
 std::uint16_t relay_server::bind() {
-  beast::error_code ec;
-  auto address = net::ip::make_address(impl_->opts.address, ec);
-  if (ec) throw std::runtime_error("bind: invalid address '" + impl_->opts.address + "'");
-  tcp::endpoint endpoint{address, impl_->opts.port};
-  auto& acc = impl_->acceptor;
-  acc.open(endpoint.protocol(), ec);
-  if (!ec) acc.set_option(net::socket_base::reuse_address(true), ec);
-  if (!ec) acc.bind(endpoint, ec);
-  if (!ec) acc.listen(net::socket_base::max_listen_connections, ec);
-  if (ec)
-    throw std::runtime_error("cannot listen on " + impl_->opts.address + ":" + std::to_string(impl_->opts.port) + ": " +
-                             ec.message());
-  impl_->bound = acc.local_endpoint().port();
+  impl_->bound = open_listener(impl_->acceptor, impl_->opts.address, impl_->opts.port);
   return impl_->bound;
 }
 

@@ -34,6 +34,34 @@ protocol_version chosen(const std::string& protocol, protocol_choice choice, con
 
 const tcp::endpoint loopback(std::uint16_t port) { return {net::ip::make_address("127.0.0.1"), port}; }
 
+/// Why a relay WebSocket could not be opened: an HTTP refusal, or a network failure when no status came back.
+relay_outcome refusal_of(const websocket_connect_result& r) {
+  relay_outcome o;
+  o.http_status = r.http_status;
+  o.network = r.http_status == 0;
+  o.message = r.error;
+  return o;
+}
+
+/// The outcome of a session that ended, for the retry rules.
+relay_outcome ending_of(std::uint32_t reason, bool was_connected, const std::string& message) {
+  relay_outcome o;
+  o.ssh_reason = reason;
+  o.was_connected = was_connected;
+  o.network = reason == ssh::disconnect_reason::connection_lost;
+  o.message = message;
+  return o;
+}
+
+websocket_connect_options relay_websocket(const std::string& uri, const std::string& token, protocol_choice choice,
+                                          const char* v2, const char* v1) {
+  websocket_connect_options w;
+  w.url = uri;
+  w.subprotocols = offered(choice, v2, v1);
+  w.authorization = tunnel::authorization_for(token);
+  return w;
+}
+
 /// Connects to 127.0.0.1:port and, on the link's strand, accepts and bridges the channel or refuses it.
 void connect_local_and_bridge(net::io_context& ioc, const std::shared_ptr<ssh_link>& link, std::uint32_t channel,
                               std::uint16_t port, ssh::bytes confirmation, std::function<void()> on_open,
@@ -194,21 +222,13 @@ struct host_peer::impl : ssh_link_handler, std::enable_shared_from_this<host_pee
   }
 
   void start() {
-    websocket_connect_options w;
-    w.url = opts.relay_uri;
-    w.subprotocols = offered(opts.protocol, tunnel::subprotocol::host_v2, tunnel::subprotocol::host_v1);
-    w.authorization = tunnel::authorization_for(opts.token);
+    auto w = relay_websocket(opts.relay_uri, opts.token, opts.protocol, tunnel::subprotocol::host_v2,
+                             tunnel::subprotocol::host_v1);
     connect_websocket(ioc, w, [self = shared_from_this()](websocket_connect_result r) { self->on_connected(std::move(r)); });
   }
 
   void on_connected(websocket_connect_result r) {
-    if (!r.stream) {
-      relay_outcome o;
-      o.http_status = r.http_status;
-      o.network = r.http_status == 0;
-      o.message = r.error;
-      return end(o);
-    }
+    if (!r.stream) return end(refusal_of(r));
     if (stopping) return r.stream->close();
     version = chosen(r.protocol, opts.protocol, tunnel::subprotocol::host_v1);
     ssh::session_config cfg;
@@ -318,13 +338,8 @@ struct host_peer::impl : ssh_link_handler, std::enable_shared_from_this<host_pee
   void on_channel_closed(ssh_link&, std::uint32_t id) override { v1_sessions.erase(id); }
 
   void on_closed(ssh_link&, std::uint32_t reason, const std::string& message) override {
-    relay_outcome o;
-    o.ssh_reason = reason;
-    o.was_connected = ready;
-    o.network = reason == ssh::disconnect_reason::connection_lost;
-    o.message = message;
     for (auto& [_, s] : v1_sessions) s->link->close();
-    end(o);
+    end(ending_of(reason, ready, message));
   }
 };
 
@@ -393,21 +408,13 @@ struct client_peer::impl : ssh_link_handler, std::enable_shared_from_this<client
   impl(net::io_context& io, client_options o, relay_peer_callbacks c) : ioc(io), opts(std::move(o)), cb(std::move(c)) {}
 
   void start() {
-    websocket_connect_options w;
-    w.url = opts.relay_uri;
-    w.subprotocols = offered(opts.protocol, tunnel::subprotocol::client_v2, tunnel::subprotocol::client_v1);
-    w.authorization = tunnel::authorization_for(opts.token);
+    auto w = relay_websocket(opts.relay_uri, opts.token, opts.protocol, tunnel::subprotocol::client_v2,
+                             tunnel::subprotocol::client_v1);
     connect_websocket(ioc, w, [self = shared_from_this()](websocket_connect_result r) { self->on_connected(std::move(r)); });
   }
 
   void on_connected(websocket_connect_result r) {
-    if (!r.stream) {
-      relay_outcome o;
-      o.http_status = r.http_status;
-      o.network = r.http_status == 0;
-      o.message = r.error;
-      return end(o);
-    }
+    if (!r.stream) return end(refusal_of(r));
     if (stopping) return r.stream->close();
     version = chosen(r.protocol, opts.protocol, tunnel::subprotocol::client_v1);
     ssh::session_config cfg;
@@ -520,12 +527,7 @@ struct client_peer::impl : ssh_link_handler, std::enable_shared_from_this<client
   }
 
   void on_closed(ssh_link&, std::uint32_t reason, const std::string& message) override {
-    relay_outcome o;
-    o.ssh_reason = reason;
-    o.was_connected = ready;
-    o.network = reason == ssh::disconnect_reason::connection_lost;
-    o.message = message;
-    end(o);
+    end(ending_of(reason, ready, message));
   }
 };
 

@@ -18,6 +18,7 @@
 #include <spdlog/spdlog.h>
 
 #include "protocol/origin.hpp"
+#include "transport/listen.hpp"
 
 namespace sb::transport {
 
@@ -489,19 +490,8 @@ ws_server::ws_server(net::io_context& ioc, server_options options, server_hooks&
 ws_server::~ws_server() { stop(); }
 
 void ws_server::start() {
-  beast::error_code ec;
-  auto address = net::ip::make_address(impl_->opts.address, ec);
-  if (ec) throw std::runtime_error("bind: invalid address '" + impl_->opts.address + "'");
-  tcp::endpoint endpoint{address, impl_->opts.port};
   auto& acc = impl_->acceptor;
-  acc.open(endpoint.protocol(), ec);
-  if (!ec) acc.set_option(net::socket_base::reuse_address(true), ec);
-  if (!ec) acc.bind(endpoint, ec);
-  if (!ec) acc.listen(net::socket_base::max_listen_connections, ec);
-  if (ec)
-    throw std::runtime_error("cannot listen on " + impl_->opts.address + ":" + std::to_string(impl_->opts.port) +
-                             ": " + ec.message());
-  impl_->bound_port = acc.local_endpoint().port();
+  impl_->bound_port = open_listener(acc, impl_->opts.address, impl_->opts.port);
   net::dispatch(acc.get_executor(), [self = impl_] { self->do_accept(); });
 }
 
