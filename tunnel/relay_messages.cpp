@@ -44,7 +44,7 @@ std::optional<forwarded_channel_open> decode_forwarded_channel_open(const bytes&
   o.port = rd.u32();
   o.originator_ip = rd.string();
   o.originator_port = rd.u32();
-  if (!rd.ok() || o.port > 65535) return std::nullopt;
+  if (!rd.ok() || o.port > 65535 || o.originator_port > 65535) return std::nullopt;
   if (!rd.at_end()) {
     o.extended = true;
     o.access_token = rd.string();

@@ -122,6 +122,47 @@ std::optional<ecdh_key> ecdh_key::generate(int curve_nid) {
   return k;
 }
 
+std::optional<ecdh_key> ecdh_key::from_private(int curve_nid, const bytes& private_scalar) {
+  if (!curve_name(curve_nid) || private_scalar.empty()) return std::nullopt;
+  EC_GROUP* group = EC_GROUP_new_by_curve_name(curve_nid);
+  BN_CTX* bn_ctx = BN_CTX_new();
+  BIGNUM* priv = BN_bin2bn(private_scalar.data(), static_cast<int>(private_scalar.size()), nullptr);
+  EC_POINT* pub = group ? EC_POINT_new(group) : nullptr;
+  bytes point;
+  const BIGNUM* order = group ? EC_GROUP_get0_order(group) : nullptr;
+  if (group && bn_ctx && priv && pub && order && !BN_is_zero(priv) && BN_cmp(priv, order) < 0 &&
+      EC_POINT_mul(group, pub, priv, nullptr, nullptr, bn_ctx) == 1) {
+    const std::size_t len = EC_POINT_point2oct(group, pub, POINT_CONVERSION_UNCOMPRESSED, nullptr, 0, bn_ctx);
+    point.resize(len);
+    if (len == 0 || EC_POINT_point2oct(group, pub, POINT_CONVERSION_UNCOMPRESSED, point.data(), len, bn_ctx) != len)
+      point.clear();
+  }
+  EVP_PKEY* key = nullptr;
+  if (!point.empty()) {
+    OSSL_PARAM_BLD* bld = OSSL_PARAM_BLD_new();
+    OSSL_PARAM* params = nullptr;
+    if (bld && OSSL_PARAM_BLD_push_utf8_string(bld, OSSL_PKEY_PARAM_GROUP_NAME, OBJ_nid2sn(curve_nid), 0) == 1 &&
+        OSSL_PARAM_BLD_push_BN(bld, OSSL_PKEY_PARAM_PRIV_KEY, priv) == 1 &&
+        OSSL_PARAM_BLD_push_octet_string(bld, OSSL_PKEY_PARAM_PUB_KEY, point.data(), point.size()) == 1)
+      params = OSSL_PARAM_BLD_to_param(bld);
+    EVP_PKEY_CTX* ctx = params ? EVP_PKEY_CTX_new_from_name(nullptr, "EC", nullptr) : nullptr;
+    if (ctx && EVP_PKEY_fromdata_init(ctx) == 1) EVP_PKEY_fromdata(ctx, &key, EVP_PKEY_KEYPAIR, params);
+    EVP_PKEY_CTX_free(ctx);
+    OSSL_PARAM_free(params);
+    OSSL_PARAM_BLD_free(bld);
+  }
+  EC_POINT_free(pub);
+  BN_clear_free(priv);
+  BN_CTX_free(bn_ctx);
+  EC_GROUP_free(group);
+  if (!key) return std::nullopt;
+  ecdh_key k;
+  k.nid_ = curve_nid;
+  k.key_.reset(key);
+  k.point_ = encoded_point(key);
+  return k;
+}
+
 std::optional<bytes> ecdh_key::shared_secret(const bytes& peer_point) const {
   auto peer = public_key_from_point(nid_, peer_point);
   if (!peer) return std::nullopt;

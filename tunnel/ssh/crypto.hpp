@@ -27,6 +27,9 @@ using pkey_ptr = std::unique_ptr<EVP_PKEY, pkey_deleter>;
 class ecdh_key {
  public:
   static std::optional<ecdh_key> generate(int curve_nid);
+  /// A key from a known private scalar (big-endian), for known-answer tests; nullopt when the curve is not
+  /// supported or the scalar is not in [1, order-1].
+  static std::optional<ecdh_key> from_private(int curve_nid, const bytes& private_scalar);
   /// The public point Q in uncompressed form (0x04 || X || Y).
   const bytes& public_point() const { return point_; }
   /// The shared secret's magnitude, or nullopt when `peer_point` is not a valid point of the curve.

@@ -124,6 +124,8 @@ void session::on_packet(bytes payload) {
   }
   if (type < 50) return on_transport_packet(type, r, payload);
   if (type < 80) {
+    // RFC 4252 §5.1: authentication requests after success are ignored.
+    if (state_ == state::ready) return;
     if (state_ != state::auth) return fail(disconnect_reason::protocol_error, "authentication message out of place");
     if (cfg_.role == role::server && type == msg::userauth_request) return on_userauth_request(r);
     if (cfg_.role == role::client) return on_userauth_result(type, r);
@@ -543,6 +545,7 @@ void session::on_connection_packet(std::uint8_t type, reader& r) {
     }
     case msg::channel_window_adjust: {
       const auto add = r.u32();
+      if (!r.ok()) return fail(disconnect_reason::protocol_error, "malformed window adjust");
       ch->remote_window = static_cast<std::uint32_t>(std::min<std::uint64_t>(0xffffffffu, std::uint64_t(ch->remote_window) + add));
       flush_channel(*ch);
       return;
