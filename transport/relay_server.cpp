@@ -232,6 +232,9 @@ void relay_server::impl::do_accept() {
   acceptor.async_accept(net::make_strand(ioc), [self = shared_from_this()](beast::error_code ec, tcp::socket socket) {
     if (ec == net::error::operation_aborted || !self->acceptor.is_open()) return;
     if (!ec) {
+      // SSH packets are small and interactive: without this, every small write waits for a delayed ACK.
+      beast::error_code nodelay_ec;
+      socket.set_option(tcp::no_delay(true), nodelay_ec);
       if (self->opts.tls)
         std::make_shared<relay_http_session<tls_stream>>(tls_stream(std::move(socket), *self->opts.tls), self)->run();
       else

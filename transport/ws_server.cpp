@@ -472,6 +472,9 @@ void ws_server::impl::do_accept() {
 void ws_server::impl::on_accept(beast::error_code ec, tcp::socket socket) {
   if (ec == net::error::operation_aborted || !acceptor.is_open()) return;
   if (!ec) {
+    // Frames are small and latency matters: do not wait for the peer's delayed ACK (Nagle).
+    boost::system::error_code nodelay_ec;
+    socket.set_option(tcp::no_delay(true), nodelay_ec);
     if (opts.tls)
       std::make_shared<http_session<tls_stream>>(tls_stream(std::move(socket), *opts.tls), shared_from_this())->run();
     else

@@ -96,6 +96,8 @@ class connector : public std::enable_shared_from_this<connector<Stream>> {
     beast::get_lowest_layer(ws_).async_connect(
         results, [self = this->shared_from_this()](boost::system::error_code ec, const tcp::endpoint&) {
           if (ec) return self->fail(ec, "cannot connect to " + self->url_.host_header());
+          boost::system::error_code nodelay_ec;
+          beast::get_lowest_layer(self->ws_).socket().set_option(tcp::no_delay(true), nodelay_ec);
           self->on_connected();
         });
   }
