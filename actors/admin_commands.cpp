@@ -1,7 +1,8 @@
 // Admin socket commands (PROTOCOL.md "Admin socket"). Live state is asked from the actors that own it, never
 // read from a separate bookkeeping copy.
-#include <caf/all.hpp>
 #include <spdlog/spdlog.h>
+
+#include <caf/all.hpp>
 
 #include "actors/supervisor.hpp"
 #include "actors/type_ids.hpp"
@@ -34,7 +35,9 @@ void fan_in(supervisor_actor* self, std::vector<std::pair<std::string, caf::acto
     };
     self->request(target, ask_timeout, atom)
         .then([finish_one](json& answer) { finish_one(std::move(answer)); },
-              [finish_one, on_silent, id = id](caf::error&) { finish_one(on_silent ? on_silent(id) : json()); });
+              [finish_one, on_silent, id = id](caf::error&) {
+                finish_one(on_silent ? on_silent(id) : json());
+              });
   }
 }
 
@@ -56,16 +59,20 @@ caf::result<json> ask_one(supervisor_actor* self, const std::map<std::string, ca
   auto it = index.find(*id);
   if (it == index.end()) return rp.deliver(fail(std::string("no ") + what + " '" + *id + "'"));
   self->request(it->second, ask_timeout, info_atom_v)
-      .then([rp, result_key](json& info) mutable { rp.deliver(ok({{result_key, std::move(info)}})); },
-            [rp, what](caf::error&) mutable { rp.deliver(fail(std::string(what) + " did not answer")); });
+      .then(
+          [rp, result_key](json& info) mutable {
+            rp.deliver(ok({{result_key, std::move(info)}}));
+          },
+          [rp, what](caf::error&) mutable { rp.deliver(fail(std::string(what) + " did not answer")); });
   return rp;
 }
 
 caf::result<json> collect(supervisor_actor* self, const std::map<std::string, caf::actor>& index,
                           const std::string& key) {
   auto rp = self->make_response_promise<json>();
-  fan_in(self, entries(index), info_atom_v, nullptr,
-         [rp, key](json list) mutable { rp.deliver(ok({{key, std::move(list)}})); });
+  fan_in(self, entries(index), info_atom_v, nullptr, [rp, key](json list) mutable {
+    rp.deliver(ok({{key, std::move(list)}}));
+  });
   return rp;
 }
 
@@ -77,8 +84,10 @@ caf::result<json> list_actors(supervisor_actor* self) {
   json own = {{"kind", "supervisor"},
               {"id", st.ctx->node_id},
               {"mailbox", self->mailbox().size()},
-              {"state", {{"clients", st.clients.size()}, {"sessions", st.sessions.size()},
-                         {"draining", st.ctx->server_state->draining.load()}}}};
+              {"state",
+               {{"clients", st.clients.size()},
+                {"sessions", st.sessions.size()},
+                {"draining", st.ctx->server_state->draining.load()}}}};
   auto rp = self->make_response_promise<json>();
   fan_in(
       self, std::move(targets), status_atom_v,
@@ -101,8 +110,8 @@ json stats(supervisor_actor* self) {
     return n;
   };
   return ok({{"nodeId", st.ctx->node_id},
-             {"uptimeMs", std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() -
-                                                                                st.ctx->started)
+             {"uptimeMs", std::chrono::duration_cast<std::chrono::milliseconds>(
+                              std::chrono::steady_clock::now() - st.ctx->started)
                               .count()},
              {"draining", st.ctx->server_state->draining.load()},
              {"connections", m.connections.load()},
@@ -169,16 +178,23 @@ caf::result<json> run_admin_command(supervisor_actor* self, const json& request)
   if (cmd == "agents") {
     auto rp = self->make_response_promise<json>();
     self->request(st.ctx->registry, ask_timeout, list_atom_v)
-        .then([rp](json& list) mutable { rp.deliver(ok({{"agents", std::move(list)}})); },
-              [rp](caf::error&) mutable { rp.deliver(fail("agent registry did not answer")); });
+        .then(
+            [rp](json& list) mutable {
+              rp.deliver(ok({{"agents", std::move(list)}}));
+            },
+            [rp](caf::error&) mutable { rp.deliver(fail("agent registry did not answer")); });
     return rp;
   }
   if (cmd == "kick") return now(self, kick(self, request));
   if (cmd == "drain") return now(self, drain_clients(self));
   if (cmd == "log") return now(self, set_log_level(request));
   if (cmd == "cluster")
-    return now(self, ok({{"members", json::array({{{"nodeId", st.ctx->node_id}, {"self", true},
-                                         {"state", st.ctx->server_state->draining.load() ? "draining" : "alive"}}})}}));
+    return now(
+        self,
+        ok({{"members",
+             json::array({{{"nodeId", st.ctx->node_id},
+                           {"self", true},
+                           {"state", st.ctx->server_state->draining.load() ? "draining" : "alive"}}})}}));
   if (cmd == "tunnel" || cmd == "ports.add" || cmd == "ports.remove")
     return now(self, fail("no tunnel is configured on this node"));
   return now(self, fail("unknown command '" + cmd + "'"));

@@ -1,7 +1,8 @@
 // The agent registry actor: agents, their capabilities and status, and the requests in flight to them with
 // their timers. Routed requests and their answers go straight to the connections involved.
-#include <caf/all.hpp>
 #include <spdlog/spdlog.h>
+
+#include <caf/all.hpp>
 
 #include "actors/spawn.hpp"
 #include "actors/type_ids.hpp"
@@ -49,8 +50,8 @@ void update_gauges(registry_state& st) {
   st.ctx->metrics->agents_online.store(online);
 }
 
-void send_error(registry_state& st, const transport::sink_ptr& sink, const std::string& reply_to, error_code code,
-                std::string message) {
+void send_error(registry_state& st, const transport::sink_ptr& sink, const std::string& reply_to,
+                error_code code, std::string message) {
   st.ctx->metrics->errors.add(std::string(protocol::to_string(code)));
   send_to(sink, protocol::make_error(code, std::move(message), reply_to), *st.ctx->metrics);
 }
@@ -59,7 +60,8 @@ void send_error(registry_state& st, const transport::sink_ptr& sink, const std::
 route_entry finish_route(registry_state& st, std::map<std::string, route_entry>::iterator it) {
   auto entry = std::move(it->second);
   st.routes.erase(it);
-  if (auto a = st.agents.find(entry.agent_id); a != st.agents.end() && a->second.in_flight > 0) --a->second.in_flight;
+  if (auto a = st.agents.find(entry.agent_id); a != st.agents.end() && a->second.in_flight > 0)
+    --a->second.in_flight;
   return entry;
 }
 
@@ -104,7 +106,8 @@ op_result on_register(registry_actor* self, const std::string& client_id, transp
   auto& st = self->state;
   auto it = st.agents.find(p.agent_id);
   if (it != st.agents.end() && !it->second.client_id.empty() && it->second.client_id != client_id)
-    return op_result::fail(error_code::agent_conflict, "agent '" + p.agent_id + "' is held by another live client");
+    return op_result::fail(error_code::agent_conflict,
+                           "agent '" + p.agent_id + "' is held by another live client");
   const auto id = p.agent_id;
   auto& rec = st.agents[id];
   if (rec.client_id.empty() && rec.registered_at == 0) {
@@ -122,16 +125,20 @@ op_result on_register(registry_actor* self, const std::string& client_id, transp
 
 bool matches(const agent_record& a, const protocol::route_request_payload& p, const std::string& id) {
   switch (p.selector) {
-    case protocol::route_selector::agent_id: return id == p.target;
+    case protocol::route_selector::agent_id:
+      return id == p.target;
     case protocol::route_selector::capability:
-      return std::find(a.info.capabilities.begin(), a.info.capabilities.end(), p.target) != a.info.capabilities.end();
-    case protocol::route_selector::agent_type: return a.info.type == p.target;
+      return std::find(a.info.capabilities.begin(), a.info.capabilities.end(), p.target) !=
+             a.info.capabilities.end();
+    case protocol::route_selector::agent_type:
+      return a.info.type == p.target;
   }
   return false;
 }
 
 /// The online candidate with the fewest requests in flight; ties go to the earliest registered.
-std::map<std::string, agent_record>::iterator choose(registry_state& st, const protocol::route_request_payload& p) {
+std::map<std::string, agent_record>::iterator choose(registry_state& st,
+                                                     const protocol::route_request_payload& p) {
   auto best = st.agents.end();
   for (auto it = st.agents.begin(); it != st.agents.end(); ++it) {
     const auto& a = it->second;
@@ -148,32 +155,38 @@ void on_route(registry_actor* self, const std::string& requester, transport::sin
   auto& st = self->state;
   auto chosen = choose(st, p);
   if (chosen == st.agents.end())
-    return send_error(st, sink, reply_to, error_code::no_agent,
-                      "no online agent for " + std::string(protocol::to_string(p.selector)) + " '" + p.target + "'");
+    return send_error(
+        st, sink, reply_to, error_code::no_agent,
+        "no online agent for " + std::string(protocol::to_string(p.selector)) + " '" + p.target + "'");
   const auto request_id = protocol::random_id("r-");
   auto& agent = chosen->second;
   ++agent.in_flight;
   st.routes.emplace(request_id, route_entry{chosen->first, requester, std::move(sink), reply_to});
   st.ctx->metrics->routes_total.fetch_add(1);
   send_to(agent.sink,
-          protocol::make_event("route_request",
-                               {{"requestId", request_id}, {"from", requester}, {"request", std::move(p.request)}}),
+          protocol::make_event(
+              "route_request",
+              {{"requestId", request_id}, {"from", requester}, {"request", std::move(p.request)}}),
           *st.ctx->metrics);
-  self->delayed_send(self, std::chrono::milliseconds(st.ctx->config.route_timeout_ms), timeout_atom_v, request_id);
+  self->delayed_send(self, std::chrono::milliseconds(st.ctx->config.route_timeout_ms), timeout_atom_v,
+                     request_id);
 }
 
-op_result on_response(registry_actor* self, const std::string& client_id, protocol::route_response_payload& p) {
+op_result on_response(registry_actor* self, const std::string& client_id,
+                      protocol::route_response_payload& p) {
   auto& st = self->state;
   auto it = st.routes.find(p.request_id);
   if (it == st.routes.end())
     return op_result::fail(error_code::route_not_found, "no request '" + p.request_id + "' in flight");
   auto agent = st.agents.find(it->second.agent_id);
   if (agent == st.agents.end() || agent->second.client_id != client_id)
-    return op_result::fail(error_code::route_not_found, "request '" + p.request_id + "' was routed to another agent");
+    return op_result::fail(error_code::route_not_found,
+                           "request '" + p.request_id + "' was routed to another agent");
   ++agent->second.handled;
   auto entry = finish_route(st, it);
   send_to(entry.requester_sink,
-          protocol::make_reply("route_response", {{"agentId", entry.agent_id}, {"response", std::move(p.response)}},
+          protocol::make_reply("route_response",
+                               {{"agentId", entry.agent_id}, {"response", std::move(p.response)}},
                                entry.reply_to),
           *st.ctx->metrics);
   return op_result::ok();

@@ -3,8 +3,9 @@
 //
 //   connected --(auth ok / mode none)--> authenticated --(closed)--> gone
 //        \-------------------------------(closed)-------------------/
-#include <caf/all.hpp>
 #include <spdlog/spdlog.h>
+
+#include <caf/all.hpp>
 
 #include "actors/spawn.hpp"
 #include "actors/type_ids.hpp"
@@ -48,11 +49,15 @@ struct client_state {
 
 using client_actor = caf::stateful_actor<client_state>;
 
-// -- replies -------------------------------------------------------------------------------------------------
+// -- replies
+// -------------------------------------------------------------------------------------------------
 
-void send(client_actor* self, const protocol::envelope& msg) { send_to(self->state.sink, msg, *self->state.ctx->metrics); }
+void send(client_actor* self, const protocol::envelope& msg) {
+  send_to(self->state.sink, msg, *self->state.ctx->metrics);
+}
 
-void reply(client_actor* self, const protocol::envelope& in, std::string type, json payload = json::object()) {
+void reply(client_actor* self, const protocol::envelope& in, std::string type,
+           json payload = json::object()) {
   send(self, protocol::make_reply(std::move(type), std::move(payload), in.id));
 }
 
@@ -78,7 +83,8 @@ void internal_error(client_actor* self, const protocol::envelope& in, const caf:
   fail(self, in, error_code::internal, "internal error");
 }
 
-// -- state summaries -----------------------------------------------------------------------------------------
+// -- state summaries
+// -----------------------------------------------------------------------------------------
 
 json presence_entry(const client_state& st) {
   return {{"clientId", st.id},
@@ -106,10 +112,12 @@ json describe(const client_state& st) {
 }
 
 void publish_presence(client_actor* self) {
-  if (self->state.authenticated) self->send(self->state.ctx->supervisor, presence_atom_v, self->state.id, presence_entry(self->state));
+  if (self->state.authenticated)
+    self->send(self->state.ctx->supervisor, presence_atom_v, self->state.id, presence_entry(self->state));
 }
 
-// -- admission: rate limit and auth gate ---------------------------------------------------------------------
+// -- admission: rate limit and auth gate
+// ---------------------------------------------------------------------
 
 /// Token bucket: `rateLimit` per second, burst twice that. Returns false when the message must be refused.
 bool admit(client_actor* self) {
@@ -139,7 +147,8 @@ bool admit(client_actor* self) {
 
 bool allowed_before_auth(kind k) { return k == kind::connect || k == kind::auth || k == kind::ping; }
 
-// -- handshake -----------------------------------------------------------------------------------------------
+// -- handshake
+// -----------------------------------------------------------------------------------------------
 
 void on_connect(client_actor* self, const protocol::envelope& in) {
   auto parsed = protocol::parse_connect(in.payload);
@@ -157,8 +166,8 @@ void on_connect(client_actor* self, const protocol::envelope& in) {
     reply(self, in, "hello_ok",
           {{"clientId", s.id},
            {"nodeId", s.ctx->node_id},
-           {"uptimeMs", std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() -
-                                                                              s.ctx->started)
+           {"uptimeMs", std::chrono::duration_cast<std::chrono::milliseconds>(
+                            std::chrono::steady_clock::now() - s.ctx->started)
                             .count()},
            {"authRequired", s.ctx->config.auth != protocol::auth_mode::none},
            {"authenticated", s.authenticated},
@@ -203,9 +212,12 @@ void on_auth(client_actor* self, const protocol::envelope& in) {
   }
 }
 
-// -- sessions ------------------------------------------------------------------------------------------------
+// -- sessions
+// ------------------------------------------------------------------------------------------------
 
-member self_member(client_actor* self) { return member{self->state.id, self->state.sink, caf::actor_cast<caf::actor>(self)}; }
+member self_member(client_actor* self) {
+  return member{self->state.id, self->state.sink, caf::actor_cast<caf::actor>(self)};
+}
 
 /// Sends a session operation to the session itself when this client is a member, else through the supervisor,
 /// which answers SESSION_NOT_FOUND or hands the request to the session (which answers NOT_IN_SESSION).
@@ -293,14 +305,15 @@ void on_session_patch(client_actor* self, const protocol::envelope& in) {
 void relay(client_actor* self, const inbound_message& raw, const protocol::envelope& in) {
   const auto sid = *in.session_id;
   session_request(
-      self, in, sid, [self, in](op_result& r) { answer(self, in, r, "ack"); }, relay_atom_v, sid, self->state.id,
-      in, raw.received);
+      self, in, sid, [self, in](op_result& r) { answer(self, in, r, "ack"); }, relay_atom_v, sid,
+      self->state.id, in, raw.received);
 }
 
 void on_chat(client_actor* self, const inbound_message& raw, const protocol::envelope& in) {
   if (!in.session_id) return fail(self, in, error_code::invalid_message, "chat needs a sessionId");
   auto parsed = protocol::parse_chat(in.payload);
-  if (!protocol::value_of(parsed)) return fail(self, in, error_code::invalid_message, protocol::error_of(parsed));
+  if (!protocol::value_of(parsed))
+    return fail(self, in, error_code::invalid_message, protocol::error_of(parsed));
   relay(self, raw, in);
 }
 
@@ -315,7 +328,8 @@ void on_presence(client_actor* self, const protocol::envelope& in) {
   reply(self, in, "ack");
 }
 
-// -- agents --------------------------------------------------------------------------------------------------
+// -- agents
+// --------------------------------------------------------------------------------------------------
 
 template <class... Ts>
 void registry_request(client_actor* self, const protocol::envelope& in, const char* type, Ts&&... xs) {
@@ -325,7 +339,8 @@ void registry_request(client_actor* self, const protocol::envelope& in, const ch
 }
 
 template <class Payload, class... Ts>
-void agent_op(client_actor* self, const protocol::envelope& in, protocol::parsed<Payload> parsed, Ts... atom) {
+void agent_op(client_actor* self, const protocol::envelope& in, protocol::parsed<Payload> parsed,
+              Ts... atom) {
   auto* p = protocol::value_of(parsed);
   if (!p) return fail(self, in, error_code::invalid_message, protocol::error_of(parsed));
   registry_request(self, in, "ack", atom..., self->state.id, *p);
@@ -346,7 +361,8 @@ void on_route_request(client_actor* self, const protocol::envelope& in) {
   self->send(self->state.ctx->registry, route_atom_v, self->state.id, self->state.sink, in.id, *p);
 }
 
-// -- dispatch ------------------------------------------------------------------------------------------------
+// -- dispatch
+// ------------------------------------------------------------------------------------------------
 
 void on_custom(client_actor* self, const inbound_message& raw, const protocol::envelope& in) {
   auto& st = self->state;
@@ -367,25 +383,38 @@ void on_custom(client_actor* self, const inbound_message& raw, const protocol::e
 
 void dispatch(client_actor* self, const inbound_message& raw, const protocol::envelope& in) {
   switch (protocol::classify(in.type)) {
-    case kind::ping: return reply(self, in, "pong");
-    case kind::connect: return on_connect(self, in);
-    case kind::auth: return on_auth(self, in);
-    case kind::session_create: return on_session_create(self, in);
-    case kind::session_join: return on_session_join(self, in);
-    case kind::session_leave: return on_session_leave(self, in);
-    case kind::session_patch: return on_session_patch(self, in);
-    case kind::presence: return on_presence(self, in);
-    case kind::chat: return on_chat(self, raw, in);
-    case kind::agent_register: return on_agent_register(self, in);
+    case kind::ping:
+      return reply(self, in, "pong");
+    case kind::connect:
+      return on_connect(self, in);
+    case kind::auth:
+      return on_auth(self, in);
+    case kind::session_create:
+      return on_session_create(self, in);
+    case kind::session_join:
+      return on_session_join(self, in);
+    case kind::session_leave:
+      return on_session_leave(self, in);
+    case kind::session_patch:
+      return on_session_patch(self, in);
+    case kind::presence:
+      return on_presence(self, in);
+    case kind::chat:
+      return on_chat(self, raw, in);
+    case kind::agent_register:
+      return on_agent_register(self, in);
     case kind::agent_unregister:
       return agent_op(self, in, protocol::parse_agent_unregister(in.payload), unreg_atom_v);
-    case kind::agent_status: return agent_op(self, in, protocol::parse_agent_status(in.payload), astatus_atom_v);
-    case kind::route_request: return on_route_request(self, in);
+    case kind::agent_status:
+      return agent_op(self, in, protocol::parse_agent_status(in.payload), astatus_atom_v);
+    case kind::route_request:
+      return on_route_request(self, in);
     case kind::route_response:
       return agent_op(self, in, protocol::parse_route_response(in.payload), response_atom_v);
     case kind::server_only:
       return fail(self, in, error_code::invalid_message, "'" + in.type + "' is sent by the server only");
-    case kind::other: return on_custom(self, raw, in);
+    case kind::other:
+      return on_custom(self, raw, in);
   }
 }
 
@@ -396,8 +425,8 @@ void on_inbound(client_actor* self, inbound_message& raw) {
   ++st.messages_in;
   auto* in = std::get_if<protocol::envelope>(&raw.msg);
   st.ctx->metrics->messages_in.add(in ? in->type : std::string("_invalid"));
-  std::optional<std::string> reply_to = in ? std::optional<std::string>(in->id)
-                                           : std::get<protocol::decode_error>(raw.msg).id;
+  std::optional<std::string> reply_to =
+      in ? std::optional<std::string>(in->id) : std::get<protocol::decode_error>(raw.msg).id;
   if (!admit(self)) return fail(self, reply_to, error_code::rate_limited, "rate limit exceeded");
   if (!in) {
     const auto& err = std::get<protocol::decode_error>(raw.msg);
@@ -408,7 +437,8 @@ void on_inbound(client_actor* self, inbound_message& raw) {
   dispatch(self, raw, *in);
 }
 
-// -- teardown ------------------------------------------------------------------------------------------------
+// -- teardown
+// ------------------------------------------------------------------------------------------------
 
 void on_closed(client_actor* self, std::uint16_t code) {
   auto& st = self->state;
@@ -473,14 +503,16 @@ caf::behavior client_behavior(client_actor* self, context_ptr ctx, std::string i
                 {"id", s.id},
                 {"mailbox", self->mailbox().size()},
                 {"state",
-                 {{"authenticated", s.authenticated}, {"sessions", s.sessions.size()}, {"status", s.status},
+                 {{"authenticated", s.authenticated},
+                  {"sessions", s.sessions.size()},
+                  {"status", s.status},
                   {"address", s.peer.address}}}};
       },
   };
 }
 
-caf::actor spawn_client(caf::actor_system& sys, context_ptr ctx, std::string client_id, transport::sink_ptr sink,
-                        transport::peer_info peer) {
+caf::actor spawn_client(caf::actor_system& sys, context_ptr ctx, std::string client_id,
+                        transport::sink_ptr sink, transport::peer_info peer) {
   return sys.spawn(client_behavior, std::move(ctx), std::move(client_id), std::move(sink), std::move(peer));
 }
 

@@ -1,10 +1,9 @@
 #pragma once
 // What every gateway actor shares: immutable settings and the handles of the node's long-lived actors.
+#include <caf/actor.hpp>
 #include <chrono>
 #include <memory>
 #include <string>
-
-#include <caf/actor.hpp>
 
 #include "actors/handlers.hpp"
 #include "protocol/auth.hpp"
@@ -35,6 +34,7 @@ struct gateway_context {
 using context_ptr = std::shared_ptr<const gateway_context>;
 
 /// Serializes once, counts the message, and queues it on one connection.
-void send_to(const transport::sink_ptr& sink, const protocol::envelope& msg, transport::metrics_registry& metrics);
+void send_to(const transport::sink_ptr& sink, const protocol::envelope& msg,
+             transport::metrics_registry& metrics);
 
 }  // namespace sb::actors

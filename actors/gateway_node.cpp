@@ -1,11 +1,11 @@
 #include "actors/gateway_node.hpp"
 
-#include <thread>
+#include <spdlog/spdlog.h>
 
 #include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/io_context.hpp>
 #include <caf/all.hpp>
-#include <spdlog/spdlog.h>
+#include <thread>
 
 #include "actors/spawn.hpp"
 #include "actors/tunnel_setup.hpp"
@@ -107,7 +107,8 @@ struct gateway_node::impl : transport::server_hooks {
     s.token = config.tunnel_token;
     s.token_file = config.tunnel_token_file;
     s.token_command = config.tunnel_token_command;
-    s.protocol = parse_protocol_choice(config.tunnel_protocol).value_or(transport::protocol_choice::automatic);
+    s.protocol =
+        parse_protocol_choice(config.tunnel_protocol).value_or(transport::protocol_choice::automatic);
     s.ports = {server->port()};
     std::string error;
     auto token = initial_token(s, error);

@@ -1,11 +1,10 @@
 #pragma once
 // Typed values carried between the gateway's actors. No JSON text is passed for dispatch: the message type
 // is decided once, on the connection's strand, and travels as C++ types from there on.
+#include <caf/actor.hpp>
 #include <chrono>
 #include <optional>
 #include <string>
-
-#include <caf/actor.hpp>
 
 #include "protocol/errors.hpp"
 #include "protocol/message.hpp"

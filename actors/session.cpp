@@ -2,8 +2,9 @@
 // the same buffer is queued on every other member's connection.
 //
 //   live --(last member leaves or disconnects)--> ended (quits; the supervisor drops its index entry)
-#include <caf/all.hpp>
 #include <spdlog/spdlog.h>
+
+#include <caf/all.hpp>
 
 #include "actors/spawn.hpp"
 #include "actors/type_ids.hpp"
@@ -59,13 +60,15 @@ std::size_t broadcast(session_actor* self, const protocol::envelope& msg, const 
 
 void announce(session_actor* self, const char* event, const std::string& client_id) {
   const auto& sid = self->state.id;
-  broadcast(self,
-            protocol::make_event("presence", {{"event", event}, {"clientId", client_id}, {"sessionId", sid}}, sid),
-            client_id);
+  broadcast(
+      self,
+      protocol::make_event("presence", {{"event", event}, {"clientId", client_id}, {"sessionId", sid}}, sid),
+      client_id);
 }
 
 op_result not_member(const session_state& st, const std::string& client_id) {
-  return op_result::fail(error_code::not_in_session, "client " + client_id + " is not in session '" + st.id + "'");
+  return op_result::fail(error_code::not_in_session,
+                         "client " + client_id + " is not in session '" + st.id + "'");
 }
 
 /// Removes a member and tells the others; ends the session when nobody is left.
@@ -91,7 +94,8 @@ op_result join(session_actor* self, member& m) {
   return r;
 }
 
-op_result relay(session_actor* self, const std::string& client_id, protocol::envelope msg, steady_time received) {
+op_result relay(session_actor* self, const std::string& client_id, protocol::envelope msg,
+                steady_time received) {
   auto& st = self->state;
   if (!st.members.count(client_id)) return not_member(st, client_id);
   msg.payload["from"] = client_id;

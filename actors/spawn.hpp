@@ -12,8 +12,8 @@ caf::actor spawn_agent_registry(caf::actor_system& sys, context_ptr ctx);
 /// `ctx` must carry the registry; the supervisor fills in itself for the sessions it spawns.
 caf::actor spawn_supervisor(caf::actor_system& sys, context_ptr ctx);
 /// `ctx` must carry both the supervisor and the registry.
-caf::actor spawn_client(caf::actor_system& sys, context_ptr ctx, std::string client_id, transport::sink_ptr sink,
-                        transport::peer_info peer);
+caf::actor spawn_client(caf::actor_system& sys, context_ptr ctx, std::string client_id,
+                        transport::sink_ptr sink, transport::peer_info peer);
 
 }  // namespace sb::actors
 

@@ -2,8 +2,9 @@
 // cleanup of children that end. A crashed client is cleaned up as if it had disconnected.
 #include "actors/supervisor.hpp"
 
-#include <caf/all.hpp>
 #include <spdlog/spdlog.h>
+
+#include <caf/all.hpp>
 
 #include "actors/spawn.hpp"
 #include "actors/type_ids.hpp"
@@ -41,7 +42,8 @@ void on_down(supervisor_actor* self, const caf::down_msg& dm) {
   st.watched.erase(it);
   const auto id = tag.substr(2);
   if (tag[0] == 's') {
-    if (auto s = st.sessions.find(id); s != st.sessions.end() && s->second.address() == dm.source) st.sessions.erase(s);
+    if (auto s = st.sessions.find(id); s != st.sessions.end() && s->second.address() == dm.source)
+      st.sessions.erase(s);
     if (dm.reason && dm.reason != caf::exit_reason::normal)
       spdlog::error("session {}: ended abnormally: {}", id, to_string(dm.reason));
     return;
@@ -49,7 +51,8 @@ void on_down(supervisor_actor* self, const caf::down_msg& dm) {
   st.clients.erase(id);
   st.presence.erase(id);
   if (dm.reason && dm.reason != caf::exit_reason::normal) {
-    // The client could not say goodbye: do it for it, so no session keeps a dead member and no agent stays online.
+    // The client could not say goodbye: do it for it, so no session keeps a dead member and no agent stays
+    // online.
     spdlog::error("client {}: ended abnormally ({}), cleaning up", id, to_string(dm.reason));
     for (const auto& [_, session] : st.sessions) self->send(session, gone_atom_v, id);
     self->send(st.ctx->registry, gone_atom_v, id);
@@ -108,7 +111,9 @@ caf::behavior supervisor_behavior(supervisor_actor* self, context_ptr ctx) {
         return to_session(self, sid, patch_atom_v, sid, cid, std::move(patch));
       },
       [self](relay_atom, const std::string& sid, const std::string& cid, protocol::envelope& msg,
-             steady_time received) { return to_session(self, sid, relay_atom_v, sid, cid, std::move(msg), received); },
+             steady_time received) {
+        return to_session(self, sid, relay_atom_v, sid, cid, std::move(msg), received);
+      },
       [self](admin_atom, const json& request) { return run_admin_command(self, request); },
       [self](drain_atom) { drain_clients(self); },
       [self](status_atom) -> json {
@@ -116,8 +121,10 @@ caf::behavior supervisor_behavior(supervisor_actor* self, context_ptr ctx) {
         return {{"kind", "supervisor"},
                 {"id", s.ctx->node_id},
                 {"mailbox", self->mailbox().size()},
-                {"state", {{"clients", s.clients.size()}, {"sessions", s.sessions.size()},
-                           {"draining", s.ctx->server_state->draining.load()}}}};
+                {"state",
+                 {{"clients", s.clients.size()},
+                  {"sessions", s.sessions.size()},
+                  {"draining", s.ctx->server_state->draining.load()}}}};
       },
   };
 }

@@ -1,9 +1,8 @@
 #pragma once
 // The gateway supervisor's state, shared by supervisor.cpp (routing, monitoring) and admin_commands.cpp.
+#include <caf/stateful_actor.hpp>
 #include <map>
 #include <string>
-
-#include <caf/stateful_actor.hpp>
 
 #include "actors/context.hpp"
 #include "actors/messages.hpp"
@@ -12,10 +11,10 @@ namespace sb::actors {
 
 struct supervisor_state {
   static inline const char* name = "sb.supervisor";
-  context_ptr ctx;                                // carries this supervisor, for the sessions it spawns
-  std::map<std::string, caf::actor> clients;     // client id -> client actor
-  std::map<std::string, json> presence;          // authenticated client id -> {clientId, role, deviceId, status}
-  std::map<std::string, caf::actor> sessions;    // session id -> session actor
+  context_ptr ctx;                            // carries this supervisor, for the sessions it spawns
+  std::map<std::string, caf::actor> clients;  // client id -> client actor
+  std::map<std::string, json> presence;       // authenticated client id -> {clientId, role, deviceId, status}
+  std::map<std::string, caf::actor> sessions;      // session id -> session actor
   std::map<caf::actor_addr, std::string> watched;  // monitored actor -> "c:<id>" or "s:<id>"
 };
 

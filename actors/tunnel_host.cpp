@@ -1,9 +1,9 @@
 #include "actors/tunnel_host.hpp"
 
-#include <thread>
+#include <spdlog/spdlog.h>
 
 #include <caf/all.hpp>
-#include <spdlog/spdlog.h>
+#include <thread>
 
 #include "actors/type_ids.hpp"
 
@@ -30,7 +30,8 @@ caf::behavior stream_actor(caf::stateful_actor<stream_state>* self, std::uint64_
   self->state.opened_at = protocol::now_ms();
   return {
       [self](sclose_atom, std::uint64_t in, std::uint64_t out) {
-        spdlog::debug("tunnel stream {} on port {} closed ({} bytes in, {} out)", self->state.id, self->state.port, in, out);
+        spdlog::debug("tunnel stream {} on port {} closed ({} bytes in, {} out)", self->state.id,
+                      self->state.port, in, out);
         self->quit();
       },
       [self](status_atom) -> json {
@@ -42,7 +43,8 @@ caf::behavior stream_actor(caf::stateful_actor<stream_state>* self, std::uint64_
   };
 }
 
-// -- one relay connection attempt ------------------------------------------------------------------------------
+// -- one relay connection attempt
+// ------------------------------------------------------------------------------
 
 struct connection_state {
   static inline const char* name = "sb.tunnel_connection";
@@ -68,7 +70,9 @@ transport::relay_peer_callbacks callbacks_to(caf::actor self) {
   transport::relay_peer_callbacks cb;
   cb.connected = [self](tunnel::protocol_version v) { caf::anon_send(self, tconn_atom_v, v); };
   cb.ended = [self](const transport::relay_outcome& o) { caf::anon_send(self, tend_atom_v, o); };
-  cb.stream_opened = [self](std::uint64_t id, std::uint16_t port) { caf::anon_send(self, sopen_atom_v, id, port); };
+  cb.stream_opened = [self](std::uint64_t id, std::uint16_t port) {
+    caf::anon_send(self, sopen_atom_v, id, port);
+  };
   cb.stream_closed = [self](std::uint64_t id, std::uint64_t in, std::uint64_t out) {
     caf::anon_send(self, sclose_atom_v, id, in, out);
   };
@@ -99,7 +103,7 @@ caf::behavior connection_behavior(connection_actor* self, tunnel_host_config cfg
         auto& s = self->state;
         if (r.host_relay_uri.empty())
           return fail_attempt(self, tunnel::classify(r.http_status, 0, r.http_status == 0, false,
-                                                      "endpoint registration failed: " + r.error));
+                                                     "endpoint registration failed: " + r.error));
         s.relay_uri = r.host_relay_uri;
         transport::host_options o;
         o.relay_uri = s.relay_uri;
@@ -107,7 +111,8 @@ caf::behavior connection_behavior(connection_actor* self, tunnel_host_config cfg
         o.protocol = s.cfg.protocol;
         o.ports = s.cfg.ports;
         o.host_key = s.cfg.host_key;
-        s.peer = std::make_shared<transport::host_peer>(*s.cfg.ioc, o, callbacks_to(caf::actor_cast<caf::actor>(self)));
+        s.peer = std::make_shared<transport::host_peer>(*s.cfg.ioc, o,
+                                                        callbacks_to(caf::actor_cast<caf::actor>(self)));
         s.peer->start();
       },
       [self](tconn_atom, tunnel::protocol_version v) {
@@ -116,7 +121,8 @@ caf::behavior connection_behavior(connection_actor* self, tunnel_host_config cfg
         self->send(self->state.supervisor, tconn_atom_v, v, self->state.relay_uri);
       },
       [self](tend_atom, const transport::relay_outcome& o) {
-        fail_attempt(self, tunnel::classify(o.http_status, o.ssh_reason, o.network, o.was_connected, o.message));
+        fail_attempt(self,
+                     tunnel::classify(o.http_status, o.ssh_reason, o.network, o.was_connected, o.message));
       },
       [self](sopen_atom, std::uint64_t id, std::uint16_t port) {
         self->state.streams[id] = self->spawn(stream_actor, id, port);
@@ -149,12 +155,16 @@ caf::behavior connection_behavior(connection_actor* self, tunnel_host_config cfg
           st["bytesIn"] = stats.bytes_in;
           st["bytesOut"] = stats.bytes_out;
         }
-        return {{"kind", "tunnel_connection"}, {"id", s.cfg.tunnel_id}, {"mailbox", self->mailbox().size()}, {"state", st}};
+        return {{"kind", "tunnel_connection"},
+                {"id", s.cfg.tunnel_id},
+                {"mailbox", self->mailbox().size()},
+                {"state", st}};
       },
   };
 }
 
-// -- the supervisor --------------------------------------------------------------------------------------------
+// -- the supervisor
+// --------------------------------------------------------------------------------------------
 
 struct supervisor_state {
   static inline const char* name = "sb.tunnel_supervisor";
@@ -219,10 +229,12 @@ void refresh_then_restart(supervisor_actor* self) {
 void on_attempt_failed(supervisor_actor* self, const tunnel::tunnel_error& error) {
   auto& st = self->state;
   st.child = nullptr;
-  st.last_error = std::string(tunnel::to_string(error.kind)) + (error.http_status ? " (HTTP " + std::to_string(error.http_status) + ")" : "") +
-                  ": " + error.message;
+  st.last_error = std::string(tunnel::to_string(error.kind)) +
+                  (error.http_status ? " (HTTP " + std::to_string(error.http_status) + ")" : "") + ": " +
+                  error.message;
   if (st.status == connection_status::connected) ++st.reconnects;
-  if (st.cfg.metrics && st.status == connection_status::connected) st.cfg.metrics->tunnel_reconnects.fetch_add(1);
+  if (st.cfg.metrics && st.status == connection_status::connected)
+    st.cfg.metrics->tunnel_reconnects.fetch_add(1);
   ++st.retry.attempts;
   if (error.kind == tunnel::error_kind::too_many_requests || error.kind == tunnel::error_kind::bad_gateway ||
       error.kind == tunnel::error_kind::service_unavailable)
@@ -232,8 +244,10 @@ void on_attempt_failed(supervisor_actor* self, const tunnel::tunnel_error& error
   if (step == next_step::refresh_token_then_retry && !st.cfg.refresh_token) step = next_step::stop;
   set_status(self, connection_status::disconnected, st.last_error);
   switch (step) {
-    case next_step::refresh_token_then_retry: return refresh_then_restart(self);
-    case next_step::retry_after_backoff: return schedule_restart(self, error);
+    case next_step::refresh_token_then_retry:
+      return refresh_then_restart(self);
+    case next_step::retry_after_backoff:
+      return schedule_restart(self, error);
     case next_step::stop:
       spdlog::error("tunnel {}: giving up: {}", st.cfg.tunnel_id, st.last_error);
       if (st.cfg.on_gave_up) st.cfg.on_gave_up(st.last_error);
@@ -248,7 +262,8 @@ json describe(supervisor_actor* self) {
   return {{"tunnelId", st.cfg.tunnel_id},
           {"status", std::string(tunnel::to_string(st.status))},
           {"relay", st.relay_uri},
-          {"protocol", st.version ? json(*st.version == tunnel::protocol_version::v2 ? "v2" : "v1") : json(nullptr)},
+          {"protocol",
+           st.version ? json(*st.version == tunnel::protocol_version::v2 ? "v2" : "v1") : json(nullptr)},
           {"ports", ports},
           {"reconnects", st.reconnects},
           {"attempts", st.attempts_total},
@@ -263,7 +278,8 @@ caf::behavior supervisor_behavior(supervisor_actor* self, tunnel_host_config cfg
     if (!st.child || dm.source != st.child.address()) return;
     // A connection actor that reported its failure quits normally after it; anything else is a crash.
     if (dm.reason && dm.reason != caf::exit_reason::normal) {
-      tunnel::tunnel_error e{tunnel::error_kind::network, 0, "connection actor failed: " + to_string(dm.reason)};
+      tunnel::tunnel_error e{tunnel::error_kind::network, 0,
+                             "connection actor failed: " + to_string(dm.reason)};
       on_attempt_failed(self, e);
     }
   });
@@ -345,11 +361,12 @@ caf::behavior supervisor_behavior(supervisor_actor* self, tunnel_host_config cfg
         }
         auto child = self->state.child;
         self->request(child, ask_timeout, list_atom_v)
-            .then([rp, child](std::vector<caf::actor>& streams) mutable {
-              streams.insert(streams.begin(), child);
-              rp.deliver(std::move(streams));
-            },
-                  [rp](caf::error&) mutable { rp.deliver(std::vector<caf::actor>{}); });
+            .then(
+                [rp, child](std::vector<caf::actor>& streams) mutable {
+                  streams.insert(streams.begin(), child);
+                  rp.deliver(std::move(streams));
+                },
+                [rp](caf::error&) mutable { rp.deliver(std::vector<caf::actor>{}); });
         return rp;
       },
   };
@@ -395,7 +412,9 @@ void tunnel_admin(caf::actor_system& sys, const caf::actor& supervisor, json req
     if (cmd == "tunnel") {
       self->request(supervisor, ask_timeout, info_atom_v)
           .then([respond, ok](json& info) { respond(ok(info)); },
-                [respond, fail](caf::error& e) { respond(fail("tunnel supervisor did not answer: " + to_string(e))); });
+                [respond, fail](caf::error& e) {
+                  respond(fail("tunnel supervisor did not answer: " + to_string(e)));
+                });
       return;
     }
     // actors: the supervisor, its connection and every stream, each asked live.
@@ -417,7 +436,9 @@ void tunnel_admin(caf::actor_system& sys, const caf::actor& supervisor, json req
                         });
               }
             },
-            [respond, fail](caf::error& e) { respond(fail("tunnel supervisor did not answer: " + to_string(e))); });
+            [respond, fail](caf::error& e) {
+              respond(fail("tunnel supervisor did not answer: " + to_string(e)));
+            });
   });
 }
 

@@ -5,16 +5,15 @@
 //
 //   supervisor: connecting --(connected)--> connected --(lost)--> disconnected --(backoff)--> connecting
 //                   \--(401)--> refreshingTunnelAccessToken --> connecting        \--(fatal)--> disconnected
-#include <functional>
-#include <memory>
-#include <optional>
-#include <set>
-#include <string>
-
 #include <boost/asio/io_context.hpp>
 #include <caf/actor.hpp>
 #include <caf/actor_system.hpp>
+#include <functional>
+#include <memory>
 #include <nlohmann/json.hpp>
+#include <optional>
+#include <set>
+#include <string>
 
 #include "transport/metrics.hpp"
 #include "transport/tunnel_peers.hpp"

@@ -1,10 +1,10 @@
 #include "actors/tunnel_setup.hpp"
 
+#include <spdlog/spdlog.h>
+
 #include <cstdio>
 #include <fstream>
 #include <sstream>
-
-#include <spdlog/spdlog.h>
 
 #include "protocol/ids.hpp"
 #include "transport/management_http.hpp"
@@ -78,12 +78,15 @@ tunnel_host_config make_tunnel_host_config(const tunnel_settings& settings, boos
   auto key = std::make_shared<tunnel::ssh::ecdsa_key>(tunnel::ssh::ecdsa_key::generate());
   c.host_key = key;
   const auto host_id = protocol::random_id("host-");
-  tunnel::endpoint_registration endpoint{host_id + "-relay", host_id, {tunnel::ssh::base64_encode(key->public_blob())}};
-  c.resolve = [relay = settings.relay, tunnel_id = settings.tunnel_id, endpoint, ca = settings.ca_file](const std::string& token) {
+  tunnel::endpoint_registration endpoint{
+      host_id + "-relay", host_id, {tunnel::ssh::base64_encode(key->public_blob())}};
+  c.resolve = [relay = settings.relay, tunnel_id = settings.tunnel_id, endpoint,
+               ca = settings.ca_file](const std::string& token) {
     transport::management_target target{relay, tunnel::authorization_for(token), {}};
     target.http.ca_file = ca;
     auto r = transport::put_endpoint(target, tunnel_id, endpoint);
-    if (auto* e = std::get_if<tunnel::management_error>(&r)) return relay_endpoint_result{{}, e->status, e->message()};
+    if (auto* e = std::get_if<tunnel::management_error>(&r))
+      return relay_endpoint_result{{}, e->status, e->message()};
     return relay_endpoint_result{std::get<tunnel::relay_endpoint_info>(r).host_relay_uri, 0, {}};
   };
   if (!settings.token_file.empty()) {

@@ -11,15 +11,15 @@
 namespace sb::actors {
 
 struct tunnel_settings {
-  std::string relay;        // the relay's base URL
+  std::string relay;  // the relay's base URL
   std::string tunnel_id;
-  std::string token;        // given directly, or the first read of token_file / token_command
-  std::string token_file;   // read again on 401
+  std::string token;          // given directly, or the first read of token_file / token_command
+  std::string token_file;     // read again on 401
   std::string token_command;  // run again on 401; its stdout is the token
   transport::protocol_choice protocol = transport::protocol_choice::automatic;
   std::set<std::uint16_t> ports;
   tunnel::backoff_policy backoff;
-  std::string ca_file;      // extra trust for an https relay with a private certificate
+  std::string ca_file;  // extra trust for an https relay with a private certificate
 };
 
 /// Reads the token from the file or command when no token was given; nullopt with `error` set on failure.

@@ -1,15 +1,16 @@
 // bench_broadcast: session fan-out throughput and end-to-end latency of our gateway, side by side with a
-// reference peer, a minimal Node.js broadcast server on the npm `ws` package (bench/peers/ws_broadcast_server.js).
+// reference peer, a minimal Node.js broadcast server on the npm `ws` package
+// (bench/peers/ws_broadcast_server.js).
 //
 //   cmake --build build --target bench_broadcast && ./build/bench/bench_broadcast [--clients 50]
 //       [--messages 2000] [--size 200] [--window 64] [--latency-messages 200] [--warmup 200] [--repeat 3]
 //       [--timeout 60] [--server-nodelay 0|1]
 //
-// Each server gets the same load: N receiver clients and one sender join one room over ws://127.0.0.1 (no TLS,
-// no compression; the gateway runs in-process with authMode none and rateLimit 0). The sender sends M `chat`
-// frames of S bytes, each carrying a sequence number and a steady-clock send time in its text; a message is
-// complete when all N receivers have it, and at most --window messages are incomplete at a time, so neither
-// server has to drop slow consumers. Measured:
+// Each server gets the same load: N receiver clients and one sender join one room over ws://127.0.0.1 (no
+// TLS, no compression; the gateway runs in-process with authMode none and rateLimit 0). The sender sends M
+// `chat` frames of S bytes, each carrying a sequence number and a steady-clock send time in its text; a
+// message is complete when all N receivers have it, and at most --window messages are incomplete at a time,
+// so neither server has to drop slow consumers. Measured:
 //   - throughput: deliveries (messages received by receivers) per second over the M messages;
 //   - latency under load: send -> receive time of every delivery during that run (p50/p99);
 //   - idle latency: the same for --latency-messages messages sent one at a time (next after all N got it).
@@ -23,27 +24,25 @@
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <spdlog/spdlog.h>
 #include <sys/socket.h>
 
+#include <boost/asio.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/websocket.hpp>
 #include <cinttypes>
 #include <cstdio>
 #include <deque>
 #include <functional>
 #include <future>
 #include <memory>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <string_view>
 #include <vector>
 
-#include <boost/asio.hpp>
-#include <boost/beast/core.hpp>
-#include <boost/beast/websocket.hpp>
-#include <nlohmann/json.hpp>
-
-#include "bench/common.hpp"
-#include <spdlog/spdlog.h>
-
 #include "actors/gateway_node.hpp"
+#include "bench/common.hpp"
 
 namespace net = boost::asio;
 namespace beast = boost::beast;
@@ -70,7 +69,7 @@ struct result {
   std::string error;  // empty: completed
   std::uint64_t deliveries = 0;
   double seconds = 0;
-  double per_second = 0;  // deliveries per second
+  double per_second = 0;                                          // deliveries per second
   double load_p50 = 0, load_p99 = 0, idle_p50 = 0, idle_p99 = 0;  // milliseconds
   std::uint64_t acks = 0, server_errors = 0, closed = 0;
   std::string first_server_error;
@@ -99,8 +98,8 @@ json wait_reply(conn& c, const std::string& id) {
   }
 }
 
-std::unique_ptr<conn> open_member(net::io_context& ioc, std::uint16_t port, const std::string& room, bool create,
-                                  int index) {
+std::unique_ptr<conn> open_member(net::io_context& ioc, std::uint16_t port, const std::string& room,
+                                  bool create, int index) {
   auto c = std::make_unique<conn>(ioc);
   auto& sock = beast::get_lowest_layer(c->ws);
   sock.expires_after(std::chrono::seconds(10));
@@ -111,7 +110,8 @@ std::unique_ptr<conn> open_member(net::io_context& ioc, std::uint16_t port, cons
   c->ws.auto_fragment(false);
   c->ws.read_message_max(16 * 1024 * 1024);
   const auto p = std::to_string(index);
-  c->ws.write(net::buffer(json{{"type", "connect"}, {"id", "h" + p}, {"payload", {{"deviceId", "bench-" + p}}}}.dump()));
+  c->ws.write(net::buffer(
+      json{{"type", "connect"}, {"id", "h" + p}, {"payload", {{"deviceId", "bench-" + p}}}}.dump()));
   wait_reply(*c, "h" + p);
   json join = {{"type", create ? "session_create" : "session_join"}, {"id", "j" + p}, {"sessionId", room}};
   join["payload"] = create ? json{{"sessionId", room}} : json::object();
@@ -124,7 +124,8 @@ std::unique_ptr<conn> open_member(net::io_context& ioc, std::uint16_t port, cons
 /// One load run against one server. Everything below `run` happens on the single io thread.
 class load {
  public:
-  load(std::uint16_t port, const options& o, const std::string& room, const std::function<void()>& after_setup)
+  load(std::uint16_t port, const options& o, const std::string& room,
+       const std::function<void()>& after_setup)
       : o_(o), room_(room) {
     sender_ = open_member(ioc_, port, room, true, 0);
     for (int i = 0; i < o.clients; ++i) receivers_.push_back(open_member(ioc_, port, room, false, i + 1));
@@ -147,7 +148,8 @@ class load {
   result run() {
     result res;
     const auto deadline = clock_type::now() + std::chrono::seconds(o_.timeout_s);
-    auto phase = [&](std::uint64_t first, int count, int window, std::vector<double>* lat) -> std::optional<double> {
+    auto phase = [&](std::uint64_t first, int count, int window,
+                     std::vector<double>* lat) -> std::optional<double> {
       if (count <= 0) return 0.0;
       std::promise<double> done;
       auto f = done.get_future();
@@ -180,7 +182,8 @@ class load {
       }
     }
     seq += static_cast<std::uint64_t>(o_.messages);
-    if (res.error.empty() && !phase(seq, o_.latency_messages, 1, &idle_lat_)) res.error = "latency run timed out";
+    if (res.error.empty() && !phase(seq, o_.latency_messages, 1, &idle_lat_))
+      res.error = "latency run timed out";
     // Read the counters on the io thread.
     std::promise<void> snap;
     net::post(ioc_, [&] {
@@ -206,14 +209,15 @@ class load {
     std::uint64_t first = 0, end = 0;
     int window = 1;
     std::vector<double>* lat = nullptr;
-    std::uint64_t next = 0;     // next sequence number to send
+    std::uint64_t next = 0;  // next sequence number to send
     std::uint64_t completed = 0;
     std::int64_t started_ns = 0;
     std::promise<double>* done = nullptr;
   };
 
   void pump() {
-    while (ph_.next < ph_.end && ph_.next - ph_.first - ph_.completed < static_cast<std::uint64_t>(ph_.window)) {
+    while (ph_.next < ph_.end &&
+           ph_.next - ph_.first - ph_.completed < static_cast<std::uint64_t>(ph_.window)) {
       outbox_.push_back(ph_.next++);
     }
     if (!writing_ && !outbox_.empty()) write_next();
@@ -282,7 +286,8 @@ class load {
     const auto seq = std::strtoull(p, &end, 10);
     const auto sent = std::strtoll(end, nullptr, 10);
     if (seq >= got_.size()) return;
-    if (seq >= ph_.first && seq < ph_.end && ph_.lat) ph_.lat->push_back(static_cast<double>(now - sent) / 1e6);
+    if (seq >= ph_.first && seq < ph_.end && ph_.lat)
+      ph_.lat->push_back(static_cast<double>(now - sent) / 1e6);
     if (++got_[seq] != o_.clients) return;
     if (seq < ph_.first || seq >= ph_.end) return;
     if (++ph_.completed == ph_.end - ph_.first) {
@@ -323,7 +328,8 @@ void set_nodelay_on_accepted(std::uint16_t port) {
     }
     sockaddr_in local{}, peer{};
     socklen_t ll = sizeof local, pl = sizeof peer;
-    if (::getsockname(fd, reinterpret_cast<sockaddr*>(&local), &ll) != 0 || local.sin_family != AF_INET) continue;
+    if (::getsockname(fd, reinterpret_cast<sockaddr*>(&local), &ll) != 0 || local.sin_family != AF_INET)
+      continue;
     if (ntohs(local.sin_port) != port) continue;
     if (::getpeername(fd, reinterpret_cast<sockaddr*>(&peer), &pl) != 0) continue;
     int one = 1;
@@ -339,11 +345,13 @@ result measure(const char* name, std::uint16_t port, const options& o, const std
     load l(port, o, room, after_setup);
     auto r = l.run();
     if (r.error.empty())
-      std::fprintf(stderr, "[%s] %.0f deliveries/s, load p50 %.2f ms p99 %.2f ms, idle p50 %.3f ms p99 %.3f ms\n", name,
-                   r.per_second, r.load_p50, r.load_p99, r.idle_p50, r.idle_p99);
+      std::fprintf(stderr,
+                   "[%s] %.0f deliveries/s, load p50 %.2f ms p99 %.2f ms, idle p50 %.3f ms p99 %.3f ms\n",
+                   name, r.per_second, r.load_p50, r.load_p99, r.idle_p50, r.idle_p99);
     if (!r.error.empty()) std::fprintf(stderr, "[%s] %s\n", name, r.error.c_str());
-    if (r.server_errors) std::fprintf(stderr, "[%s] %" PRIu64 " error replies, first: %s\n", name, r.server_errors,
-                                      r.first_server_error.c_str());
+    if (r.server_errors)
+      std::fprintf(stderr, "[%s] %" PRIu64 " error replies, first: %s\n", name, r.server_errors,
+                   r.first_server_error.c_str());
     return r;
   } catch (const std::exception& e) {
     result r;
@@ -383,7 +391,8 @@ result median_of(const std::vector<result>& runs) {
 
 std::string runs_text(const std::vector<result>& runs) {
   std::string s;
-  for (const auto& r : runs) s += (s.empty() ? "" : ", ") + (r.error.empty() ? fmt_num("%.0f", r.per_second) : "failed");
+  for (const auto& r : runs)
+    s += (s.empty() ? "" : ", ") + (r.error.empty() ? fmt_num("%.0f", r.per_second) : "failed");
   return s;
 }
 
@@ -392,8 +401,10 @@ std::string runs_text(const std::vector<result>& runs) {
 int main(int argc, char** argv) {
   detail::install_handlers();  // first: every thread started later inherits the blocked signals
   static const char* usage =
-      "usage: bench_broadcast [--clients N] [--messages M] [--size BYTES] [--window W] [--latency-messages L]\n"
-      "                       [--warmup K] [--repeat R] [--timeout SECONDS] [--node PATH] [--server-nodelay 0|1]\n";
+      "usage: bench_broadcast [--clients N] [--messages M] [--size BYTES] [--window W] [--latency-messages "
+      "L]\n"
+      "                       [--warmup K] [--repeat R] [--timeout SECONDS] [--node PATH] [--server-nodelay "
+      "0|1]\n";
   flags f(argc, argv,
           {{"clients", "50"},
            {"messages", "2000"},
@@ -416,8 +427,8 @@ int main(int argc, char** argv) {
   o.repeat = static_cast<int>(f.integer("repeat"));
   o.timeout_s = static_cast<int>(f.integer("timeout"));
   o.server_nodelay = f.integer("server-nodelay") != 0;
-  if (o.clients < 1 || o.messages < 1 || o.window < 1 || o.size < 1 || o.latency_messages < 0 || o.warmup < 0 ||
-      o.repeat < 1) {
+  if (o.clients < 1 || o.messages < 1 || o.window < 1 || o.size < 1 || o.latency_messages < 0 ||
+      o.warmup < 0 || o.repeat < 1) {
     std::fprintf(stderr, "%s", usage);
     return 2;
   }
@@ -432,7 +443,8 @@ int main(int argc, char** argv) {
         std::vector<std::string>{node, std::string(SB_SOURCE_DIR) + "/bench/peers/ws_broadcast_server.js"});
     auto line = node_server->read_line(std::chrono::seconds(10));
     if (!line || line->rfind("listening ", 0) != 0) {
-      std::fprintf(stderr, "the node reference server did not start (is tests/interop/node_modules installed?)\n");
+      std::fprintf(stderr,
+                   "the node reference server did not start (is tests/interop/node_modules installed?)\n");
       node_server.reset();
     } else {
       node_port = static_cast<std::uint16_t>(std::stoi(line->substr(10)));
@@ -467,12 +479,14 @@ int main(int argc, char** argv) {
   result theirs = median_of(theirs_runs);
   if (!node_port) theirs.error = "not run";
 
-  std::printf("\nbench_broadcast: %d receivers, 1 sender, %d messages of %d bytes, window %d, %d idle-latency "
-              "messages; median of %d runs%s\n",
-              o.clients, o.messages, o.size, o.window, o.latency_messages, o.repeat,
-              o.server_nodelay ? "; DIAGNOSTIC: TCP_NODELAY forced on the gateway's sockets" : "");
+  std::printf(
+      "\nbench_broadcast: %d receivers, 1 sender, %d messages of %d bytes, window %d, %d idle-latency "
+      "messages; median of %d runs%s\n",
+      o.clients, o.messages, o.size, o.window, o.latency_messages, o.repeat,
+      o.server_nodelay ? "; DIAGNOSTIC: TCP_NODELAY forced on the gateway's sockets" : "");
   std::printf("machine: %s\n\n", machine_line().c_str());
-  std::printf("| server | deliveries/s | broadcasts/s | load p50 ms | load p99 ms | idle p50 ms | idle p99 ms |\n");
+  std::printf(
+      "| server | deliveries/s | broadcasts/s | load p50 ms | load p99 ms | idle p50 ms | idle p99 ms |\n");
   std::printf("|---|---:|---:|---:|---:|---:|---:|\n");
   for (auto [name, r] : {std::pair<const char*, const result*>{"switchboard (in-process)", &ours},
                          std::pair<const char*, const result*>{"node ws reference", &theirs}}) {
@@ -483,11 +497,12 @@ int main(int argc, char** argv) {
   }
   const bool both = ours.error.empty() && theirs.error.empty();
   auto q = [&](double a, double b) { return both ? ratio(a, b) : std::string("-"); };
-  std::printf("| **switchboard/node** | %s | %s | %s | %s | %s | %s |\n", q(ours.per_second, theirs.per_second).c_str(),
-              q(ours.per_second, theirs.per_second).c_str(), q(ours.load_p50, theirs.load_p50).c_str(),
-              q(ours.load_p99, theirs.load_p99).c_str(), q(ours.idle_p50, theirs.idle_p50).c_str(),
-              q(ours.idle_p99, theirs.idle_p99).c_str());
-  std::printf("\nthroughput ratio > 1: switchboard delivers more; latency ratio < 1: switchboard is faster.\n");
+  std::printf("| **switchboard/node** | %s | %s | %s | %s | %s | %s |\n",
+              q(ours.per_second, theirs.per_second).c_str(), q(ours.per_second, theirs.per_second).c_str(),
+              q(ours.load_p50, theirs.load_p50).c_str(), q(ours.load_p99, theirs.load_p99).c_str(),
+              q(ours.idle_p50, theirs.idle_p50).c_str(), q(ours.idle_p99, theirs.idle_p99).c_str());
+  std::printf(
+      "\nthroughput ratio > 1: switchboard delivers more; latency ratio < 1: switchboard is faster.\n");
   std::printf("deliveries/s per run: switchboard %s; node %s\n", runs_text(ours_runs).c_str(),
               runs_text(theirs_runs).c_str());
   if (!ours.error.empty()) std::printf("switchboard: %s\n", ours.error.c_str());

@@ -1,7 +1,7 @@
 #pragma once
 // Helpers shared by the benchmarks: command-line flags, percentiles, and child processes and temporary
-// directories that cannot outlive the benchmark (PR_SET_PDEATHSIG, a sigwait thread for SIGINT/SIGTERM/SIGHUP,
-// and destructors that kill, reap and remove).
+// directories that cannot outlive the benchmark (PR_SET_PDEATHSIG, a sigwait thread for
+// SIGINT/SIGTERM/SIGHUP, and destructors that kill, reap and remove).
 #include <fcntl.h>
 #include <poll.h>
 #include <pthread.h>
@@ -96,7 +96,8 @@ inline std::string fmt_num(const char* f, double x) {
 /// Ratio text "a/b", or "-" when either side is missing.
 inline std::string ratio(double a, double b) { return (a > 0 && b > 0) ? fmt_num("%.2f", a / b) : "-"; }
 
-// -- child processes -----------------------------------------------------------------------------------------
+// -- child processes
+// -----------------------------------------------------------------------------------------
 
 namespace detail {
 inline std::array<std::atomic<pid_t>, 16> live_children{};
@@ -177,7 +178,8 @@ class child {
  public:
   child(std::vector<std::string> argv, const std::string& stderr_path = "/dev/null") {
     detail::install_handlers();
-    if (argv.empty() || argv[0].empty() || argv[0][0] != '/') throw std::runtime_error("child needs an absolute path");
+    if (argv.empty() || argv[0].empty() || argv[0][0] != '/')
+      throw std::runtime_error("child needs an absolute path");
     int out[2], in[2];
     if (::pipe2(out, O_CLOEXEC) != 0 || ::pipe2(in, O_CLOEXEC) != 0) throw std::runtime_error("pipe failed");
     std::vector<char*> args;
@@ -224,7 +226,8 @@ class child {
         pending_.erase(0, nl + 1);
         return line;
       }
-      const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - clock_type::now()).count();
+      const auto left =
+          std::chrono::duration_cast<std::chrono::milliseconds>(deadline - clock_type::now()).count();
       if (left <= 0) return std::nullopt;
       pollfd p{stdout_, POLLIN, 0};
       if (::poll(&p, 1, static_cast<int>(left)) <= 0) continue;
@@ -250,7 +253,8 @@ class child {
     if (!reaped_) {
       ::kill(pid_, SIGTERM);
       const auto deadline = clock_type::now() + std::chrono::seconds(2);
-      while (running() && clock_type::now() < deadline) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+      while (running() && clock_type::now() < deadline)
+        std::this_thread::sleep_for(std::chrono::milliseconds(10));
       if (!reaped_) {
         ::kill(pid_, SIGKILL);
         ::waitpid(pid_, nullptr, 0);

@@ -1,5 +1,6 @@
-// bench_tunnel: throughput and connection setup latency of a forwarded TCP port through our Dev Tunnels relay,
-// host and client (V2 and V1), side by side with direct TCP and, as a reference SSH tunnel, OpenSSH `ssh -L`.
+// bench_tunnel: throughput and connection setup latency of a forwarded TCP port through our Dev Tunnels
+// relay, host and client (V2 and V1), side by side with direct TCP and, as a reference SSH tunnel, OpenSSH
+// `ssh -L`.
 //
 //   cmake --build build --target bench_tunnel && ./build/bench/bench_tunnel [--mib 200] [--streams 16]
 //       [--samples 200] [--timeout 60] [--no-ssh 1] [--only direct,v2,v1,ssh] [--force-nodelay 0|1|2|3]
@@ -9,22 +10,25 @@
 // blocking sockets:
 //   - 1 stream: one connection sends --mib MiB; MB/s (10^6 bytes/s) from connect to the sink's answer;
 //   - N streams: --streams connections at once share --mib MiB; MB/s over the slowest;
-//   - setup: --samples times connect + 9 bytes + the 1-byte answer on a fresh connection (through a tunnel this
+//   - setup: --samples times connect + 9 bytes + the 1-byte answer on a fresh connection (through a tunnel
+//   this
 //     is the whole channel open: client -> relay -> host -> connect to the sink), p50/p99 in ms.
 // Paths: (a) direct TCP; (b) V2 and (c) V1: our relay, host and client in this process on one two-thread
 // io_context, as in tests/support/tunnel_fixture (ws://, so V2's SSH runs the `none` key exchange while V1 is
 // encrypted end to end with aes256-gcm between client and host); (d) `ssh -N -L` to a throwaway sshd on
-// 127.0.0.1 with aes256-gcm@openssh.com (only as root with /usr/sbin/sshd; skipped otherwise or with --no-ssh).
-// The tables end with ratios vs direct TCP and vs ssh -L. --force-nodelay is a diagnostic: it sets TCP_NODELAY
-// on the relay WebSockets of this process (1 all, 2 the relay's ends, 3 the host's and client's ends), which
-// our code leaves with Nagle's algorithm on. Defaults take about 45 s on 2 cores. Child processes (sshd, ssh)
-// and temporary directories are removed on every way out.
+// 127.0.0.1 with aes256-gcm@openssh.com (only as root with /usr/sbin/sshd; skipped otherwise or with
+// --no-ssh). The tables end with ratios vs direct TCP and vs ssh -L. --force-nodelay is a diagnostic: it sets
+// TCP_NODELAY on the relay WebSockets of this process (1 all, 2 the relay's ends, 3 the host's and client's
+// ends), which our code leaves with Nagle's algorithm on. Defaults take about 45 s on 2 cores. Child
+// processes (sshd, ssh) and temporary directories are removed on every way out.
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <spdlog/spdlog.h>
 #include <sys/socket.h>
 #include <sys/time.h>
 
+#include <boost/asio.hpp>
 #include <cinttypes>
 #include <cstdio>
 #include <fstream>
@@ -32,9 +36,6 @@
 #include <memory>
 #include <string>
 #include <vector>
-
-#include <boost/asio.hpp>
-#include <spdlog/spdlog.h>
 
 #include "bench/common.hpp"
 #include "support/tunnel_fixture.hpp"
@@ -55,8 +56,9 @@ struct options {
   int force_nodelay = 0;
 };
 
-/// Diagnostic (--force-nodelay): sets TCP_NODELAY on the relay WebSockets of this process, which leave Nagle's
-/// algorithm on: 1 all of them, 2 only the relay's accepted ends, 3 only the host's and client's ends.
+/// Diagnostic (--force-nodelay): sets TCP_NODELAY on the relay WebSockets of this process, which leave
+/// Nagle's algorithm on: 1 all of them, 2 only the relay's accepted ends, 3 only the host's and client's
+/// ends.
 void force_nodelay(int mode, std::uint16_t relay_port) {
   int n = 0;
   for (const auto& e : std::filesystem::directory_iterator("/proc/self/fd")) {
@@ -68,7 +70,8 @@ void force_nodelay(int mode, std::uint16_t relay_port) {
     }
     sockaddr_in local{}, peer{};
     socklen_t ll = sizeof local, pl = sizeof peer;
-    if (::getsockname(fd, reinterpret_cast<sockaddr*>(&local), &ll) != 0 || local.sin_family != AF_INET) continue;
+    if (::getsockname(fd, reinterpret_cast<sockaddr*>(&local), &ll) != 0 || local.sin_family != AF_INET)
+      continue;
     if (::getpeername(fd, reinterpret_cast<sockaddr*>(&peer), &pl) != 0) continue;
     const bool relay_end = ntohs(local.sin_port) == relay_port, peer_end = ntohs(peer.sin_port) == relay_port;
     if (!(mode == 1 ? relay_end || peer_end : mode == 2 ? relay_end : peer_end)) continue;
@@ -78,7 +81,8 @@ void force_nodelay(int mode, std::uint16_t relay_port) {
   std::fprintf(stderr, "--force-nodelay %d: TCP_NODELAY set on %d relay WebSocket ends\n", mode, n);
 }
 
-// -- the sink ------------------------------------------------------------------------------------------------
+// -- the sink
+// ------------------------------------------------------------------------------------------------
 
 class sink_server {
  public:
@@ -105,27 +109,29 @@ class sink_server {
       s.set_option(tcp::no_delay(true), ec);
     }
     void read_head() {
-      net::async_read(s, net::buffer(head), [self = shared_from_this()](boost::system::error_code ec, std::size_t) {
-        if (ec) return;
-        self->left = 0;
-        for (auto b : self->head) self->left = (self->left << 8) | b;
-        self->read_body();
-      });
+      net::async_read(s, net::buffer(head),
+                      [self = shared_from_this()](boost::system::error_code ec, std::size_t) {
+                        if (ec) return;
+                        self->left = 0;
+                        for (auto b : self->head) self->left = (self->left << 8) | b;
+                        self->read_body();
+                      });
     }
     void read_body() {
       if (left == 0) {
-        net::async_write(s, net::buffer(&ok, 1), [self = shared_from_this()](boost::system::error_code ec, std::size_t) {
-          if (!ec) self->read_head();
-        });
+        net::async_write(s, net::buffer(&ok, 1),
+                         [self = shared_from_this()](boost::system::error_code ec, std::size_t) {
+                           if (!ec) self->read_head();
+                         });
         return;
       }
       const auto want = static_cast<std::size_t>(std::min<std::uint64_t>(left, buf.size()));
-      s.async_read_some(net::buffer(buf.data(), want), [self = shared_from_this()](boost::system::error_code ec,
-                                                                                   std::size_t n) {
-        if (ec) return;
-        self->left -= n;
-        self->read_body();
-      });
+      s.async_read_some(net::buffer(buf.data(), want),
+                        [self = shared_from_this()](boost::system::error_code ec, std::size_t n) {
+                          if (ec) return;
+                          self->left -= n;
+                          self->read_body();
+                        });
     }
   };
   void accept() {
@@ -141,7 +147,8 @@ class sink_server {
   std::thread thread_;
 };
 
-// -- blocking client side ------------------------------------------------------------------------------------
+// -- blocking client side
+// ------------------------------------------------------------------------------------
 
 struct fd_guard {
   int fd = -1;
@@ -164,7 +171,8 @@ int connect_to(std::uint16_t port, int timeout_s) {
   a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
   if (::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0) {
     ::close(fd);
-    throw std::runtime_error("connect to 127.0.0.1:" + std::to_string(port) + " failed: " + std::strerror(errno));
+    throw std::runtime_error("connect to 127.0.0.1:" + std::to_string(port) +
+                             " failed: " + std::strerror(errno));
   }
   return fd;
 }
@@ -173,7 +181,8 @@ void write_all(int fd, const char* p, std::size_t n) {
   while (n > 0) {
     const auto w = ::send(fd, p, n, MSG_NOSIGNAL);
     if (w < 0 && errno == EINTR) continue;
-    if (w <= 0) throw std::runtime_error(std::string("send failed: ") + (w == 0 ? "closed" : std::strerror(errno)));
+    if (w <= 0)
+      throw std::runtime_error(std::string("send failed: ") + (w == 0 ? "closed" : std::strerror(errno)));
     p += w;
     n -= static_cast<std::size_t>(w);
   }
@@ -185,7 +194,8 @@ void read_answer(int fd) {
     const auto r = ::recv(fd, &c, 1, 0);
     if (r < 0 && errno == EINTR) continue;
     if (r == 1 && c == 'k') return;
-    throw std::runtime_error(r == 0 ? "closed before the answer" : (r < 0 ? std::string("recv: ") + std::strerror(errno) : "bad answer"));
+    throw std::runtime_error(r == 0 ? "closed before the answer"
+                                    : (r < 0 ? std::string("recv: ") + std::strerror(errno) : "bad answer"));
   }
 }
 
@@ -277,7 +287,8 @@ row measure(const std::string& name, std::uint16_t port, const options& o) {
   return r;
 }
 
-// -- our tunnel ----------------------------------------------------------------------------------------------
+// -- our tunnel
+// ----------------------------------------------------------------------------------------------
 
 row through_tunnel(const std::string& name, protocol_choice proto, std::uint16_t target, const options& o) {
   sb::test::relay_fixture relay;
@@ -301,7 +312,8 @@ row through_tunnel(const std::string& name, protocol_choice proto, std::uint16_t
   c.token = relay.token("connect");
   c.protocol = proto;
   c.port_map = {{target, 0}};
-  c.host_public_keys = {ssh::base64_encode(host_key->public_blob()), ssh::base64_encode(relay.relay_key->public_blob())};
+  c.host_public_keys = {ssh::base64_encode(host_key->public_blob()),
+                        ssh::base64_encode(relay.relay_key->public_blob())};
   sb::transport::relay_peer_callbacks cc;
   cc.connected = [&](sb::tunnel::protocol_version) {
     if (!client_once.exchange(true)) client_up.set_value();
@@ -339,7 +351,8 @@ row through_tunnel(const std::string& name, protocol_choice proto, std::uint16_t
   return r;
 }
 
-// -- ssh -L --------------------------------------------------------------------------------------------------
+// -- ssh -L
+// --------------------------------------------------------------------------------------------------
 
 std::uint16_t free_port() {
   net::io_context ioc;
@@ -376,8 +389,8 @@ row through_ssh(std::uint16_t target, const options& o) {
   const auto sshd_port = free_port();
   {
     std::ofstream cfg(d + "/sshd_config");
-    cfg << "Port " << sshd_port << "\nListenAddress 127.0.0.1\nHostKey " << d << "/host_key\nAuthorizedKeysFile " << d
-        << "/authorized_keys\nPidFile " << d << "/sshd.pid\n"
+    cfg << "Port " << sshd_port << "\nListenAddress 127.0.0.1\nHostKey " << d
+        << "/host_key\nAuthorizedKeysFile " << d << "/authorized_keys\nPidFile " << d << "/sshd.pid\n"
         << "UsePAM no\nStrictModes no\nPasswordAuthentication no\nKbdInteractiveAuthentication no\n"
            "PubkeyAuthentication yes\nPermitRootLogin prohibit-password\nAllowTcpForwarding yes\n"
            "Ciphers aes256-gcm@openssh.com\nLogLevel ERROR\n";
@@ -389,12 +402,32 @@ row through_ssh(std::uint16_t target, const options& o) {
     return r;
   }
   const auto local = free_port();
-  child tunnel({ssh_bin, "-N", "-F", "/dev/null", "-o", "BatchMode=yes", "-o", "StrictHostKeyChecking=no", "-o",
-                "UserKnownHostsFile=/dev/null", "-o", "ExitOnForwardFailure=yes", "-o", "Ciphers=aes256-gcm@openssh.com",
-                "-o", "Compression=no", "-i", d + "/user_key", "-p", std::to_string(sshd_port), "-L",
-                "127.0.0.1:" + std::to_string(local) + ":127.0.0.1:" + std::to_string(target), "root@127.0.0.1"},
+  child tunnel({ssh_bin,
+                "-N",
+                "-F",
+                "/dev/null",
+                "-o",
+                "BatchMode=yes",
+                "-o",
+                "StrictHostKeyChecking=no",
+                "-o",
+                "UserKnownHostsFile=/dev/null",
+                "-o",
+                "ExitOnForwardFailure=yes",
+                "-o",
+                "Ciphers=aes256-gcm@openssh.com",
+                "-o",
+                "Compression=no",
+                "-i",
+                d + "/user_key",
+                "-p",
+                std::to_string(sshd_port),
+                "-L",
+                "127.0.0.1:" + std::to_string(local) + ":127.0.0.1:" + std::to_string(target),
+                "root@127.0.0.1"},
                d + "/ssh.log");
-  if (!sb::test::eventually([&] { return !tunnel.running() || port_open(local); }, std::chrono::seconds(10)) ||
+  if (!sb::test::eventually([&] { return !tunnel.running() || port_open(local); },
+                            std::chrono::seconds(10)) ||
       !tunnel.running()) {
     std::ifstream log(d + "/ssh.log");
     std::string line;
@@ -418,8 +451,13 @@ int main(int argc, char** argv) {
       "usage: bench_tunnel [--mib MIB] [--streams N] [--samples N] [--timeout SECONDS] [--no-ssh 0|1]\n"
       "                    [--force-nodelay 0|1|2|3] [--only direct,v2,v1,ssh]\n";
   flags f(argc, argv,
-          {{"mib", "200"}, {"streams", "16"}, {"samples", "200"}, {"timeout", "60"}, {"no-ssh", "0"},
-           {"force-nodelay", "0"}, {"only", ""}},
+          {{"mib", "200"},
+           {"streams", "16"},
+           {"samples", "200"},
+           {"timeout", "60"},
+           {"no-ssh", "0"},
+           {"force-nodelay", "0"},
+           {"only", ""}},
           usage);
   options o;
   o.bytes = static_cast<std::uint64_t>(f.integer("mib")) << 20;
@@ -427,7 +465,8 @@ int main(int argc, char** argv) {
   o.samples = static_cast<int>(f.integer("samples"));
   o.timeout_s = static_cast<int>(f.integer("timeout"));
   o.force_nodelay = static_cast<int>(f.integer("force-nodelay"));
-  if (o.bytes == 0 || o.streams < 1 || o.samples < 1 || o.timeout_s < 1 || o.force_nodelay < 0 || o.force_nodelay > 3) {
+  if (o.bytes == 0 || o.streams < 1 || o.samples < 1 || o.timeout_s < 1 || o.force_nodelay < 0 ||
+      o.force_nodelay > 3) {
     std::fprintf(stderr, "%s", usage);
     return 2;
   }
@@ -436,7 +475,9 @@ int main(int argc, char** argv) {
   sink_server sink;
   std::vector<row> rows;
   const std::string only = "," + f.text("only") + ",";
-  auto wanted = [&](const char* key) { return f.text("only").empty() || only.find(std::string(",") + key + ",") != std::string::npos; };
+  auto wanted = [&](const char* key) {
+    return f.text("only").empty() || only.find(std::string(",") + key + ",") != std::string::npos;
+  };
   auto not_run = [](const char* name, const char* why) {
     row r;
     r.name = name;
@@ -444,21 +485,28 @@ int main(int argc, char** argv) {
     r.error = why;
     return r;
   };
-  rows.push_back(wanted("direct") ? measure("direct TCP", sink.port(), o) : not_run("direct TCP", "skipped: --only"));
-  rows.push_back(wanted("v2") ? through_tunnel("switchboard V2 (relay+host+client)", protocol_choice::v2, sink.port(), o)
-                              : not_run("switchboard V2 (relay+host+client)", "skipped: --only"));
-  rows.push_back(wanted("v1") ? through_tunnel("switchboard V1 (relay+host+client)", protocol_choice::v1, sink.port(), o)
-                              : not_run("switchboard V1 (relay+host+client)", "skipped: --only"));
-  if (f.integer("no-ssh")) rows.push_back(not_run("ssh -L", "skipped: --no-ssh"));
-  else if (!wanted("ssh")) rows.push_back(not_run("ssh -L", "skipped: --only"));
-  else rows.push_back(through_ssh(sink.port(), o));
+  rows.push_back(wanted("direct") ? measure("direct TCP", sink.port(), o)
+                                  : not_run("direct TCP", "skipped: --only"));
+  rows.push_back(
+      wanted("v2") ? through_tunnel("switchboard V2 (relay+host+client)", protocol_choice::v2, sink.port(), o)
+                   : not_run("switchboard V2 (relay+host+client)", "skipped: --only"));
+  rows.push_back(
+      wanted("v1") ? through_tunnel("switchboard V1 (relay+host+client)", protocol_choice::v1, sink.port(), o)
+                   : not_run("switchboard V1 (relay+host+client)", "skipped: --only"));
+  if (f.integer("no-ssh"))
+    rows.push_back(not_run("ssh -L", "skipped: --no-ssh"));
+  else if (!wanted("ssh"))
+    rows.push_back(not_run("ssh -L", "skipped: --only"));
+  else
+    rows.push_back(through_ssh(sink.port(), o));
 
   const auto mb = static_cast<double>(o.bytes) / (1 << 20);
   static const char* diag[] = {"", "; DIAGNOSTIC: TCP_NODELAY forced on every relay WebSocket",
-                                "; DIAGNOSTIC: TCP_NODELAY forced on the relay's ends",
-                                "; DIAGNOSTIC: TCP_NODELAY forced on the host's and client's ends"};
-  std::printf("\nbench_tunnel: 1 stream of %.0f MiB, %d concurrent streams sharing %.0f MiB, %d setup samples%s\n", mb,
-              o.streams, mb, o.samples, diag[o.force_nodelay >= 0 && o.force_nodelay <= 3 ? o.force_nodelay : 0]);
+                               "; DIAGNOSTIC: TCP_NODELAY forced on the relay's ends",
+                               "; DIAGNOSTIC: TCP_NODELAY forced on the host's and client's ends"};
+  std::printf(
+      "\nbench_tunnel: 1 stream of %.0f MiB, %d concurrent streams sharing %.0f MiB, %d setup samples%s\n",
+      mb, o.streams, mb, o.samples, diag[o.force_nodelay >= 0 && o.force_nodelay <= 3 ? o.force_nodelay : 0]);
   std::printf("machine: %s\n\n", machine_line().c_str());
   std::printf("| path | 1 stream MB/s | %d streams MB/s | setup p50 ms | setup p99 ms |\n", o.streams);
   std::printf("|---|---:|---:|---:|---:|\n");
@@ -467,13 +515,14 @@ int main(int argc, char** argv) {
                 num(r, r.many, "%.1f").c_str(), num(r, r.p50, "%.3f").c_str(), num(r, r.p99, "%.3f").c_str());
   auto ratios = [&](const row& base, const char* label) {
     std::printf("\nratios vs %s (throughput < 1: slower; setup > 1: slower)\n\n", label);
-    std::printf("| path | 1 stream | %d streams | setup p50 | setup p99 |\n|---|---:|---:|---:|---:|\n", o.streams);
+    std::printf("| path | 1 stream | %d streams | setup p50 | setup p99 |\n|---|---:|---:|---:|---:|\n",
+                o.streams);
     for (const auto& r : rows) {
       if (&r == &base) continue;
       const bool ok = r.error.empty() && base.error.empty();
       auto q = [&](double a, double b) { return ok ? ratio(a, b) : std::string("-"); };
-      std::printf("| %s | %s | %s | %s | %s |\n", r.name.c_str(), q(r.one, base.one).c_str(), q(r.many, base.many).c_str(),
-                  q(r.p50, base.p50).c_str(), q(r.p99, base.p99).c_str());
+      std::printf("| %s | %s | %s | %s | %s |\n", r.name.c_str(), q(r.one, base.one).c_str(),
+                  q(r.many, base.many).c_str(), q(r.p50, base.p50).c_str(), q(r.p99, base.p99).c_str());
     }
   };
   ratios(rows[0], "direct TCP");

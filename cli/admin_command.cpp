@@ -66,10 +66,12 @@ std::function<int()> add_admin_command(CLI::App& app) {
   const char* env = std::getenv("SWITCHBOARD_ADMIN_SOCKET");
   opts->socket = env ? env : "switchboard.sock";
   auto* cmd = app.add_subcommand("admin", "Ask a running node over its admin socket");
-  cmd->add_option("--socket", opts->socket, "admin socket path (also SWITCHBOARD_ADMIN_SOCKET)")->capture_default_str();
-  cmd->add_option("command", opts->command,
-                  "stats, actors, clients, client ID, sessions, session ID, agents, kick ID [reason=..], drain, "
-                  "log LEVEL, tunnel, ports.add PORT, ports.remove PORT, cluster")
+  cmd->add_option("--socket", opts->socket, "admin socket path (also SWITCHBOARD_ADMIN_SOCKET)")
+      ->capture_default_str();
+  cmd->add_option(
+         "command", opts->command,
+         "stats, actors, clients, client ID, sessions, session ID, agents, kick ID [reason=..], drain, "
+         "log LEVEL, tunnel, ports.add PORT, ports.remove PORT, cluster")
       ->required();
   cmd->add_option("args", opts->args, "a bare value or key=value pairs");
   return [opts] { return run_admin(*opts); };

@@ -13,14 +13,24 @@ using nlohmann::json;
 constexpr const char* env_prefix = "SWITCHBOARD_";
 // Variables read elsewhere (`serve --config`, `admin`, and the tunnel commands' flags), not keys of `serve`:
 // one environment may configure several subcommands.
-constexpr const char* env_not_keys[] = {
-    "SWITCHBOARD_CONFIG",          "SWITCHBOARD_RELAY",
-    "SWITCHBOARD_DATA_DIR",        "SWITCHBOARD_MANAGEMENT_TOKEN",  "SWITCHBOARD_MANAGEMENT_TOKEN_FILE",
-    "SWITCHBOARD_SIGNING_KEY_FILE", "SWITCHBOARD_PUBLIC_URL",       "SWITCHBOARD_TOKEN",
-    "SWITCHBOARD_TOKEN_FILE",      "SWITCHBOARD_TOKEN_COMMAND",     "SWITCHBOARD_PROTOCOL",
-    "SWITCHBOARD_MAP",             "SWITCHBOARD_BACKOFF_INITIAL_MS", "SWITCHBOARD_BACKOFF_MAX_MS",
-    "SWITCHBOARD_MAX_ATTEMPTS",    "SWITCHBOARD_CA_FILE",           "SWITCHBOARD_SCOPES",
-    "SWITCHBOARD_JOBS"};
+constexpr const char* env_not_keys[] = {"SWITCHBOARD_CONFIG",
+                                        "SWITCHBOARD_RELAY",
+                                        "SWITCHBOARD_DATA_DIR",
+                                        "SWITCHBOARD_MANAGEMENT_TOKEN",
+                                        "SWITCHBOARD_MANAGEMENT_TOKEN_FILE",
+                                        "SWITCHBOARD_SIGNING_KEY_FILE",
+                                        "SWITCHBOARD_PUBLIC_URL",
+                                        "SWITCHBOARD_TOKEN",
+                                        "SWITCHBOARD_TOKEN_FILE",
+                                        "SWITCHBOARD_TOKEN_COMMAND",
+                                        "SWITCHBOARD_PROTOCOL",
+                                        "SWITCHBOARD_MAP",
+                                        "SWITCHBOARD_BACKOFF_INITIAL_MS",
+                                        "SWITCHBOARD_BACKOFF_MAX_MS",
+                                        "SWITCHBOARD_MAX_ATTEMPTS",
+                                        "SWITCHBOARD_CA_FILE",
+                                        "SWITCHBOARD_SCOPES",
+                                        "SWITCHBOARD_JOBS"};
 
 std::variant<json, std::string> read_file(const std::string& path) {
   std::ifstream in(path);
@@ -53,7 +63,8 @@ std::optional<std::string> key_of_env(const std::string& name) {
 }  // namespace
 
 std::variant<protocol::gateway_config, std::string> load_gateway_config(
-    const std::optional<std::string>& file, const std::map<std::string, std::string>& flags, char** environment) {
+    const std::optional<std::string>& file, const std::map<std::string, std::string>& flags,
+    char** environment) {
   json merged = json::object();
   if (file) {
     auto doc = read_file(*file);
@@ -68,7 +79,8 @@ std::variant<protocol::gateway_config, std::string> load_gateway_config(
     auto eq = entry.find('=');
     auto name = entry.substr(0, eq);
     auto value = eq == std::string::npos ? std::string{} : entry.substr(eq + 1);
-    if (std::any_of(std::begin(env_not_keys), std::end(env_not_keys), [&](const char* n) { return name == n; }))
+    if (std::any_of(std::begin(env_not_keys), std::end(env_not_keys),
+                    [&](const char* n) { return name == n; }))
       continue;
     auto key = key_of_env(name);
     if (!key) return "unknown configuration variable '" + name + "' in the environment";

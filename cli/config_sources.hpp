@@ -13,6 +13,7 @@ namespace sb::cli {
 /// `flags` maps key names (camelCase) to the text given on the command line. `environment` is a
 /// NULL-terminated `environ`-style array. Errors name the key and the source that set it.
 std::variant<protocol::gateway_config, std::string> load_gateway_config(
-    const std::optional<std::string>& file, const std::map<std::string, std::string>& flags, char** environment);
+    const std::optional<std::string>& file, const std::map<std::string, std::string>& flags,
+    char** environment);
 
 }  // namespace sb::cli

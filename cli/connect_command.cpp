@@ -2,15 +2,14 @@
 // (same number unless mapped) and carries each connection through the relay; reconnects with backoff after a
 // lost connection, following the same retry rules as the host.
 #include <signal.h>
+#include <spdlog/spdlog.h>
 
+#include <boost/asio/executor_work_guard.hpp>
 #include <condition_variable>
 #include <deque>
 #include <iostream>
 #include <random>
 #include <thread>
-
-#include <boost/asio/executor_work_guard.hpp>
-#include <spdlog/spdlog.h>
 
 #include "actors/tunnel_setup.hpp"
 #include "cli/commands.hpp"
@@ -41,7 +40,8 @@ std::map<std::uint16_t, std::uint16_t> parse_maps(const std::vector<std::string>
 struct client_events {
   std::mutex mtx;
   std::condition_variable cv;
-  std::deque<std::variant<transport::relay_outcome, std::pair<std::uint32_t, bool>, tunnel::protocol_version>> queue;
+  std::deque<std::variant<transport::relay_outcome, std::pair<std::uint32_t, bool>, tunnel::protocol_version>>
+      queue;
   bool stop = false;
 
   template <class T>
@@ -147,7 +147,9 @@ int run_connect(const connect_flags& flags, const CLI::App& command) {
       transport::relay_peer_callbacks cb;
       cb.connected = [&events](tunnel::protocol_version v) { events.push(v); };
       cb.ended = [&events](const transport::relay_outcome& out) { events.push(out); };
-      cb.port_changed = [&events](std::uint32_t port, bool added) { events.push(std::make_pair(port, added)); };
+      cb.port_changed = [&events](std::uint32_t port, bool added) {
+        events.push(std::make_pair(port, added));
+      };
       client = std::make_shared<transport::client_peer>(ioc, o, cb);
       client->start();
       std::unique_lock<std::mutex> lock(events.mtx);
@@ -168,7 +170,8 @@ int run_connect(const connect_flags& flags, const CLI::App& command) {
             std::cout << "stopped forwarding remote port " << p->first << std::endl;
         } else {
           const auto& out = std::get<transport::relay_outcome>(e);
-          failure = tunnel::classify(out.http_status, out.ssh_reason, out.network, out.was_connected, out.message);
+          failure =
+              tunnel::classify(out.http_status, out.ssh_reason, out.network, out.was_connected, out.message);
           break;
         }
       }
@@ -181,8 +184,10 @@ int run_connect(const connect_flags& flags, const CLI::App& command) {
       retry.token_refreshed = true;
       auto cfg = actors::make_tunnel_host_config(s, ioc);  // only for its token refresher
       std::optional<std::string> fresh = cfg.refresh_token ? cfg.refresh_token() : std::nullopt;
-      if (!fresh) step = tunnel::next_step::stop;
-      else s.token = *fresh;
+      if (!fresh)
+        step = tunnel::next_step::stop;
+      else
+        s.token = *fresh;
     }
     if (step == tunnel::next_step::stop) {
       std::cerr << "switchboard connect: " << tunnel::to_string(failure.kind)

@@ -1,14 +1,13 @@
 // `switchboard host`: exposes local ports through a tunnel of a relay, under a supervisor that reconnects
 // with backoff. SIGTERM/SIGINT stop it (exit 0); a fatal relay answer (403, 404, a second 401) exits 1.
 #include <signal.h>
+#include <spdlog/spdlog.h>
 #include <unistd.h>
-
-#include <iostream>
-#include <thread>
 
 #include <boost/asio/executor_work_guard.hpp>
 #include <caf/all.hpp>
-#include <spdlog/spdlog.h>
+#include <iostream>
+#include <thread>
 
 #include "actors/tunnel_setup.hpp"
 #include "actors/type_ids.hpp"
@@ -23,8 +22,8 @@ namespace sb::cli {
 namespace {
 
 struct host_flags {
-  std::optional<std::string> relay, tunnel, token, token_file, token_command, protocol, admin_socket, log_level,
-      backoff_initial_ms, backoff_max_ms, max_attempts, ca_file;
+  std::optional<std::string> relay, tunnel, token, token_file, token_command, protocol, admin_socket,
+      log_level, backoff_initial_ms, backoff_max_ms, max_attempts, ca_file;
   std::vector<std::string> ports;
 };
 
@@ -35,8 +34,8 @@ std::uint64_t number_of(const sourced& v, std::uint64_t min, std::uint64_t max) 
     if (used == v.value.size() && n >= min && n <= max) return n;
   } catch (...) {
   }
-  throw usage_error(v.source + ": expected a number from " + std::to_string(min) + " to " + std::to_string(max) +
-                    ", got '" + v.value + "'");
+  throw usage_error(v.source + ": expected a number from " + std::to_string(min) + " to " +
+                    std::to_string(max) + ", got '" + v.value + "'");
 }
 
 /// Reads every flag (or its environment variable) into settings; throws usage_error naming the bad one.
@@ -46,7 +45,8 @@ actors::tunnel_settings settings_from(const host_flags& f) {
   auto tunnel = flag_or_env(f.tunnel, "tunnel");
   if (!relay) throw usage_error("--relay is required");
   s.relay = relay->value;
-  if (tunnel) s.tunnel_id = tunnel->value;  // absent: created with the management token (see create_own_tunnel)
+  if (tunnel)
+    s.tunnel_id = tunnel->value;  // absent: created with the management token (see create_own_tunnel)
   if (auto t = flag_or_env(f.token, "token")) s.token = t->value;
   if (auto t = flag_or_env(f.token_file, "token-file")) s.token_file = t->value;
   if (auto t = flag_or_env(f.token_command, "token-command")) s.token_command = t->value;
@@ -65,8 +65,10 @@ actors::tunnel_settings settings_from(const host_flags& f) {
     s.backoff.initial = std::chrono::milliseconds(number_of(*v, 1, 600000));
   if (auto v = flag_or_env(f.backoff_max_ms, "backoff-max-ms"))
     s.backoff.cap = std::chrono::milliseconds(number_of(*v, 1, 3600000));
-  if (s.backoff.cap < s.backoff.initial) throw usage_error("--backoff-max-ms must not be below --backoff-initial-ms");
-  if (auto v = flag_or_env(f.max_attempts, "max-attempts")) s.backoff.max_attempts = static_cast<unsigned>(number_of(*v, 0, 1u << 30));
+  if (s.backoff.cap < s.backoff.initial)
+    throw usage_error("--backoff-max-ms must not be below --backoff-initial-ms");
+  if (auto v = flag_or_env(f.max_attempts, "max-attempts"))
+    s.backoff.max_attempts = static_cast<unsigned>(number_of(*v, 0, 1u << 30));
   if (auto v = flag_or_env(f.ca_file, "ca-file")) s.ca_file = v->value;
   return s;
 }
@@ -149,9 +151,10 @@ int run_host(const host_flags& flags, const CLI::App& command) {
     auto supervisor = actors::spawn_tunnel_supervisor(sys, config);
     std::unique_ptr<transport::admin_server> admin;
     if (!admin_path.empty()) {
-      admin = std::make_unique<transport::admin_server>(ioc, admin_path, [&sys, supervisor](nlohmann::json req, auto respond) {
-        actors::tunnel_admin(sys, supervisor, std::move(req), std::move(respond));
-      });
+      admin = std::make_unique<transport::admin_server>(
+          ioc, admin_path, [&sys, supervisor](nlohmann::json req, auto respond) {
+            actors::tunnel_admin(sys, supervisor, std::move(req), std::move(respond));
+          });
       admin->start();
     }
     std::cout << "switchboard host tunnel " << settings.tunnel_id << " relay " << settings.relay << " ports";
@@ -181,17 +184,21 @@ std::function<int()> add_host_command(CLI::App& app) {
   auto* cmd = app.add_subcommand("host", "Expose local ports through a tunnel of a relay");
   cmd->allow_extras();
   cmd->add_option("--relay", flags->relay, "relay base URL (SWITCHBOARD_RELAY)");
-  cmd->add_option("--tunnel", flags->tunnel,
-                  "tunnel id (SWITCHBOARD_TUNNEL); omitted with a management --token: a new tunnel is created");
+  cmd->add_option(
+      "--tunnel", flags->tunnel,
+      "tunnel id (SWITCHBOARD_TUNNEL); omitted with a management --token: a new tunnel is created");
   cmd->add_option("--token", flags->token, "host access token (SWITCHBOARD_TOKEN)");
   cmd->add_option("--token-file", flags->token_file, "file holding the token; read again on 401");
   cmd->add_option("--token-command", flags->token_command, "command printing the token; run again on 401");
   cmd->add_option("--port", flags->ports, "local port to expose (repeatable)");
   cmd->add_option("--protocol", flags->protocol, "auto, v2 or v1 (default auto: V2 preferred)");
-  cmd->add_option("--admin-socket", flags->admin_socket, "admin Unix socket (tunnel, ports.add, ports.remove, actors)");
-  cmd->add_option("--backoff-initial-ms", flags->backoff_initial_ms, "first reconnect delay ceiling (default 1000)");
+  cmd->add_option("--admin-socket", flags->admin_socket,
+                  "admin Unix socket (tunnel, ports.add, ports.remove, actors)");
+  cmd->add_option("--backoff-initial-ms", flags->backoff_initial_ms,
+                  "first reconnect delay ceiling (default 1000)");
   cmd->add_option("--backoff-max-ms", flags->backoff_max_ms, "reconnect delay cap (default 16000)");
-  cmd->add_option("--max-attempts", flags->max_attempts, "give up after this many failed attempts (0: never)");
+  cmd->add_option("--max-attempts", flags->max_attempts,
+                  "give up after this many failed attempts (0: never)");
   cmd->add_option("--ca-file", flags->ca_file, "extra CA certificates for an https relay");
   cmd->add_option("--log-level", flags->log_level, "trace, debug, info, warn, error");
   return [flags, cmd] { return run_host(*flags, *cmd); };

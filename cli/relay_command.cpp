@@ -20,8 +20,8 @@
 #include <thread>
 
 #include "cli/commands.hpp"
-#include "cli/signals.hpp"
 #include "cli/env_flags.hpp"
+#include "cli/signals.hpp"
 #include "protocol/ids.hpp"
 #include "transport/bind_address.hpp"
 #include "transport/relay_hub.hpp"
@@ -166,7 +166,6 @@ std::string default_public_url(const relay_settings& s, std::uint16_t port) {
   const auto host = address.is_v6() ? "[" + address.to_string() + "]" : address.to_string();
   return std::string(s.tls_cert ? "https" : "http") + "://" + host + ":" + std::to_string(port);
 }
-
 
 bool hub_idle(const transport::relay_hub& hub) {
   for (const auto& t : hub.status())

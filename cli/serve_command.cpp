@@ -1,14 +1,14 @@
 // `switchboard serve`: one gateway node. SIGTERM/SIGINT drain it: /readyz 503, clients closed with 1001,
 // exit 0 within drainTimeoutMs.
+#include <spdlog/spdlog.h>
+
 #include <csignal>
 #include <iostream>
 
-#include <spdlog/spdlog.h>
-
 #include "actors/gateway_node.hpp"
 #include "cli/commands.hpp"
-#include "cli/signals.hpp"
 #include "cli/config_sources.hpp"
+#include "cli/signals.hpp"
 #include "transport/bind_address.hpp"
 
 extern char** environ;
@@ -22,12 +22,12 @@ struct serve_options {
   std::map<std::string, std::string> flags;
 };
 
-
 void print_banner(const actors::gateway_node& node) {
   const auto& cfg = node.config();
   const auto scheme = cfg.tls_enabled() ? "wss" : "ws";
-  std::cout << "switchboard " << scheme << "://" << transport::resolve_bind_address(cfg.bind) << ':' << node.port()
-            << cfg.path << " node " << node.node_id() << " auth " << protocol::to_string(cfg.auth) << std::endl;
+  std::cout << "switchboard " << scheme << "://" << transport::resolve_bind_address(cfg.bind) << ':'
+            << node.port() << cfg.path << " node " << node.node_id() << " auth "
+            << protocol::to_string(cfg.auth) << std::endl;
   for (const auto& token : node.generated_tokens())
     std::cout << "generated auth token (shown once): " << token << std::endl;
   if (!cfg.admin_socket.empty()) std::cout << "admin socket: " << cfg.admin_socket << std::endl;
@@ -68,10 +68,11 @@ std::function<int()> add_serve_command(CLI::App& app) {
   for (const auto& key : protocol::gateway_config_keys()) {
     const std::string name = key.name;
     cmd->add_option_function<std::string>(
-           "--" + protocol::flag_name(key.name), [opts, name](const std::string& v) { opts->flags[name] = v; },
+           "--" + protocol::flag_name(key.name),
+           [opts, name](const std::string& v) { opts->flags[name] = v; },
            std::string(key.help) + " [key " + key.name + ", env " + protocol::env_name(key.name) + "]")
-        ->type_name(key.kind == protocol::key_kind::integer   ? "INT"
-                    : key.kind == protocol::key_kind::boolean ? "BOOL"
+        ->type_name(key.kind == protocol::key_kind::integer       ? "INT"
+                    : key.kind == protocol::key_kind::boolean     ? "BOOL"
                     : key.kind == protocol::key_kind::string_list ? "LIST"
                                                                   : "TEXT");
   }

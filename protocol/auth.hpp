@@ -10,7 +10,8 @@ class token_validator {
  public:
   virtual ~token_validator() = default;
   /// nullopt rejects the token; a value accepts it and is the user id (empty: fall back to deviceId, then
-  /// clientId). Called from actor threads concurrently: implementations must be thread-safe and not block long.
+  /// clientId). Called from actor threads concurrently: implementations must be thread-safe and not block
+  /// long.
   virtual std::optional<std::string> validate(const std::string& token) const = 0;
 };
 

@@ -12,9 +12,12 @@ namespace sb::protocol {
 
 std::string_view to_string(auth_mode m) {
   switch (m) {
-    case auth_mode::token: return "token";
-    case auth_mode::password: return "password";
-    case auth_mode::none: return "none";
+    case auth_mode::token:
+      return "token";
+    case auth_mode::password:
+      return "password";
+    case auth_mode::none:
+      return "none";
   }
   return "token";
 }
@@ -83,7 +86,8 @@ std::variant<nlohmann::json, std::string> coerce_config_text(const config_key& k
   const std::string where = std::string(key.name) + ": ";
   switch (key.kind) {
     case key_kind::integer: {
-      if (text.empty() || !std::all_of(text.begin(), text.end(), [](unsigned char c) { return std::isdigit(c); }))
+      if (text.empty() ||
+          !std::all_of(text.begin(), text.end(), [](unsigned char c) { return std::isdigit(c); }))
         return where + "expected a non-negative integer, got '" + text + "'";
       try {
         return json(std::stoull(text));
@@ -95,7 +99,8 @@ std::variant<nlohmann::json, std::string> coerce_config_text(const config_key& k
       if (text == "true" || text == "1" || text == "yes" || text == "on") return json(true);
       if (text == "false" || text == "0" || text == "no" || text == "off") return json(false);
       return where + "expected true or false, got '" + text + "'";
-    case key_kind::string: return json(text);
+    case key_kind::string:
+      return json(text);
     case key_kind::string_list: {
       if (!text.empty() && text.front() == '[') {
         json parsed = json::parse(text, nullptr, false);
@@ -138,7 +143,8 @@ struct reader {
     if (!v || !error.empty()) return;
     if (!v->is_number_integer() || (v->is_number_integer() && v->get<std::int64_t>() < 0) ||
         v->get<std::uint64_t>() < min || v->get<std::uint64_t>() > max) {
-      error = std::string(key) + ": expected an integer from " + std::to_string(min) + " to " + std::to_string(max);
+      error = std::string(key) + ": expected an integer from " + std::to_string(min) + " to " +
+              std::to_string(max);
       return;
     }
     out = static_cast<T>(v->get<std::uint64_t>());
@@ -232,12 +238,14 @@ std::variant<gateway_config, std::string> parse_gateway_config(const nlohmann::j
     if (cfg.tunnel_id.empty()) return std::string("tunnel: required with tunnelRelay");
     const int sources = int(!cfg.tunnel_token.empty()) + int(!cfg.tunnel_token_file.empty()) +
                         int(!cfg.tunnel_token_command.empty());
-    if (sources != 1) return std::string("tunnelToken: give exactly one of tunnelToken, tunnelTokenFile, tunnelTokenCommand");
+    if (sources != 1)
+      return std::string("tunnelToken: give exactly one of tunnelToken, tunnelTokenFile, tunnelTokenCommand");
   }
   if (cfg.tunnel_protocol != "auto" && cfg.tunnel_protocol != "v2" && cfg.tunnel_protocol != "v1")
     return "tunnelProtocol: expected auto, v2 or v1, got '" + cfg.tunnel_protocol + "'";
 
-  if (!valid_bind(cfg.bind)) return "bind: expected loopback, lan, all or an IP address, got '" + cfg.bind + "'";
+  if (!valid_bind(cfg.bind))
+    return "bind: expected loopback, lan, all or an IP address, got '" + cfg.bind + "'";
   if (cfg.path.empty() || cfg.path.front() != '/') return std::string("path: must start with '/'");
   if (mode == "token")
     cfg.auth = auth_mode::token;
@@ -259,10 +267,12 @@ std::variant<gateway_config, std::string> parse_gateway_config(const nlohmann::j
     cfg.trusted_proxies.push_back(*range);
   }
   if (cfg.tls_cert.empty() != cfg.tls_key.empty())
-    return std::string(cfg.tls_cert.empty() ? "tlsCert" : "tlsKey") + ": tlsCert and tlsKey must be set together";
+    return std::string(cfg.tls_cert.empty() ? "tlsCert" : "tlsKey") +
+           ": tlsCert and tlsKey must be set together";
   if (cfg.client_timeout_ms < cfg.heartbeat_interval_ms)
     return std::string("clientTimeoutMs: must not be shorter than heartbeatIntervalMs");
-  if (cfg.admin_socket.size() >= 108) return std::string("adminSocket: path longer than a Unix socket allows");
+  if (cfg.admin_socket.size() >= 108)
+    return std::string("adminSocket: path longer than a Unix socket allows");
   if (!valid_log_level(cfg.log_level)) return "logLevel: unknown level '" + cfg.log_level + "'";
   return cfg;
 }

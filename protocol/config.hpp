@@ -3,12 +3,11 @@
 // first turned into one JSON object of these keys; `parse_gateway_config` then checks it, naming the key that
 // is unknown or wrong.
 #include <cstdint>
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
 #include <variant>
 #include <vector>
-
-#include <nlohmann/json.hpp>
 
 #include "protocol/cidr.hpp"
 
@@ -41,7 +40,8 @@ struct gateway_config {
   std::string node_id;  // empty: generated at start
   std::string log_level = "info";
   std::uint32_t drain_timeout_ms = 10000;
-  // Exposing this node through a tunnel (TUNNEL.md `serve --tunnel-relay URL --tunnel ID --tunnel-token ...`).
+  // Exposing this node through a tunnel (TUNNEL.md `serve --tunnel-relay URL --tunnel ID --tunnel-token
+  // ...`).
   std::string tunnel_relay;
   std::string tunnel_id;
   std::string tunnel_token;

@@ -39,12 +39,12 @@ std::optional<error_code> error_code_from_string(std::string_view text);
 /// WebSocket close codes the gateway uses.
 namespace close_code {
 inline constexpr std::uint16_t normal = 1000;
-inline constexpr std::uint16_t going_away = 1001;      // drain or shutdown
-inline constexpr std::uint16_t abnormal = 1006;        // never sent; reported when the peer vanished
-inline constexpr std::uint16_t too_large = 1009;       // maxPayload exceeded
-inline constexpr std::uint16_t kicked = 4000;          // operator kick
-inline constexpr std::uint16_t auth_failures = 4003;   // five failed auth attempts
-inline constexpr std::uint16_t policy = 4008;          // rate limit or slow consumer
+inline constexpr std::uint16_t going_away = 1001;     // drain or shutdown
+inline constexpr std::uint16_t abnormal = 1006;       // never sent; reported when the peer vanished
+inline constexpr std::uint16_t too_large = 1009;      // maxPayload exceeded
+inline constexpr std::uint16_t kicked = 4000;         // operator kick
+inline constexpr std::uint16_t auth_failures = 4003;  // five failed auth attempts
+inline constexpr std::uint16_t policy = 4008;         // rate limit or slow consumer
 }  // namespace close_code
 
 }  // namespace sb::protocol

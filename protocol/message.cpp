@@ -37,8 +37,8 @@ std::string next_server_id() {
 bool valid_type_name(std::string_view type) {
   if (type.empty() || type.size() > max_type_length) return false;
   for (char c : type) {
-    const bool ok = (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_' || c == '.' || c == ':' ||
-                    c == '-';
+    const bool ok =
+        (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_' || c == '.' || c == ':' || c == '-';
     if (!ok) return false;
   }
   return true;
@@ -48,7 +48,11 @@ std::size_t char_count(std::string_view text) {
   std::size_t count = 0;
   for (std::size_t i = 0; i < text.size();) {
     const auto lead = static_cast<unsigned char>(text[i]);
-    std::size_t len = lead < 0x80 ? 1 : (lead >> 5) == 0x6 ? 2 : (lead >> 4) == 0xe ? 3 : (lead >> 3) == 0x1e ? 4 : 1;
+    std::size_t len = lead < 0x80           ? 1
+                      : (lead >> 5) == 0x6  ? 2
+                      : (lead >> 4) == 0xe  ? 3
+                      : (lead >> 3) == 0x1e ? 4
+                                            : 1;
     if (i + len > text.size()) len = 1;
     i += len;
     ++count;
@@ -63,13 +67,15 @@ std::int64_t now_ms() {
 
 decode_result decode(std::string_view text) {
   json doc = json::parse(text.begin(), text.end(), nullptr, false);
-  if (doc.is_discarded()) return decode_error{error_code::bad_json, "message is not valid JSON", std::nullopt};
+  if (doc.is_discarded())
+    return decode_error{error_code::bad_json, "message is not valid JSON", std::nullopt};
   if (!doc.is_object()) return invalid("message must be a JSON object");
 
   // The id is read first so that every later error can carry replyTo.
   auto id_it = doc.find("id");
   if (id_it == doc.end()) return invalid("field 'id' is required");
-  if (!valid_identifier(*id_it, max_id_chars)) return invalid("field 'id' must be a string of 1-128 characters");
+  if (!valid_identifier(*id_it, max_id_chars))
+    return invalid("field 'id' must be a string of 1-128 characters");
   envelope msg;
   msg.id = id_it->get<std::string>();
 

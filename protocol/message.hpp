@@ -3,12 +3,11 @@
 // the server's own messages. Pure: no sockets, no threads.
 #include <cstdint>
 #include <memory>
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
 #include <string_view>
 #include <variant>
-
-#include <nlohmann/json.hpp>
 
 #include "protocol/errors.hpp"
 

@@ -58,7 +58,8 @@ bool host_matches(const std::string& pattern_host, const std::string& host) {
   if (host.size() <= suffix.size()) return false;
   if (host.compare(host.size() - suffix.size(), suffix.size(), suffix) != 0) return false;
   const std::string labels = host.substr(0, host.size() - suffix.size());
-  return !labels.empty() && labels.front() != '.' && labels.back() != '.' && labels.find("..") == std::string::npos;
+  return !labels.empty() && labels.front() != '.' && labels.back() != '.' &&
+         labels.find("..") == std::string::npos;
 }
 
 bool pattern_matches(std::string_view pattern, std::string_view origin) {

@@ -8,7 +8,8 @@ constexpr std::size_t max_name_chars = 128;
 constexpr std::size_t max_capabilities = 256;
 
 // Reads an optional string field; an absent field is fine, a present non-string is an error.
-bool read_optional_string(const json& obj, const char* key, std::optional<std::string>& out, std::string& err) {
+bool read_optional_string(const json& obj, const char* key, std::optional<std::string>& out,
+                          std::string& err) {
   auto it = obj.find(key);
   if (it == obj.end() || it->is_null()) return true;
   if (!it->is_string()) {
@@ -45,18 +46,24 @@ bool read_optional_object(const json& obj, const char* key, json& out, std::stri
 
 std::string_view to_string(agent_status_value s) {
   switch (s) {
-    case agent_status_value::online: return "online";
-    case agent_status_value::busy: return "busy";
-    case agent_status_value::offline: return "offline";
+    case agent_status_value::online:
+      return "online";
+    case agent_status_value::busy:
+      return "busy";
+    case agent_status_value::offline:
+      return "offline";
   }
   return "offline";
 }
 
 std::string_view to_string(route_selector s) {
   switch (s) {
-    case route_selector::agent_id: return "agentId";
-    case route_selector::capability: return "capability";
-    case route_selector::agent_type: return "agentType";
+    case route_selector::agent_id:
+      return "agentId";
+    case route_selector::capability:
+      return "capability";
+    case route_selector::agent_type:
+      return "agentType";
   }
   return "agentId";
 }
@@ -64,9 +71,11 @@ std::string_view to_string(route_selector s) {
 parsed<connect_payload> parse_connect(const json& p) {
   connect_payload out;
   std::string err;
-  if (!read_optional_string(p, "deviceId", out.device_id, err) || !read_optional_string(p, "role", out.role, err) ||
+  if (!read_optional_string(p, "deviceId", out.device_id, err) ||
+      !read_optional_string(p, "role", out.role, err) ||
       !read_optional_string(p, "clientName", out.client_name, err) ||
-      !read_optional_string(p, "version", out.version, err) || !read_optional_object(p, "metadata", out.metadata, err))
+      !read_optional_string(p, "version", out.version, err) ||
+      !read_optional_object(p, "metadata", out.metadata, err))
     return err;
   return out;
 }
@@ -74,7 +83,8 @@ parsed<connect_payload> parse_connect(const json& p) {
 parsed<auth_payload> parse_auth(const json& p) {
   auth_payload out;
   std::string err;
-  if (!read_optional_string(p, "token", out.token, err) || !read_optional_string(p, "password", out.password, err))
+  if (!read_optional_string(p, "token", out.token, err) ||
+      !read_optional_string(p, "password", out.password, err))
     return err;
   if (!out.token && !out.password) return std::string("payload.token or payload.password is required");
   return out;
@@ -119,8 +129,9 @@ parsed<chat_payload> parse_chat(const json& p) {
 parsed<agent_register_payload> parse_agent_register(const json& p) {
   agent_register_payload out;
   std::string err;
-  if (!read_required_name(p, "agentId", out.agent_id, err) || !read_optional_string(p, "name", out.name, err) ||
-      !read_required_name(p, "type", out.type, err) || !read_optional_object(p, "metadata", out.metadata, err))
+  if (!read_required_name(p, "agentId", out.agent_id, err) ||
+      !read_optional_string(p, "name", out.name, err) || !read_required_name(p, "type", out.type, err) ||
+      !read_optional_object(p, "metadata", out.metadata, err))
     return err;
   auto caps = p.find("capabilities");
   if (caps == p.end() || !caps->is_array())

@@ -1,6 +1,6 @@
 #pragma once
-// Typed payloads of the client message types (PROTOCOL.md "Handshake" and "Types"), each with its field rules.
-// A parse function returns the payload or the reason it is invalid (answered with INVALID_MESSAGE).
+// Typed payloads of the client message types (PROTOCOL.md "Handshake" and "Types"), each with its field
+// rules. A parse function returns the payload or the reason it is invalid (answered with INVALID_MESSAGE).
 #include <optional>
 #include <string>
 #include <variant>

@@ -1,10 +1,8 @@
 #include "transport/admin_socket.hpp"
 
+#include <spdlog/spdlog.h>
 #include <sys/stat.h>
 #include <unistd.h>
-
-#include <optional>
-#include <stdexcept>
 
 #include <boost/asio/local/stream_protocol.hpp>
 #include <boost/asio/post.hpp>
@@ -12,7 +10,8 @@
 #include <boost/asio/strand.hpp>
 #include <boost/asio/streambuf.hpp>
 #include <boost/asio/write.hpp>
-#include <spdlog/spdlog.h>
+#include <optional>
+#include <stdexcept>
 
 namespace sb::transport {
 
@@ -35,10 +34,9 @@ class admin_connection : public std::enable_shared_from_this<admin_connection> {
 
  private:
   void do_read() {
-    net::async_read_until(socket_, input_, '\n',
-                          [self = shared_from_this()](boost::system::error_code ec, std::size_t n) {
-                            self->on_line(ec, n);
-                          });
+    net::async_read_until(
+        socket_, input_, '\n',
+        [self = shared_from_this()](boost::system::error_code ec, std::size_t n) { self->on_line(ec, n); });
   }
 
   void on_line(boost::system::error_code ec, std::size_t n) {
@@ -47,7 +45,8 @@ class admin_connection : public std::enable_shared_from_this<admin_connection> {
     std::string line(net::buffers_begin(input_.data()), net::buffers_begin(input_.data()) + n);
     input_.consume(n);
     json request = json::parse(line, nullptr, false);
-    if (request.is_discarded() || !request.is_object() || !request.contains("cmd") || !request["cmd"].is_string())
+    if (request.is_discarded() || !request.is_object() || !request.contains("cmd") ||
+        !request["cmd"].is_string())
       return reply(error_reply("expected a JSON object with a string 'cmd'"), true);
     // The handler may answer from another thread: hop back onto this connection's strand.
     handler_(std::move(request), [self = shared_from_this()](json response) {
@@ -57,11 +56,13 @@ class admin_connection : public std::enable_shared_from_this<admin_connection> {
   }
 
   void reply(json response, bool keep_reading) {
-    auto text = std::make_shared<std::string>(response.dump(-1, ' ', false, json::error_handler_t::replace) + "\n");
-    net::async_write(socket_, net::buffer(*text),
-                     [self = shared_from_this(), text, keep_reading](boost::system::error_code ec, std::size_t) {
-                       if (!ec && keep_reading) self->do_read();
-                     });
+    auto text =
+        std::make_shared<std::string>(response.dump(-1, ' ', false, json::error_handler_t::replace) + "\n");
+    net::async_write(
+        socket_, net::buffer(*text),
+        [self = shared_from_this(), text, keep_reading](boost::system::error_code ec, std::size_t) {
+          if (!ec && keep_reading) self->do_read();
+        });
   }
 
   local::socket socket_;
@@ -81,12 +82,13 @@ struct admin_server::impl : std::enable_shared_from_this<admin_server::impl> {
       : ioc(io), path(std::move(p)), handler(std::move(h)), acceptor(net::make_strand(io)) {}
 
   void do_accept() {
-    acceptor.async_accept(net::make_strand(ioc), [self = shared_from_this()](boost::system::error_code ec,
-                                                                              local::socket socket) {
-      if (ec == net::error::operation_aborted || !self->acceptor.is_open()) return;
-      if (!ec) std::make_shared<admin_connection>(std::move(socket), self->handler)->start();
-      self->do_accept();
-    });
+    acceptor.async_accept(net::make_strand(ioc),
+                          [self = shared_from_this()](boost::system::error_code ec, local::socket socket) {
+                            if (ec == net::error::operation_aborted || !self->acceptor.is_open()) return;
+                            if (!ec)
+                              std::make_shared<admin_connection>(std::move(socket), self->handler)->start();
+                            self->do_accept();
+                          });
   }
 };
 
@@ -100,7 +102,8 @@ void admin_server::start() {
   // A socket file left by a crashed process would block bind; one that still answers belongs to a live node.
   struct stat st {};
   if (::lstat(path.c_str(), &st) == 0) {
-    if (!S_ISSOCK(st.st_mode)) throw std::runtime_error("adminSocket: '" + path + "' exists and is not a socket");
+    if (!S_ISSOCK(st.st_mode))
+      throw std::runtime_error("adminSocket: '" + path + "' exists and is not a socket");
     local::socket probe(impl_->ioc);
     boost::system::error_code ec;
     probe.connect(local::endpoint(path), ec);

@@ -1,17 +1,17 @@
 #pragma once
 // The admin Unix socket (PROTOCOL.md "Admin socket"): one JSON object per line each way, mode 0600.
+#include <boost/asio/io_context.hpp>
 #include <chrono>
 #include <functional>
 #include <memory>
-#include <string>
-
-#include <boost/asio/io_context.hpp>
 #include <nlohmann/json.hpp>
+#include <string>
 
 namespace sb::transport {
 
 /// Answers one request; `respond` may be called from any thread, exactly once.
-using admin_handler = std::function<void(nlohmann::json request, std::function<void(nlohmann::json)> respond)>;
+using admin_handler =
+    std::function<void(nlohmann::json request, std::function<void(nlohmann::json)> respond)>;
 
 class admin_server {
  public:

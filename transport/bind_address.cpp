@@ -11,7 +11,8 @@ namespace sb::transport {
 namespace {
 
 bool is_private_v4(std::uint32_t host_order) {
-  return (host_order >> 24) == 10 || (host_order >> 20) == ((172u << 4) | 1) || (host_order >> 16) == ((192u << 8) | 168);
+  return (host_order >> 24) == 10 || (host_order >> 20) == ((172u << 4) | 1) ||
+         (host_order >> 16) == ((192u << 8) | 168);
 }
 
 std::string first_private_v4() {

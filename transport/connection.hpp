@@ -12,7 +12,7 @@
 namespace sb::transport {
 
 struct peer_info {
-  std::string address;         // the client: the socket peer, or X-Forwarded-For from a trusted proxy
+  std::string address;  // the client: the socket peer, or X-Forwarded-For from a trusted proxy
   std::uint16_t port = 0;
   std::string socket_address;  // the TCP peer itself
   std::optional<std::string> forwarded_proto;

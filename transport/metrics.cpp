@@ -84,7 +84,8 @@ std::string metrics_registry::render() const {
   scalar(out, "switchboard_sessions", "gauge", "Live sessions.", sessions);
   scalar(out, "switchboard_agents", "gauge", "Registered agents.", agents);
   scalar(out, "switchboard_agents_online", "gauge", "Agents with status online.", agents_online);
-  scalar(out, "switchboard_connections_total", "counter", "WebSocket connections accepted.", connections_total);
+  scalar(out, "switchboard_connections_total", "counter", "WebSocket connections accepted.",
+         connections_total);
   scalar(out, "switchboard_rejected_upgrades_total", "counter", "Upgrades refused (origin, drain).",
          rejected_upgrades);
   scalar(out, "switchboard_slow_consumers_dropped_total", "counter",
@@ -98,13 +99,14 @@ std::string metrics_registry::render() const {
   family(out, "switchboard_messages_out_total", "type", "Messages sent to clients, by type.", messages_out);
   family(out, "switchboard_errors_total", "code", "Error replies sent, by code.", errors);
   if (const int ts = tunnel_status.load(); ts >= 0) {
-    static const char* names[] = {"none", "connecting", "refreshingTunnelAccessToken", "connected", "disconnected"};
+    static const char* names[] = {"none", "connecting", "refreshingTunnelAccessToken", "connected",
+                                  "disconnected"};
     out << "# HELP switchboard_tunnel_status Tunnel host connection status (1 for the current one).\n"
            "# TYPE switchboard_tunnel_status gauge\n";
     for (int i = 0; i < 5; ++i)
       out << "switchboard_tunnel_status{status=\"" << names[i] << "\"} " << (i == ts ? 1 : 0) << '\n';
-    scalar(out, "switchboard_tunnel_reconnects_total", "counter", "Tunnel host reconnections after a lost session.",
-           tunnel_reconnects);
+    scalar(out, "switchboard_tunnel_reconnects_total", "counter",
+           "Tunnel host reconnections after a lost session.", tunnel_reconnects);
   }
   out << broadcast_latency.render("switchboard_broadcast_latency_seconds",
                                   "From reading a message to queueing its broadcast to every member.");

@@ -9,8 +9,8 @@
 
 namespace sb::transport {
 
-/// A counter family with one label. Label values come from clients (message types), so their number is capped;
-/// past the cap they are counted under "_other".
+/// A counter family with one label. Label values come from clients (message types), so their number is
+/// capped; past the cap they are counted under "_other".
 class labeled_counter {
  public:
   static constexpr std::size_t max_labels = 256;
@@ -27,7 +27,7 @@ class labeled_counter {
 class histogram {
  public:
   static constexpr std::array<double, 12> bounds = {0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005,
-                                                     0.01,   0.025,   0.05,   0.1,   0.25,   1.0};
+                                                    0.01,   0.025,   0.05,   0.1,   0.25,   1.0};
   void observe(double seconds);
   std::string render(const std::string& name, const std::string& help) const;
   std::uint64_t count() const { return count_.load(); }

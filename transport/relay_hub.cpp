@@ -32,7 +32,8 @@ struct relay_hub::tunnel_slot {
   std::uint64_t hosts_replaced = 0;
 };
 
-// -- host side ------------------------------------------------------------------------------------------------
+// -- host side
+// ------------------------------------------------------------------------------------------------
 
 struct relay_hub::host_conn : ssh_link_handler, std::enable_shared_from_this<host_conn> {
   std::weak_ptr<relay_hub> hub;
@@ -40,7 +41,9 @@ struct relay_hub::host_conn : ssh_link_handler, std::enable_shared_from_this<hos
   protocol_version version = protocol_version::v2;
   std::shared_ptr<ssh_link> link;
 
-  void on_ready(ssh_link&) override { spdlog::info("relay: host of tunnel {} ready ({})", tunnel_id, name_of(version)); }
+  void on_ready(ssh_link&) override {
+    spdlog::info("relay: host of tunnel {} ready ({})", tunnel_id, name_of(version));
+  }
 
   void on_global_request(ssh_link& l, const ssh::ev::global_request& req) override {
     auto h = hub.lock();
@@ -55,7 +58,8 @@ struct relay_hub::host_conn : ssh_link_handler, std::enable_shared_from_this<hos
         h->port_added(tunnel_id, this, r->port, r->address);
       else
         h->port_removed(tunnel_id, this, r->port);
-      if (req.want_reply) l.session().global_reply(true, add ? tunnel::encode_port_success(r->port) : ssh::bytes{});
+      if (req.want_reply)
+        l.session().global_reply(true, add ? tunnel::encode_port_success(r->port) : ssh::bytes{});
       return;
     }
     ssh_link_handler::on_global_request(l, req);
@@ -67,19 +71,21 @@ struct relay_hub::host_conn : ssh_link_handler, std::enable_shared_from_this<hos
   }
 };
 
-// -- client side ----------------------------------------------------------------------------------------------
+// -- client side
+// ----------------------------------------------------------------------------------------------
 
 struct relay_hub::client_conn : ssh_link_handler, std::enable_shared_from_this<client_conn> {
   std::weak_ptr<relay_hub> hub;
   std::string tunnel_id;
   protocol_version version = protocol_version::v2;
-  std::shared_ptr<ssh_link> link;       // set when the relay terminates the client's SSH session
-  std::set<std::uint32_t> announced;    // link strand
+  std::shared_ptr<ssh_link> link;     // set when the relay terminates the client's SSH session
+  std::set<std::uint32_t> announced;  // link strand
   bool ready = false;
 
   void announce(std::uint32_t port) {
     if (!ready || !announced.insert(port).second) return;
-    link->session().global_request(tunnel::tcpip_forward, true, tunnel::encode(tunnel::port_forward_request{"127.0.0.1", port, {}}));
+    link->session().global_request(tunnel::tcpip_forward, true,
+                                   tunnel::encode(tunnel::port_forward_request{"127.0.0.1", port, {}}));
     link->drive();
   }
 
@@ -122,7 +128,8 @@ struct relay_hub::client_conn : ssh_link_handler, std::enable_shared_from_this<c
       }
     }
     if (!request || !host || host->version != protocol_version::v2 || address.empty())
-      return l.session().reject_channel(open.id, ssh::open_failure::connect_failed, "no host serves that port");
+      return l.session().reject_channel(open.id, ssh::open_failure::connect_failed,
+                                        "no host serves that port");
     // The relay always sends the extended open to a V2 host (devtunnels-protocol.md §3).
     tunnel::forwarded_channel_open to_host;
     to_host.host = address;
@@ -138,8 +145,8 @@ struct relay_hub::client_conn : ssh_link_handler, std::enable_shared_from_this<c
                     [self, channel, answer_e2e](const ssh::bytes& confirmation) {
                       const bool e2e = tunnel::decode_open_confirmation(confirmation);
                       self->link->post([self, channel, answer_e2e, e2e] {
-                        self->link->session().accept_channel(channel,
-                                                             answer_e2e ? tunnel::encode_open_confirmation(e2e) : ssh::bytes{});
+                        self->link->session().accept_channel(
+                            channel, answer_e2e ? tunnel::encode_open_confirmation(e2e) : ssh::bytes{});
                         self->link->drive();
                       });
                     });
@@ -150,12 +157,14 @@ struct relay_hub::client_conn : ssh_link_handler, std::enable_shared_from_this<c
   }
 };
 
-// -- the hub --------------------------------------------------------------------------------------------------
+// -- the hub
+// --------------------------------------------------------------------------------------------------
 
 relay_hub::relay_hub(std::shared_ptr<const ssh::ecdsa_key> relay_key) : key_(std::move(relay_key)) {}
 relay_hub::~relay_hub() = default;
 
-void relay_hub::add_host(const std::string& tunnel_id, protocol_version version, std::shared_ptr<byte_stream> stream) {
+void relay_hub::add_host(const std::string& tunnel_id, protocol_version version,
+                         std::shared_ptr<byte_stream> stream) {
   auto conn = std::make_shared<host_conn>();
   conn->hub = weak_from_this();
   conn->tunnel_id = tunnel_id;
@@ -176,12 +185,14 @@ void relay_hub::add_host(const std::string& tunnel_id, protocol_version version,
   }
   if (previous) {
     spdlog::info("relay: a new host for tunnel {} replaces the previous one", tunnel_id);
-    previous->link->close(ssh::disconnect_reason::too_many_connections, "another host connected to this tunnel");
+    previous->link->close(ssh::disconnect_reason::too_many_connections,
+                          "another host connected to this tunnel");
   }
   conn->link->start();
 }
 
-void relay_hub::add_client(const std::string& tunnel_id, protocol_version version, std::shared_ptr<byte_stream> stream) {
+void relay_hub::add_client(const std::string& tunnel_id, protocol_version version,
+                           std::shared_ptr<byte_stream> stream) {
   auto host = host_of(tunnel_id);
   if (version == protocol_version::v1 && host && host->version == protocol_version::v1) {
     // Both ends speak V1: their SSH session is end to end; the relay only moves its bytes.
@@ -194,7 +205,8 @@ void relay_hub::add_client(const std::string& tunnel_id, protocol_version versio
   conn->version = version;
   // A V1 client expects a real key exchange with the host key it was given: the relay's own, published in
   // the endpoint's hostPublicKeys.
-  conn->link = std::make_shared<ssh_link>(std::move(stream), relay_session(key_, version == protocol_version::v2), *conn);
+  conn->link = std::make_shared<ssh_link>(std::move(stream),
+                                          relay_session(key_, version == protocol_version::v2), *conn);
   conn->link->hold(conn);
   {
     std::lock_guard<std::mutex> g(mtx_);
@@ -308,7 +320,8 @@ nlohmann::json relay_hub::status() const {
     nlohmann::json ports = nlohmann::json::array();
     for (const auto& [port, _] : slot->ports) ports.push_back(port);
     out.push_back({{"tunnelId", id},
-                   {"host", slot->host ? nlohmann::json{{"protocol", name_of(slot->host->version)}} : nlohmann::json(nullptr)},
+                   {"host", slot->host ? nlohmann::json{{"protocol", name_of(slot->host->version)}}
+                                       : nlohmann::json(nullptr)},
                    {"ports", ports},
                    {"clients", slot->clients.size()},
                    {"hostsReplaced", slot->hosts_replaced}});

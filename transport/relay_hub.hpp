@@ -1,6 +1,6 @@
 #pragma once
-// The relay's data plane: which host serves each tunnel, which ports it forwards, and the SSH sessions of hosts
-// and clients joined channel to channel (devtunnels-protocol.md §2-§3, TUNNEL.md "SSH on each hop").
+// The relay's data plane: which host serves each tunnel, which ports it forwards, and the SSH sessions of
+// hosts and clients joined channel to channel (devtunnels-protocol.md §2-§3, TUNNEL.md "SSH on each hop").
 //
 //   V2 host  <-SSH(none kex)->  relay  <-SSH(none or ECDH)->  V2 client     forwarded-tcpip channels spliced
 //   V1 host  <-SSH(static none)-> relay <-raw bytes-> V1 client             client-ssh-session-stream pipe
@@ -8,11 +8,10 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <set>
 #include <string>
-
-#include <nlohmann/json.hpp>
 
 #include "transport/ssh_link.hpp"
 #include "tunnel/relay_messages.hpp"
@@ -24,9 +23,12 @@ class relay_hub : public std::enable_shared_from_this<relay_hub> {
   explicit relay_hub(std::shared_ptr<const tunnel::ssh::ecdsa_key> relay_key);
   ~relay_hub();
 
-  /// A host connected; a previous host of the same tunnel is disconnected with reason 12 (tooManyConnections).
-  void add_host(const std::string& tunnel_id, tunnel::protocol_version version, std::shared_ptr<byte_stream> stream);
-  void add_client(const std::string& tunnel_id, tunnel::protocol_version version, std::shared_ptr<byte_stream> stream);
+  /// A host connected; a previous host of the same tunnel is disconnected with reason 12
+  /// (tooManyConnections).
+  void add_host(const std::string& tunnel_id, tunnel::protocol_version version,
+                std::shared_ptr<byte_stream> stream);
+  void add_client(const std::string& tunnel_id, tunnel::protocol_version version,
+                  std::shared_ptr<byte_stream> stream);
   /// The protocol of the tunnel's connected host, if any (a V1 host can only serve V1 clients).
   std::optional<tunnel::protocol_version> host_protocol(const std::string& tunnel_id) const;
   /// Drops every connection (relay shutdown); peers see connectionLost and reconnect.
@@ -41,7 +43,8 @@ class relay_hub : public std::enable_shared_from_this<relay_hub> {
   friend struct client_conn;
   struct tunnel_slot;
 
-  void port_added(const std::string& tunnel_id, const host_conn* host, std::uint32_t port, const std::string& address);
+  void port_added(const std::string& tunnel_id, const host_conn* host, std::uint32_t port,
+                  const std::string& address);
   void port_removed(const std::string& tunnel_id, const host_conn* host, std::uint32_t port);
   void host_gone(const std::string& tunnel_id, const host_conn* host);
   void client_gone(const std::string& tunnel_id, const client_conn* client);

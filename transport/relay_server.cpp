@@ -1,6 +1,6 @@
 #include "transport/relay_server.hpp"
 
-#include <future>
+#include <spdlog/spdlog.h>
 
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/ssl.hpp>
@@ -10,7 +10,7 @@
 #include <boost/beast/ssl.hpp>
 #include <boost/beast/websocket.hpp>
 #include <boost/beast/websocket/ssl.hpp>
-#include <spdlog/spdlog.h>
+#include <future>
 
 #include "transport/listen.hpp"
 #include "transport/ws_stream.hpp"
@@ -62,8 +62,8 @@ std::vector<std::string> split_protocols(const std::string& header) {
 }
 
 bool is_protocol_name(const std::string& p) {
-  return p == tunnel::subprotocol::host_v1 || p == tunnel::subprotocol::host_v2 || p == tunnel::subprotocol::client_v1 ||
-         p == tunnel::subprotocol::client_v2;
+  return p == tunnel::subprotocol::host_v1 || p == tunnel::subprotocol::host_v2 ||
+         p == tunnel::subprotocol::client_v1 || p == tunnel::subprotocol::client_v2;
 }
 
 tunnel::http_request to_management_request(const http::request<http::string_body>& req) {
@@ -92,7 +92,8 @@ struct relay_server::impl : std::enable_shared_from_this<relay_server::impl> {
   tcp::acceptor acceptor;
   std::uint16_t bound = 0;
 
-  impl(net::io_context& io, relay_server_options o) : ioc(io), opts(std::move(o)), acceptor(net::make_strand(io)) {}
+  impl(net::io_context& io, relay_server_options o)
+      : ioc(io), opts(std::move(o)), acceptor(net::make_strand(io)) {}
 
   void do_accept();
 };
@@ -106,9 +107,10 @@ class relay_http_session : public std::enable_shared_from_this<relay_http_sessio
   void run() {
     if constexpr (std::is_same_v<Stream, tls_stream>) {
       beast::get_lowest_layer(stream_).expires_after(read_timeout);
-      stream_.async_handshake(net::ssl::stream_base::server, [self = this->shared_from_this()](beast::error_code ec) {
-        if (!ec) self->do_read();
-      });
+      stream_.async_handshake(net::ssl::stream_base::server,
+                              [self = this->shared_from_this()](beast::error_code ec) {
+                                if (!ec) self->do_read();
+                              });
     } else {
       net::dispatch(stream_.get_executor(), [self = this->shared_from_this()] { self->do_read(); });
     }
@@ -120,13 +122,15 @@ class relay_http_session : public std::enable_shared_from_this<relay_http_sessio
     parser_->header_limit(16 * 1024);
     parser_->body_limit(tunnel::max_request_body);
     beast::get_lowest_layer(stream_).expires_after(read_timeout);
-    http::async_read(stream_, buffer_, *parser_, [self = this->shared_from_this()](beast::error_code ec, std::size_t) {
-      if (ec == http::error::body_limit) return self->reply_status(413, "request body too large");
-      if (ec) return self->shutdown();
-      auto req = self->parser_->release();
-      if (websocket::is_upgrade(req)) return self->upgrade(std::move(req));
-      self->manage(req);
-    });
+    http::async_read(stream_, buffer_, *parser_,
+                     [self = this->shared_from_this()](beast::error_code ec, std::size_t) {
+                       if (ec == http::error::body_limit)
+                         return self->reply_status(413, "request body too large");
+                       if (ec) return self->shutdown();
+                       auto req = self->parser_->release();
+                       if (websocket::is_upgrade(req)) return self->upgrade(std::move(req));
+                       self->manage(req);
+                     });
   }
 
   void manage(const http::request<http::string_body>& req) {
@@ -145,10 +149,11 @@ class relay_http_session : public std::enable_shared_from_this<relay_http_sessio
     res.set(http::field::content_type, "application/problem+json");
     res.set(tunnel::served_by_header, tunnel::served_by_value);
     res.keep_alive(false);
-    res.body() = nlohmann::json{{"title", std::string(http::obsolete_reason(static_cast<http::status>(status)))},
-                                {"detail", detail},
-                                {"status", status}}
-                     .dump();
+    res.body() = nlohmann::json{
+        {"title", std::string(http::obsolete_reason(static_cast<http::status>(status)))},
+        {"detail", detail},
+        {"status",
+         status}}.dump();
     res.prepare_payload();
     write(std::move(res));
   }
@@ -168,16 +173,23 @@ class relay_http_session : public std::enable_shared_from_this<relay_http_sessio
         if (!is_protocol_name(p)) token = p;
     const char* scope = route->host ? tunnel::scope::host : tunnel::scope::connect;
     switch (server_->api->authorize_relay(route->tunnel_id, token, scope)) {
-      case tunnel::relay_auth::ok: break;
-      case tunnel::relay_auth::unauthorized: return reply_status(401, "missing or invalid tunnel access token");
-      case tunnel::relay_auth::forbidden: return reply_status(403, std::string("token lacks the ") + scope + " scope");
-      case tunnel::relay_auth::not_found: return reply_status(404, "no tunnel " + route->tunnel_id);
+      case tunnel::relay_auth::ok:
+        break;
+      case tunnel::relay_auth::unauthorized:
+        return reply_status(401, "missing or invalid tunnel access token");
+      case tunnel::relay_auth::forbidden:
+        return reply_status(403, std::string("token lacks the ") + scope + " scope");
+      case tunnel::relay_auth::not_found:
+        return reply_status(404, "no tunnel " + route->tunnel_id);
     }
-    auto offers = [&](const char* p) { return std::find(protocols.begin(), protocols.end(), p) != protocols.end(); };
+    auto offers = [&](const char* p) {
+      return std::find(protocols.begin(), protocols.end(), p) != protocols.end();
+    };
     std::string chosen;
     if (route->host) {
-      chosen = offers(tunnel::subprotocol::host_v2) ? tunnel::subprotocol::host_v2
-               : offers(tunnel::subprotocol::host_v1) ? tunnel::subprotocol::host_v1 : "";
+      chosen = offers(tunnel::subprotocol::host_v2)   ? tunnel::subprotocol::host_v2
+               : offers(tunnel::subprotocol::host_v1) ? tunnel::subprotocol::host_v1
+                                                      : "";
     } else {
       const auto host = server_->hub->host_protocol(route->tunnel_id);
       const bool v1_host = host && *host == tunnel::protocol_version::v1;
@@ -229,14 +241,16 @@ class relay_http_session : public std::enable_shared_from_this<relay_http_sessio
 };
 
 void relay_server::impl::do_accept() {
-  acceptor.async_accept(net::make_strand(ioc), [self = shared_from_this()](beast::error_code ec, tcp::socket socket) {
+  acceptor.async_accept(net::make_strand(ioc), [self = shared_from_this()](beast::error_code ec,
+                                                                           tcp::socket socket) {
     if (ec == net::error::operation_aborted || !self->acceptor.is_open()) return;
     if (!ec) {
       // SSH packets are small and interactive: without this, every small write waits for a delayed ACK.
       beast::error_code nodelay_ec;
       socket.set_option(tcp::no_delay(true), nodelay_ec);
       if (self->opts.tls)
-        std::make_shared<relay_http_session<tls_stream>>(tls_stream(std::move(socket), *self->opts.tls), self)->run();
+        std::make_shared<relay_http_session<tls_stream>>(tls_stream(std::move(socket), *self->opts.tls), self)
+            ->run();
       else
         std::make_shared<relay_http_session<plain_stream>>(plain_stream(std::move(socket)), self)->run();
     }

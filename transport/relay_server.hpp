@@ -2,11 +2,10 @@
 // The relay's one port: the management API over HTTP(S), and the relay WebSockets at
 // /tunnels/{id}/host and /tunnels/{id}/client (TUNNEL.md). Authorization and subprotocol choice happen here;
 // the sessions behind the upgrade belong to the relay hub.
-#include <memory>
-#include <string>
-
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ssl/context.hpp>
+#include <memory>
+#include <string>
 
 #include "transport/relay_hub.hpp"
 #include "tunnel/management.hpp"
@@ -25,7 +24,8 @@ class relay_server {
   ~relay_server();
   /// Binds (so the public URL can name a port picked by the OS); throws std::runtime_error on failure.
   std::uint16_t bind();
-  /// Starts accepting: management requests go to `api`, relay WebSockets to `hub`. Both must outlive the server.
+  /// Starts accepting: management requests go to `api`, relay WebSockets to `hub`. Both must outlive the
+  /// server.
   void serve(tunnel::management_api& api, std::shared_ptr<relay_hub> hub);
   /// Closes the listening socket; call once the io_context no longer runs.
   void stop();

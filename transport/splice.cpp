@@ -1,9 +1,8 @@
 #include "transport/splice.hpp"
 
 #include <atomic>
-#include <deque>
-
 #include <boost/asio/post.hpp>
+#include <deque>
 
 namespace sb::transport {
 
@@ -14,7 +13,8 @@ namespace {
 
 constexpr std::size_t high = ssh_link::high_watermark;
 
-// -- channel <-> channel --------------------------------------------------------------------------------------
+// -- channel <-> channel
+// --------------------------------------------------------------------------------------
 
 struct channel_splice : std::enable_shared_from_this<channel_splice> {
   std::weak_ptr<ssh_link> link[2];
@@ -88,7 +88,8 @@ struct channel_end : channel_endpoint {
   void on_writable(ssh_link& l, std::uint32_t) override { s->writable(side, l); }
 };
 
-// -- stream <-> channel ---------------------------------------------------------------------------------------
+// -- stream <-> channel
+// ---------------------------------------------------------------------------------------
 
 struct stream_splice : std::enable_shared_from_this<stream_splice>, channel_endpoint {
   std::shared_ptr<byte_stream> stream;
@@ -189,8 +190,9 @@ struct stream_splice : std::enable_shared_from_this<stream_splice>, channel_endp
 
 }  // namespace
 
-void splice_channels(const std::shared_ptr<ssh_link>& a, std::uint32_t a_channel, const std::shared_ptr<ssh_link>& b,
-                     std::uint32_t b_channel, std::function<void()> done) {
+void splice_channels(const std::shared_ptr<ssh_link>& a, std::uint32_t a_channel,
+                     const std::shared_ptr<ssh_link>& b, std::uint32_t b_channel,
+                     std::function<void()> done) {
   auto s = std::make_shared<channel_splice>();
   s->link[0] = a;
   s->link[1] = b;
@@ -201,9 +203,9 @@ void splice_channels(const std::shared_ptr<ssh_link>& a, std::uint32_t a_channel
   b->post([b, s, b_channel] { b->attach(b_channel, std::make_shared<channel_end>(s, 1)); });
 }
 
-void open_and_splice(const std::shared_ptr<ssh_link>& a, std::uint32_t a_channel, const std::shared_ptr<ssh_link>& b,
-                     std::string type, ssh::bytes open_data, std::function<void(const ssh::bytes&)> on_b_confirmed,
-                     std::function<void()> done) {
+void open_and_splice(const std::shared_ptr<ssh_link>& a, std::uint32_t a_channel,
+                     const std::shared_ptr<ssh_link>& b, std::string type, ssh::bytes open_data,
+                     std::function<void(const ssh::bytes&)> on_b_confirmed, std::function<void()> done) {
   auto s = std::make_shared<channel_splice>();
   s->link[0] = a;
   s->link[1] = b;

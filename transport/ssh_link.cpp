@@ -1,11 +1,11 @@
 #include "transport/ssh_link.hpp"
 
-#include <array>
+#include <spdlog/spdlog.h>
 
+#include <array>
 #include <boost/asio/bind_executor.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/write.hpp>
-#include <spdlog/spdlog.h>
 
 namespace sb::transport {
 
@@ -25,16 +25,18 @@ class tcp_byte_stream : public byte_stream, public std::enable_shared_from_this<
   }
   net::any_io_executor executor() override { return socket_.get_executor(); }
   void read(std::function<void(boost::system::error_code, ssh::bytes)> done) override {
-    // One reused buffer: only what arrived is copied out (a fresh zero-filled 64 KiB per read showed in profiles).
-    socket_.async_read_some(net::buffer(buffer_), [self = shared_from_this(), done](boost::system::error_code ec,
-                                                                                   std::size_t n) {
-      done(ec, ssh::bytes(self->buffer_.data(), self->buffer_.data() + n));
-    });
+    // One reused buffer: only what arrived is copied out (a fresh zero-filled 64 KiB per read showed in
+    // profiles).
+    socket_.async_read_some(net::buffer(buffer_),
+                            [self = shared_from_this(), done](boost::system::error_code ec, std::size_t n) {
+                              done(ec, ssh::bytes(self->buffer_.data(), self->buffer_.data() + n));
+                            });
   }
   void write(ssh::bytes data, std::function<void(boost::system::error_code)> done) override {
     auto buf = std::make_shared<ssh::bytes>(std::move(data));
-    net::async_write(socket_, net::buffer(*buf), [self = shared_from_this(), buf, done](boost::system::error_code ec,
-                                                                                       std::size_t) { done(ec); });
+    net::async_write(
+        socket_, net::buffer(*buf),
+        [self = shared_from_this(), buf, done](boost::system::error_code ec, std::size_t) { done(ec); });
   }
   void close() override {
     boost::system::error_code ec;
@@ -53,21 +55,24 @@ std::shared_ptr<byte_stream> make_tcp_stream(tcp::socket socket) {
   return std::make_shared<tcp_byte_stream>(std::move(socket));
 }
 
-// -- default handler behaviour: refuse what nobody asked for ---------------------------------------------------
+// -- default handler behaviour: refuse what nobody asked for
+// ---------------------------------------------------
 
 void ssh_link_handler::on_global_request(ssh_link& link, const ssh::ev::global_request& req) {
   if (req.want_reply) link.session().global_reply(false);
 }
 
 void ssh_link_handler::on_channel_open(ssh_link& link, const ssh::ev::channel_open& open) {
-  link.session().reject_channel(open.id, ssh::open_failure::unknown_channel_type, "channel type not supported");
+  link.session().reject_channel(open.id, ssh::open_failure::unknown_channel_type,
+                                "channel type not supported");
 }
 
 void ssh_link_handler::on_channel_request(ssh_link& link, const ssh::ev::channel_request& req) {
   if (req.want_reply) link.session().channel_reply(req.id, false);
 }
 
-// -- the link -------------------------------------------------------------------------------------------------
+// -- the link
+// -------------------------------------------------------------------------------------------------
 
 // Bridges one channel to a TCP socket. The peer is granted window only for bytes the socket took; the socket
 // is read only while the channel's queue stays under the link's high watermark.
@@ -120,28 +125,32 @@ struct ssh_link::tcp_bridge : channel_endpoint, std::enable_shared_from_this<ssh
     auto l0 = link.lock();
     if (!l0) return;
     // The socket may live on another strand: its completions must run on the link's, which owns the session.
-    socket.async_read_some(net::buffer(buf), net::bind_executor(l0->executor(), [self = shared_from_this()](boost::system::error_code ec, std::size_t n) {
-      self->reading = false;
-      auto l = self->link.lock();
-      if (self->finished || !l || l->closed_) return;
-      if (ec) {
-        // EOF: the socket sends no more, so tell the peer after what is queued; a reset also drops what waits.
-        self->socket_eof = true;
-        l->session_.send_eof(self->channel);
-        if (ec != net::error::eof) {
-          self->channel_eof = true;
-          self->to_socket.clear();
-        }
-        self->finish_if_done(*l);
-        l->drive();
-        return;
-      }
-      self->from_socket_bytes += n;
-      const auto waiting = l->send(self->channel, ssh::bytes(self->buf.data(), self->buf.data() + n));
-      if (waiting > high_watermark) self->read_paused = true;
-      l->drive();
-      self->read();
-    }));
+    socket.async_read_some(
+        net::buffer(buf),
+        net::bind_executor(
+            l0->executor(), [self = shared_from_this()](boost::system::error_code ec, std::size_t n) {
+              self->reading = false;
+              auto l = self->link.lock();
+              if (self->finished || !l || l->closed_) return;
+              if (ec) {
+                // EOF: the socket sends no more, so tell the peer after what is queued; a reset also drops
+                // what waits.
+                self->socket_eof = true;
+                l->session_.send_eof(self->channel);
+                if (ec != net::error::eof) {
+                  self->channel_eof = true;
+                  self->to_socket.clear();
+                }
+                self->finish_if_done(*l);
+                l->drive();
+                return;
+              }
+              self->from_socket_bytes += n;
+              const auto waiting = l->send(self->channel, ssh::bytes(self->buf.data(), self->buf.data() + n));
+              if (waiting > high_watermark) self->read_paused = true;
+              l->drive();
+              self->read();
+            }));
   }
 
   void write() {
@@ -161,24 +170,26 @@ struct ssh_link::tcp_bridge : channel_endpoint, std::enable_shared_from_this<ssh
     writing = true;
     auto data = std::make_shared<ssh::bytes>(std::move(to_socket.front()));
     to_socket.pop_front();
-    net::async_write(socket, net::buffer(*data), net::bind_executor(l->executor(), [self = shared_from_this(), data](boost::system::error_code ec, std::size_t) {
-      self->writing = false;
-      auto l = self->link.lock();
-      if (self->finished || !l || l->closed_) return;
-      if (ec) {
-        // The local side is gone: stop both directions.
-        self->to_socket.clear();
-        self->channel_eof = self->socket_eof = true;
-        l->session_.close_channel(self->channel);
-        l->drive();
-        return;
-      }
-      // Only now may the peer send this much more: its data is out of our memory.
-      self->to_socket_bytes += data->size();
-      l->session_.consumed(self->channel, data->size());
-      l->drive();
-      self->write();
-    }));
+    net::async_write(socket, net::buffer(*data),
+                     net::bind_executor(l->executor(), [self = shared_from_this(), data](
+                                                           boost::system::error_code ec, std::size_t) {
+                       self->writing = false;
+                       auto l = self->link.lock();
+                       if (self->finished || !l || l->closed_) return;
+                       if (ec) {
+                         // The local side is gone: stop both directions.
+                         self->to_socket.clear();
+                         self->channel_eof = self->socket_eof = true;
+                         l->session_.close_channel(self->channel);
+                         l->drive();
+                         return;
+                       }
+                       // Only now may the peer send this much more: its data is out of our memory.
+                       self->to_socket_bytes += data->size();
+                       l->session_.consumed(self->channel, data->size());
+                       l->drive();
+                       self->write();
+                     }));
   }
 
   void finish_if_done(ssh_link& l) {
@@ -349,7 +360,8 @@ void ssh_link::dispatch(ssh::event& e) {
       e);
 }
 
-void ssh_link::bridge(std::uint32_t channel, tcp::socket socket, std::function<void(std::uint64_t, std::uint64_t)> done) {
+void ssh_link::bridge(std::uint32_t channel, tcp::socket socket,
+                      std::function<void(std::uint64_t, std::uint64_t)> done) {
   auto b = std::make_shared<tcp_bridge>(std::move(socket));
   b->link = weak_from_this();
   b->channel = channel;

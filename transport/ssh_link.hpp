@@ -3,14 +3,13 @@
 // one strand, and bridges its channels to TCP sockets with back-pressure: a channel's data is granted back to
 // the peer only once the socket took it, and a socket is read only while the channel's queue is below its
 // high watermark (Envoy's watermark model: resume at half).
+#include <boost/asio/any_io_executor.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/strand.hpp>
 #include <deque>
 #include <functional>
 #include <map>
 #include <memory>
-
-#include <boost/asio/any_io_executor.hpp>
-#include <boost/asio/ip/tcp.hpp>
-#include <boost/asio/strand.hpp>
 
 #include "tunnel/ssh/session.hpp"
 
@@ -72,7 +71,8 @@ class ssh_link : public std::enable_shared_from_this<ssh_link> {
  public:
   static constexpr std::size_t high_watermark = 1024 * 1024;
 
-  ssh_link(std::shared_ptr<byte_stream> stream, tunnel::ssh::session_config config, ssh_link_handler& handler);
+  ssh_link(std::shared_ptr<byte_stream> stream, tunnel::ssh::session_config config,
+           ssh_link_handler& handler);
   ~ssh_link();
 
   /// Starts the session; everything after runs on the stream's executor.
@@ -81,7 +81,8 @@ class ssh_link : public std::enable_shared_from_this<ssh_link> {
   void hold(std::shared_ptr<void> owner) { owner_ = std::move(owner); }
   /// Runs `fn` on the link's executor (use for every call from elsewhere).
   void post(std::function<void()> fn);
-  void close(std::uint32_t reason = tunnel::ssh::disconnect_reason::by_application, const std::string& why = "closing");
+  void close(std::uint32_t reason = tunnel::ssh::disconnect_reason::by_application,
+             const std::string& why = "closing");
   /// Drops the connection without a DISCONNECT, as a crash would: the peer sees connectionLost and retries.
   void abort();
 
@@ -117,7 +118,6 @@ class ssh_link : public std::enable_shared_from_this<ssh_link> {
   void drive();
 
  private:
-
   std::shared_ptr<byte_stream> stream_;
   tunnel::ssh::session session_;
   ssh_link_handler& handler_;

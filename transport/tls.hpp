@@ -1,9 +1,8 @@
 #pragma once
 // TLS server context from PEM files (wss/https).
+#include <boost/asio/ssl/context.hpp>
 #include <memory>
 #include <string>
-
-#include <boost/asio/ssl/context.hpp>
 
 namespace sb::transport {
 

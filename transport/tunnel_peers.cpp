@@ -1,11 +1,11 @@
 #include "transport/tunnel_peers.hpp"
 
-#include <atomic>
-#include <deque>
+#include <spdlog/spdlog.h>
 
+#include <atomic>
 #include <boost/asio/post.hpp>
 #include <boost/asio/strand.hpp>
-#include <spdlog/spdlog.h>
+#include <deque>
 
 #include "transport/ws_stream.hpp"
 #include "tunnel/management_client.hpp"
@@ -21,9 +21,12 @@ namespace {
 
 std::vector<std::string> offered(protocol_choice choice, const char* v2, const char* v1) {
   switch (choice) {
-    case protocol_choice::v2: return {v2};
-    case protocol_choice::v1: return {v1};
-    default: return {v2, v1};
+    case protocol_choice::v2:
+      return {v2};
+    case protocol_choice::v1:
+      return {v1};
+    default:
+      return {v2, v1};
   }
 }
 
@@ -53,8 +56,8 @@ relay_outcome ending_of(std::uint32_t reason, bool was_connected, const std::str
   return o;
 }
 
-websocket_connect_options relay_websocket(const std::string& uri, const std::string& token, protocol_choice choice,
-                                          const char* v2, const char* v1) {
+websocket_connect_options relay_websocket(const std::string& uri, const std::string& token,
+                                          protocol_choice choice, const char* v2, const char* v1) {
   websocket_connect_options w;
   w.url = uri;
   w.subprotocols = offered(choice, v2, v1);
@@ -63,11 +66,13 @@ websocket_connect_options relay_websocket(const std::string& uri, const std::str
 }
 
 /// Connects to 127.0.0.1:port and, on the link's strand, accepts and bridges the channel or refuses it.
-void connect_local_and_bridge(net::io_context& ioc, const std::shared_ptr<ssh_link>& link, std::uint32_t channel,
-                              std::uint16_t port, ssh::bytes confirmation, std::function<void()> on_open,
+void connect_local_and_bridge(net::io_context& ioc, const std::shared_ptr<ssh_link>& link,
+                              std::uint32_t channel, std::uint16_t port, ssh::bytes confirmation,
+                              std::function<void()> on_open,
                               std::function<void(std::uint64_t, std::uint64_t)> on_done) {
   auto socket = std::make_shared<tcp::socket>(net::make_strand(ioc));
-  socket->async_connect(loopback(port), [link, socket, channel, port, confirmation, on_open, on_done](boost::system::error_code ec) {
+  socket->async_connect(loopback(port), [link, socket, channel, port, confirmation, on_open,
+                                         on_done](boost::system::error_code ec) {
     link->post([link, socket, channel, port, ec, confirmation, on_open, on_done] {
       if (ec) {
         spdlog::info("tunnel: local port {} refused a stream: {}", port, ec.message());
@@ -82,7 +87,8 @@ void connect_local_and_bridge(net::io_context& ioc, const std::shared_ptr<ssh_li
   });
 }
 
-// -- a byte stream inside a channel -----------------------------------------------------------------------------
+// -- a byte stream inside a channel
+// -----------------------------------------------------------------------------
 
 struct channel_stream : byte_stream, channel_endpoint, std::enable_shared_from_this<channel_stream> {
   std::weak_ptr<ssh_link> outer;
@@ -148,7 +154,8 @@ struct channel_stream : byte_stream, channel_endpoint, std::enable_shared_from_t
 
 }  // namespace
 
-std::shared_ptr<byte_stream> make_channel_stream(const std::shared_ptr<ssh_link>& outer, std::uint32_t channel) {
+std::shared_ptr<byte_stream> make_channel_stream(const std::shared_ptr<ssh_link>& outer,
+                                                 std::uint32_t channel) {
   auto s = std::make_shared<channel_stream>();
   s->outer = outer;
   s->channel = channel;
@@ -183,11 +190,13 @@ struct host_peer::impl : ssh_link_handler, std::enable_shared_from_this<host_pee
     std::set<std::uint16_t> forwarded;
     void forward(std::uint16_t port) {
       if (!forwarded.insert(port).second) return;
-      link->session().global_request(tunnel::tcpip_forward, true, tunnel::encode(tunnel::port_forward_request{"127.0.0.1", port, {}}));
+      link->session().global_request(tunnel::tcpip_forward, true,
+                                     tunnel::encode(tunnel::port_forward_request{"127.0.0.1", port, {}}));
     }
     void unforward(std::uint16_t port) {
       if (!forwarded.erase(port)) return;
-      link->session().global_request(tunnel::cancel_tcpip_forward, true, tunnel::encode(tunnel::port_forward_request{"127.0.0.1", port, {}}));
+      link->session().global_request(tunnel::cancel_tcpip_forward, true,
+                                     tunnel::encode(tunnel::port_forward_request{"127.0.0.1", port, {}}));
     }
     void on_ready(ssh_link& l) override {
       if (auto h = host.lock())
@@ -212,7 +221,8 @@ struct host_peer::impl : ssh_link_handler, std::enable_shared_from_this<host_pee
   };
   std::map<std::uint32_t, std::shared_ptr<v1_session>> v1_sessions;  // by outer channel
 
-  impl(net::io_context& io, host_options o, relay_peer_callbacks c) : ioc(io), opts(std::move(o)), cb(std::move(c)) {
+  impl(net::io_context& io, host_options o, relay_peer_callbacks c)
+      : ioc(io), opts(std::move(o)), cb(std::move(c)) {
     ports = opts.ports;
   }
 
@@ -224,7 +234,9 @@ struct host_peer::impl : ssh_link_handler, std::enable_shared_from_this<host_pee
   void start() {
     auto w = relay_websocket(opts.relay_uri, opts.token, opts.protocol, tunnel::subprotocol::host_v2,
                              tunnel::subprotocol::host_v1);
-    connect_websocket(ioc, w, [self = shared_from_this()](websocket_connect_result r) { self->on_connected(std::move(r)); });
+    connect_websocket(ioc, w, [self = shared_from_this()](websocket_connect_result r) {
+      self->on_connected(std::move(r));
+    });
   }
 
   void on_connected(websocket_connect_result r) {
@@ -255,15 +267,17 @@ struct host_peer::impl : ssh_link_handler, std::enable_shared_from_this<host_pee
   void forward(std::uint16_t port) {
     if (version != protocol_version::v2 || !ready || !forwarded.insert(port).second) return;
     replies.emplace_back(port, true);
-    link->session().global_request(tunnel::tcpip_forward, true,
-                                   tunnel::encode(tunnel::port_forward_request{"127.0.0.1", port, opts.token}));
+    link->session().global_request(
+        tunnel::tcpip_forward, true,
+        tunnel::encode(tunnel::port_forward_request{"127.0.0.1", port, opts.token}));
   }
 
   void unforward(std::uint16_t port) {
     if (version != protocol_version::v2 || !ready || !forwarded.erase(port)) return;
     replies.emplace_back(port, false);
-    link->session().global_request(tunnel::cancel_tcpip_forward, true,
-                                   tunnel::encode(tunnel::port_forward_request{"127.0.0.1", port, opts.token}));
+    link->session().global_request(
+        tunnel::cancel_tcpip_forward, true,
+        tunnel::encode(tunnel::port_forward_request{"127.0.0.1", port, opts.token}));
   }
 
   void on_ready(ssh_link& l) override {
@@ -277,7 +291,8 @@ struct host_peer::impl : ssh_link_handler, std::enable_shared_from_this<host_pee
     if (replies.empty()) return;
     auto [port, added] = replies.front();
     replies.pop_front();
-    if (!r.success) spdlog::warn("tunnel: relay refused to {} port {}", added ? "forward" : "stop forwarding", port);
+    if (!r.success)
+      spdlog::warn("tunnel: relay refused to {} port {}", added ? "forward" : "stop forwarding", port);
     if (r.success && cb.port_changed) cb.port_changed(port, added);
   }
 
@@ -290,11 +305,13 @@ struct host_peer::impl : ssh_link_handler, std::enable_shared_from_this<host_pee
     ssh_link_handler::on_global_request(l, req);
   }
 
-  void open_stream(const std::shared_ptr<ssh_link>& on, const ssh::ev::channel_open& open, ssh::bytes confirmation) {
+  void open_stream(const std::shared_ptr<ssh_link>& on, const ssh::ev::channel_open& open,
+                   ssh::bytes confirmation) {
     auto request = tunnel::decode_forwarded_channel_open(open.data);
     const auto allowed = port_list();
     if (!request || !allowed.count(static_cast<std::uint16_t>(request->port)))
-      return on->session().reject_channel(open.id, ssh::open_failure::administratively_prohibited, "port not shared");
+      return on->session().reject_channel(open.id, ssh::open_failure::administratively_prohibited,
+                                          "port not shared");
     auto self = shared_from_this();
     const auto port = static_cast<std::uint16_t>(request->port);
     const auto stream = ++next_stream;
@@ -350,7 +367,8 @@ void host_peer::start() { impl_->start(); }
 
 void host_peer::stop() {
   impl_->stopping = true;
-  if (auto l = std::atomic_load(&impl_->link)) l->close(ssh::disconnect_reason::by_application, "host stopping");
+  if (auto l = std::atomic_load(&impl_->link))
+    l->close(ssh::disconnect_reason::by_application, "host stopping");
 }
 
 void host_peer::add_port(std::uint16_t port) {
@@ -405,12 +423,15 @@ struct client_peer::impl : ssh_link_handler, std::enable_shared_from_this<client
   mutable std::mutex mtx;
   std::map<std::uint16_t, std::shared_ptr<tcp::acceptor>> listeners;  // remote port -> listener (guarded)
 
-  impl(net::io_context& io, client_options o, relay_peer_callbacks c) : ioc(io), opts(std::move(o)), cb(std::move(c)) {}
+  impl(net::io_context& io, client_options o, relay_peer_callbacks c)
+      : ioc(io), opts(std::move(o)), cb(std::move(c)) {}
 
   void start() {
     auto w = relay_websocket(opts.relay_uri, opts.token, opts.protocol, tunnel::subprotocol::client_v2,
                              tunnel::subprotocol::client_v1);
-    connect_websocket(ioc, w, [self = shared_from_this()](websocket_connect_result r) { self->on_connected(std::move(r)); });
+    connect_websocket(ioc, w, [self = shared_from_this()](websocket_connect_result r) {
+      self->on_connected(std::move(r));
+    });
   }
 
   void on_connected(websocket_connect_result r) {
@@ -420,7 +441,8 @@ struct client_peer::impl : ssh_link_handler, std::enable_shared_from_this<client
     ssh::session_config cfg;
     cfg.role = ssh::role::client;
     if (version == protocol_version::v2) {
-      // The relay is authenticated by the WebSocket's TLS; its SSH key need not match (devtunnels-protocol.md §2).
+      // The relay is authenticated by the WebSocket's TLS; its SSH key need not match (devtunnels-protocol.md
+      // §2).
       cfg.kex = {"none", "ecdh-sha2-nistp384", "ecdh-sha2-nistp256"};
     } else {
       // V1: the session reaches the host (or the relay standing in for it): its key must be a published one.
@@ -464,8 +486,8 @@ struct client_peer::impl : ssh_link_handler, std::enable_shared_from_this<client
   }
 
   void accept_loop(std::shared_ptr<tcp::acceptor> acceptor, std::uint16_t remote) {
-    acceptor->async_accept(net::make_strand(ioc), [self = shared_from_this(), acceptor, remote](boost::system::error_code ec,
-                                                                                                 tcp::socket s) {
+    acceptor->async_accept(net::make_strand(ioc), [self = shared_from_this(), acceptor, remote](
+                                                      boost::system::error_code ec, tcp::socket s) {
       if (ec) return;  // closed
       auto socket = std::make_shared<tcp::socket>(std::move(s));
       self->link->post([self, socket, remote] {
@@ -506,7 +528,8 @@ struct client_peer::impl : ssh_link_handler, std::enable_shared_from_this<client
         if (!ec) acceptor->bind(loopback(local), ec);
         if (!ec) acceptor->listen(net::socket_base::max_listen_connections, ec);
         if (ec) {
-          spdlog::warn("tunnel: cannot listen on 127.0.0.1:{} for remote port {}: {}", local, remote, ec.message());
+          spdlog::warn("tunnel: cannot listen on 127.0.0.1:{} for remote port {}: {}", local, remote,
+                       ec.message());
           ok = false;
         } else {
           listeners[remote] = acceptor;
@@ -522,7 +545,8 @@ struct client_peer::impl : ssh_link_handler, std::enable_shared_from_this<client
         listeners.erase(it);
       }
     }
-    if (req.want_reply) l.session().global_reply(ok, ok && add ? tunnel::encode_port_success(remote) : ssh::bytes{});
+    if (req.want_reply)
+      l.session().global_reply(ok, ok && add ? tunnel::encode_port_success(remote) : ssh::bytes{});
     if (ok && cb.port_changed) cb.port_changed(remote, add);
   }
 
@@ -539,7 +563,8 @@ void client_peer::start() { impl_->start(); }
 void client_peer::stop() {
   impl_->stopping = true;
   impl_->close_listeners();
-  if (auto l = std::atomic_load(&impl_->link)) l->close(ssh::disconnect_reason::by_application, "client stopping");
+  if (auto l = std::atomic_load(&impl_->link))
+    l->close(ssh::disconnect_reason::by_application, "client stopping");
 }
 
 std::map<std::uint16_t, std::uint16_t> client_peer::listening() const {

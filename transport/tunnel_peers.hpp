@@ -2,6 +2,7 @@
 // One relay connection of a tunnel host or a tunnel client: WebSocket to the relay, the SSH session the
 // negotiated protocol version calls for, and the ports. The retry policy and status live above, in the actor
 // that owns the connection; this layer reports what happened as typed outcomes.
+#include <boost/asio/io_context.hpp>
 #include <functional>
 #include <map>
 #include <memory>
@@ -10,8 +11,6 @@
 #include <set>
 #include <string>
 #include <vector>
-
-#include <boost/asio/io_context.hpp>
 
 #include "transport/ssh_link.hpp"
 #include "tunnel/relay_messages.hpp"
@@ -22,10 +21,10 @@ enum class protocol_choice { automatic, v2, v1 };
 
 /// Why a relay connection ended or could not start.
 struct relay_outcome {
-  int http_status = 0;            // the relay refused the WebSocket upgrade with this status
-  std::uint32_t ssh_reason = 0;   // SSH disconnect reason, when the session ended
-  bool network = false;           // a network failure (refused, reset, timeout)
-  bool was_connected = false;     // the session had reached ready
+  int http_status = 0;           // the relay refused the WebSocket upgrade with this status
+  std::uint32_t ssh_reason = 0;  // SSH disconnect reason, when the session ended
+  bool network = false;          // a network failure (refused, reset, timeout)
+  bool was_connected = false;    // the session had reached ready
   std::string message;
 };
 
@@ -73,7 +72,8 @@ struct client_options {
   std::string token;      // connect-scoped access token
   protocol_choice protocol = protocol_choice::automatic;
   std::vector<std::string> host_public_keys;  // base64 blobs a V1 session's host key must match
-  std::map<std::uint16_t, std::uint16_t> port_map;  // remote -> local; unmapped ports listen on the same number
+  std::map<std::uint16_t, std::uint16_t>
+      port_map;  // remote -> local; unmapped ports listen on the same number
 };
 
 /// The client's side: listens on 127.0.0.1 for each port the relay announces and forwards each connection.
@@ -95,6 +95,7 @@ class client_peer : public std::enable_shared_from_this<client_peer> {
 };
 
 /// A byte stream carried by one channel of an SSH link (the V1 host runs its client's SSH session in it).
-std::shared_ptr<byte_stream> make_channel_stream(const std::shared_ptr<ssh_link>& outer, std::uint32_t channel);
+std::shared_ptr<byte_stream> make_channel_stream(const std::shared_ptr<ssh_link>& outer,
+                                                 std::uint32_t channel);
 
 }  // namespace sb::transport

@@ -18,8 +18,10 @@ std::optional<url_parts> parse_url(const std::string& url) {
   if (sep == std::string::npos) return std::nullopt;
   url_parts out;
   out.scheme = url.substr(0, sep);
-  std::transform(out.scheme.begin(), out.scheme.end(), out.scheme.begin(), [](unsigned char c) { return std::tolower(c); });
-  if (out.scheme != "ws" && out.scheme != "wss" && out.scheme != "http" && out.scheme != "https") return std::nullopt;
+  std::transform(out.scheme.begin(), out.scheme.end(), out.scheme.begin(),
+                 [](unsigned char c) { return std::tolower(c); });
+  if (out.scheme != "ws" && out.scheme != "wss" && out.scheme != "http" && out.scheme != "https")
+    return std::nullopt;
   auto rest = url.substr(sep + 3);
   auto slash = rest.find_first_of("/?");
   auto authority = rest.substr(0, slash);
@@ -45,7 +47,8 @@ std::optional<url_parts> parse_url(const std::string& url) {
   } else {
     unsigned p = 0;
     auto [ptr, ec] = std::from_chars(port_text.data(), port_text.data() + port_text.size(), p);
-    if (ec != std::errc{} || ptr != port_text.data() + port_text.size() || p == 0 || p > 65535) return std::nullopt;
+    if (ec != std::errc{} || ptr != port_text.data() + port_text.size() || p == 0 || p > 65535)
+      return std::nullopt;
     out.port = static_cast<std::uint16_t>(p);
   }
   return out;

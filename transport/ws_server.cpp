@@ -1,8 +1,6 @@
 #include "transport/ws_server.hpp"
 
-#include <chrono>
-#include <deque>
-#include <stdexcept>
+#include <spdlog/spdlog.h>
 
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/post.hpp>
@@ -15,7 +13,9 @@
 #include <boost/beast/version.hpp>
 #include <boost/beast/websocket.hpp>
 #include <boost/beast/websocket/ssl.hpp>
-#include <spdlog/spdlog.h>
+#include <chrono>
+#include <deque>
+#include <stdexcept>
 
 #include "protocol/origin.hpp"
 #include "transport/listen.hpp"
@@ -72,8 +72,14 @@ struct ws_server::impl : std::enable_shared_from_this<ws_server::impl> {
   tcp::acceptor acceptor;
   std::uint16_t bound_port = 0;
 
-  impl(net::io_context& io, server_options o, server_hooks& h, metrics_registry& m, std::shared_ptr<server_state> s)
-      : ioc(io), opts(std::move(o)), hooks(h), metrics(m), state(std::move(s)), acceptor(net::make_strand(io)) {}
+  impl(net::io_context& io, server_options o, server_hooks& h, metrics_registry& m,
+       std::shared_ptr<server_state> s)
+      : ioc(io),
+        opts(std::move(o)),
+        hooks(h),
+        metrics(m),
+        state(std::move(s)),
+        acceptor(net::make_strand(io)) {}
 
   void do_accept();
   void on_accept(beast::error_code ec, tcp::socket socket);
@@ -126,9 +132,10 @@ class ws_session : public connection_sink, public std::enable_shared_from_this<w
   }
 
   void close(std::uint16_t code, std::string reason) override {
-    net::post(ws_.get_executor(), [self = this->shared_from_this(), code, reason = std::move(reason)]() mutable {
-      self->begin_close(code, std::move(reason), true);
-    });
+    net::post(ws_.get_executor(),
+              [self = this->shared_from_this(), code, reason = std::move(reason)]() mutable {
+                self->begin_close(code, std::move(reason), true);
+              });
   }
 
  private:
@@ -166,9 +173,10 @@ class ws_session : public connection_sink, public std::enable_shared_from_this<w
     const auto received = std::chrono::steady_clock::now();
     if (!ws_.got_text()) {
       buffer_.consume(buffer_.size());
-      events_->on_message(protocol::decode_error{protocol::error_code::invalid_message,
-                                                 "binary frames are not accepted; send JSON text", std::nullopt},
-                          received);
+      events_->on_message(
+          protocol::decode_error{protocol::error_code::invalid_message,
+                                 "binary frames are not accepted; send JSON text", std::nullopt},
+          received);
     } else {
       auto text = beast::buffers_to_string(buffer_.data());
       buffer_.consume(buffer_.size());
@@ -294,7 +302,8 @@ class ws_session : public connection_sink, public std::enable_shared_from_this<w
     }
     if (!ping_in_flight_) {
       ping_in_flight_ = true;
-      ws_.async_ping({}, [self = this->shared_from_this()](beast::error_code) { self->ping_in_flight_ = false; });
+      ws_.async_ping({},
+                     [self = this->shared_from_this()](beast::error_code) { self->ping_in_flight_ = false; });
     }
     schedule_heartbeat();
   }
@@ -338,7 +347,8 @@ class http_session : public std::enable_shared_from_this<http_session<Stream>> {
                                 self->do_read();
                               });
     } else {
-      net::dispatch(stream_.get_executor(), beast::bind_front_handler(&http_session::do_read, this->shared_from_this()));
+      net::dispatch(stream_.get_executor(),
+                    beast::bind_front_handler(&http_session::do_read, this->shared_from_this()));
     }
   }
 
@@ -361,7 +371,8 @@ class http_session : public std::enable_shared_from_this<http_session<Stream>> {
 
   void upgrade(http::request<http::string_body> req) {
     auto& s = *server_;
-    if (target_path(req.target()) != s.opts.path) return reject(req, http::status::not_found, "no such path\n");
+    if (target_path(req.target()) != s.opts.path)
+      return reject(req, http::status::not_found, "no such path\n");
     if (s.state->draining.load()) return reject(req, http::status::service_unavailable, "draining\n");
     auto origin = header(req, http::field::origin);
     if (!protocol::origin_allowed(origin ? std::optional<std::string_view>(*origin) : std::nullopt,
@@ -445,10 +456,11 @@ class http_session : public std::enable_shared_from_this<http_session<Stream>> {
   void write(http::response<http::string_body> res) {
     auto sp = std::make_shared<http::response<http::string_body>>(std::move(res));
     const bool keep = sp->keep_alive();
-    http::async_write(stream_, *sp, [self = this->shared_from_this(), sp, keep](beast::error_code ec, std::size_t) {
-      if (ec || !keep) return self->shutdown();
-      self->do_read();
-    });
+    http::async_write(stream_, *sp,
+                      [self = this->shared_from_this(), sp, keep](beast::error_code ec, std::size_t) {
+                        if (ec || !keep) return self->shutdown();
+                        self->do_read();
+                      });
   }
 
   void shutdown() {
@@ -476,9 +488,11 @@ void ws_server::impl::on_accept(beast::error_code ec, tcp::socket socket) {
     boost::system::error_code nodelay_ec;
     socket.set_option(tcp::no_delay(true), nodelay_ec);
     if (opts.tls)
-      std::make_shared<http_session<tls_stream>>(tls_stream(std::move(socket), *opts.tls), shared_from_this())->run();
+      std::make_shared<http_session<tls_stream>>(tls_stream(std::move(socket), *opts.tls), shared_from_this())
+          ->run();
     else
-      std::make_shared<http_session<plain_stream>>(plain_stream(std::move(socket)), shared_from_this())->run();
+      std::make_shared<http_session<plain_stream>>(plain_stream(std::move(socket)), shared_from_this())
+          ->run();
   } else {
     // EMFILE and friends: keep accepting, the condition is usually transient.
     spdlog::warn("accept failed: {}", ec.message());
@@ -486,8 +500,8 @@ void ws_server::impl::on_accept(beast::error_code ec, tcp::socket socket) {
   do_accept();
 }
 
-ws_server::ws_server(net::io_context& ioc, server_options options, server_hooks& hooks, metrics_registry& metrics,
-                     std::shared_ptr<server_state> state)
+ws_server::ws_server(net::io_context& ioc, server_options options, server_hooks& hooks,
+                     metrics_registry& metrics, std::shared_ptr<server_state> state)
     : impl_(std::make_shared<impl>(ioc, std::move(options), hooks, metrics, std::move(state))) {}
 
 ws_server::~ws_server() { stop(); }

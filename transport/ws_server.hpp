@@ -3,13 +3,12 @@
 // /readyz and /metrics, origin allow-list, trusted-proxy headers, optional TLS. Each connection runs on its
 // own strand; the server holds no gateway state.
 #include <atomic>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ssl/context.hpp>
 #include <cstdint>
 #include <memory>
 #include <string>
 #include <vector>
-
-#include <boost/asio/io_context.hpp>
-#include <boost/asio/ssl/context.hpp>
 
 #include "protocol/cidr.hpp"
 #include "transport/connection.hpp"
@@ -39,8 +38,8 @@ struct server_state {
 
 class ws_server {
  public:
-  ws_server(boost::asio::io_context& ioc, server_options options, server_hooks& hooks, metrics_registry& metrics,
-            std::shared_ptr<server_state> state);
+  ws_server(boost::asio::io_context& ioc, server_options options, server_hooks& hooks,
+            metrics_registry& metrics, std::shared_ptr<server_state> state);
   ~ws_server();
 
   /// Binds and starts accepting; throws std::runtime_error when the address cannot be bound.

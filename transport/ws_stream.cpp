@@ -1,7 +1,5 @@
 #include "transport/ws_stream.hpp"
 
-#include <deque>
-
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/ssl.hpp>
 #include <boost/asio/strand.hpp>
@@ -10,6 +8,7 @@
 #include <boost/beast/ssl.hpp>
 #include <boost/beast/websocket.hpp>
 #include <boost/beast/websocket/ssl.hpp>
+#include <deque>
 
 #include "transport/url.hpp"
 
@@ -40,28 +39,31 @@ class ws_byte_stream : public byte_stream, public std::enable_shared_from_this<w
   net::any_io_executor executor() override { return ws_.get_executor(); }
 
   void read(std::function<void(boost::system::error_code, bytes)> done) override {
-    ws_.async_read(buffer_, [self = this->shared_from_this(), done](boost::system::error_code ec, std::size_t) {
-      bytes data(self->buffer_.size());
-      net::buffer_copy(net::buffer(data), self->buffer_.data());
-      self->buffer_.consume(self->buffer_.size());
-      done(ec, std::move(data));
-    });
+    ws_.async_read(buffer_,
+                   [self = this->shared_from_this(), done](boost::system::error_code ec, std::size_t) {
+                     bytes data(self->buffer_.size());
+                     net::buffer_copy(net::buffer(data), self->buffer_.data());
+                     self->buffer_.consume(self->buffer_.size());
+                     done(ec, std::move(data));
+                   });
   }
 
   void write(bytes data, std::function<void(boost::system::error_code)> done) override {
-    // The frame owns its bytes until the write completes (TUNNEL.md: aliasing reused buffers corrupts streams).
+    // The frame owns its bytes until the write completes (TUNNEL.md: aliasing reused buffers corrupts
+    // streams).
     auto buf = std::make_shared<bytes>(std::move(data));
-    ws_.async_write(net::buffer(*buf), [self = this->shared_from_this(), buf, done](boost::system::error_code ec,
-                                                                                  std::size_t) { done(ec); });
+    ws_.async_write(net::buffer(*buf), [self = this->shared_from_this(), buf, done](
+                                           boost::system::error_code ec, std::size_t) { done(ec); });
   }
 
   void close() override {
     if (closing_) return;
     closing_ = true;
-    ws_.async_close(websocket::close_code::normal, [self = this->shared_from_this()](boost::system::error_code) {
-      beast::error_code ec;
-      beast::get_lowest_layer(self->ws_).socket().close(ec);
-    });
+    ws_.async_close(websocket::close_code::normal,
+                    [self = this->shared_from_this()](boost::system::error_code) {
+                      beast::error_code ec;
+                      beast::get_lowest_layer(self->ws_).socket().close(ec);
+                    });
   }
 
  private:
@@ -74,8 +76,8 @@ class ws_byte_stream : public byte_stream, public std::enable_shared_from_this<w
 template <class Stream>
 class connector : public std::enable_shared_from_this<connector<Stream>> {
  public:
-  connector(net::io_context& ioc, websocket::stream<Stream> ws, url_parts url, websocket_connect_options options,
-            std::function<void(websocket_connect_result)> done)
+  connector(net::io_context& ioc, websocket::stream<Stream> ws, url_parts url,
+            websocket_connect_options options, std::function<void(websocket_connect_result)> done)
       : resolver_(net::make_strand(ioc)),
         ws_(std::move(ws)),
         url_(std::move(url)),
@@ -83,11 +85,12 @@ class connector : public std::enable_shared_from_this<connector<Stream>> {
         done_(std::move(done)) {}
 
   void run() {
-    resolver_.async_resolve(url_.host, std::to_string(url_.port),
-                            [self = this->shared_from_this()](boost::system::error_code ec, tcp::resolver::results_type r) {
-                              if (ec) return self->fail(ec, "cannot resolve " + self->url_.host);
-                              self->on_resolved(r);
-                            });
+    resolver_.async_resolve(
+        url_.host, std::to_string(url_.port),
+        [self = this->shared_from_this()](boost::system::error_code ec, tcp::resolver::results_type r) {
+          if (ec) return self->fail(ec, "cannot resolve " + self->url_.host);
+          self->on_resolved(r);
+        });
   }
 
  private:
@@ -107,10 +110,11 @@ class connector : public std::enable_shared_from_this<connector<Stream>> {
       SSL_set_tlsext_host_name(ws_.next_layer().native_handle(), url_.host.c_str());
       // The certificate must name the host we meant, not just chain to a trusted CA.
       ws_.next_layer().set_verify_callback(net::ssl::host_name_verification(url_.host));
-      ws_.next_layer().async_handshake(net::ssl::stream_base::client, [self = this->shared_from_this()](boost::system::error_code ec) {
-        if (ec) return self->fail(ec, "TLS handshake failed");
-        self->upgrade();
-      });
+      ws_.next_layer().async_handshake(net::ssl::stream_base::client,
+                                       [self = this->shared_from_this()](boost::system::error_code ec) {
+                                         if (ec) return self->fail(ec, "TLS handshake failed");
+                                         self->upgrade();
+                                       });
     } else {
       upgrade();
     }
@@ -125,9 +129,9 @@ class connector : public std::enable_shared_from_this<connector<Stream>> {
       if (!auth.empty()) req.set(http::field::authorization, auth);
       req.set(http::field::user_agent, "switchboard");
     }));
-    ws_.async_handshake(res_, url_.host_header(), url_.target, [self = this->shared_from_this()](boost::system::error_code ec) {
-      self->on_upgraded(ec);
-    });
+    ws_.async_handshake(
+        res_, url_.host_header(), url_.target,
+        [self = this->shared_from_this()](boost::system::error_code ec) { self->on_upgraded(ec); });
   }
 
   void on_upgraded(boost::system::error_code ec) {
@@ -181,12 +185,14 @@ void connect_websocket(net::io_context& ioc, websocket_connect_options options,
     websocket::stream<beast::ssl_stream<beast::tcp_stream>> ws(net::make_strand(ioc), *ctx);
     // Keep the context alive with the attempt.
     auto wrapped = [ctx, done](websocket_connect_result r) { done(std::move(r)); };
-    std::make_shared<connector<beast::ssl_stream<beast::tcp_stream>>>(ioc, std::move(ws), *url, std::move(options),
-                                                                       wrapped)
+    std::make_shared<connector<beast::ssl_stream<beast::tcp_stream>>>(ioc, std::move(ws), *url,
+                                                                      std::move(options), wrapped)
         ->run();
   } else {
     websocket::stream<beast::tcp_stream> ws(net::make_strand(ioc));
-    std::make_shared<connector<beast::tcp_stream>>(ioc, std::move(ws), *url, std::move(options), std::move(done))->run();
+    std::make_shared<connector<beast::tcp_stream>>(ioc, std::move(ws), *url, std::move(options),
+                                                   std::move(done))
+        ->run();
   }
 }
 

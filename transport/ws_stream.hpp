@@ -2,16 +2,15 @@
 // SSH over WebSocket, as Dev Tunnels carries it: every binary frame is a piece of the SSH byte stream.
 // Client side: connect with subprotocols and `Authorization: tunnel <token>`, learning the HTTP status on
 // refusal (401/403/404 decide the retry rules). Server side: wrap an accepted WebSocket.
-#include <functional>
-#include <memory>
-#include <string>
-#include <vector>
-
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ssl/context.hpp>
 #include <boost/beast/core/tcp_stream.hpp>
 #include <boost/beast/ssl/ssl_stream.hpp>
 #include <boost/beast/websocket/stream.hpp>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
 
 #include "transport/ssh_link.hpp"
 
@@ -19,16 +18,16 @@ namespace sb::transport {
 
 struct websocket_connect_result {
   boost::system::error_code ec;
-  int http_status = 0;    // the refusal's status when the upgrade was declined
-  std::string protocol;   // the subprotocol the server chose
+  int http_status = 0;   // the refusal's status when the upgrade was declined
+  std::string protocol;  // the subprotocol the server chose
   std::shared_ptr<byte_stream> stream;
-  std::string error;      // human-readable reason when stream is null
+  std::string error;  // human-readable reason when stream is null
 };
 
 struct websocket_connect_options {
   std::string url;
   std::vector<std::string> subprotocols;
-  std::string authorization;  // full header value, e.g. "tunnel eyJ..."
+  std::string authorization;                       // full header value, e.g. "tunnel eyJ..."
   std::shared_ptr<boost::asio::ssl::context> tls;  // for wss; default verifies against the system store
   std::chrono::milliseconds timeout = std::chrono::seconds(15);
 };

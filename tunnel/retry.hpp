@@ -1,6 +1,7 @@
 #pragma once
 // Connection status, typed tunnel errors and the retry rules of the official SDK (devtunnels-protocol.md §4),
-// plus exponential backoff with full jitter. Pure: the actor that owns a host connection asks these what to do.
+// plus exponential backoff with full jitter. Pure: the actor that owns a host connection asks these what to
+// do.
 #include <chrono>
 #include <cstdint>
 #include <random>
@@ -45,8 +46,8 @@ enum class next_step {
 };
 
 struct retry_state {
-  bool token_refreshed = false;    // a refresh already happened for the current failure streak
-  unsigned attempts = 0;           // failed attempts since the last success
+  bool token_refreshed = false;     // a refresh already happened for the current failure streak
+  unsigned attempts = 0;            // failed attempts since the last success
   unsigned throttled_attempts = 0;  // of those, 429/502/503
 };
 

@@ -1,9 +1,10 @@
 // load_gateway_config: flag beats environment beats file beats default, and every source's errors.
-#include <catch2/catch.hpp>
+#include "cli/config_sources.hpp"
 
 #include <stdlib.h>
 #include <unistd.h>
 
+#include <catch2/catch.hpp>
 #include <cstdio>
 #include <fstream>
 #include <map>
@@ -11,8 +12,6 @@
 #include <string>
 #include <variant>
 #include <vector>
-
-#include "cli/config_sources.hpp"
 
 using sb::cli::load_gateway_config;
 using sb::protocol::gateway_config;
@@ -81,7 +80,9 @@ std::string failure(const std::optional<std::string>& file, const flag_map& flag
   return std::get<std::string>(r);
 }
 
-bool contains(const std::string& text, const std::string& part) { return text.find(part) != std::string::npos; }
+bool contains(const std::string& text, const std::string& part) {
+  return text.find(part) != std::string::npos;
+}
 
 }  // namespace
 

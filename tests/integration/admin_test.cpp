@@ -1,15 +1,14 @@
 // The admin Unix socket (PROTOCOL.md "Admin socket") and its command-line front end, against a real node.
+#include <spdlog/spdlog.h>
 #include <sys/wait.h>
-
-#include <cstdio>
-#include <filesystem>
 
 #include <boost/asio/local/stream_protocol.hpp>
 #include <boost/asio/read_until.hpp>
 #include <boost/asio/streambuf.hpp>
 #include <boost/asio/write.hpp>
 #include <catch2/catch.hpp>
-#include <spdlog/spdlog.h>
+#include <cstdio>
+#include <filesystem>
 
 #include "support/gateway_fixture.hpp"
 
@@ -21,8 +20,8 @@ bool is_ok(const json& answer) { return answer.is_object() && answer.value("ok",
 
 /// A failure answer: ok false with an error text.
 bool is_failure(const json& answer) {
-  return answer.is_object() && answer.contains("ok") && answer["ok"] == false && answer["error"].is_string() &&
-         !answer["error"].get<std::string>().empty();
+  return answer.is_object() && answer.contains("ok") && answer["ok"] == false &&
+         answer["error"].is_string() && !answer["error"].get<std::string>().empty();
 }
 
 /// The entry of `list` whose `key` is `value`, or null.
@@ -46,7 +45,8 @@ class raw_admin {
   json call(const std::string& line) {
     boost::asio::write(socket_, boost::asio::buffer(line + "\n"));
     auto n = boost::asio::read_until(socket_, input_, '\n');
-    std::string text(boost::asio::buffers_begin(input_.data()), boost::asio::buffers_begin(input_.data()) + n);
+    std::string text(boost::asio::buffers_begin(input_.data()),
+                     boost::asio::buffers_begin(input_.data()) + n);
     input_.consume(n);
     return json::parse(text, nullptr, false);
   }
@@ -101,25 +101,28 @@ TEST_CASE("stats counts the clients, sessions and agents that exist") {
   auto unauthenticated = gw.connect();
   REQUIRE(a->request("session_create", {{"sessionId", "room-1"}})["type"] == "session_info");
   REQUIRE(b->request("session_create", {{"sessionId", "room-2"}})["type"] == "session_info");
-  REQUIRE(b->request("agent_register", {{"agentId", "agent-1"}, {"type", "t"}, {"capabilities", json::array()}})["type"] ==
+  REQUIRE(b->request("agent_register",
+                     {{"agentId", "agent-1"}, {"type", "t"}, {"capabilities", json::array()}})["type"] ==
           "ack");
   CHECK(eventually([&] {
     auto now = stats(gw);
-    return now["clients"] == 3 && now["authenticatedClients"] == 2 && now["sessions"] == 2 && now["agents"] == 1 &&
-           now["agentsOnline"] == 1;
+    return now["clients"] == 3 && now["authenticatedClients"] == 2 && now["sessions"] == 2 &&
+           now["agents"] == 1 && now["agentsOnline"] == 1;
   }));
 
   // b leaves: its session empties and goes, its agent goes offline but stays on record.
   b.reset();
   CHECK(eventually([&] {
     auto now = stats(gw);
-    return now["clients"] == 2 && now["authenticatedClients"] == 1 && now["sessions"] == 1 && now["agents"] == 1 &&
-           now["agentsOnline"] == 0;
+    return now["clients"] == 2 && now["authenticatedClients"] == 1 && now["sessions"] == 1 &&
+           now["agents"] == 1 && now["agentsOnline"] == 0;
   }));
   INFO(stats(gw).dump());
 }
 
-TEST_CASE("actors lists the supervisor, the agent registry, every client and every session, each with mailbox and state") {
+TEST_CASE(
+    "actors lists the supervisor, the agent registry, every client and every session, each with mailbox and "
+    "state") {
   gateway_fixture gw;
   auto a = gw.ready_client();
   auto b = gw.ready_client();
@@ -133,7 +136,8 @@ TEST_CASE("actors lists the supervisor, the agent registry, every client and eve
     return std::count_if(actors.begin(), actors.end(), [&](const json& e) { return e["kind"] == kind; });
   };
   auto has = [&](const std::string& kind, const std::string& id) {
-    return std::any_of(actors.begin(), actors.end(), [&](const json& e) { return e["kind"] == kind && e["id"] == id; });
+    return std::any_of(actors.begin(), actors.end(),
+                       [&](const json& e) { return e["kind"] == kind && e["id"] == id; });
   };
   CHECK(eventually([&] {
     auto r = gw.admin({{"cmd", "actors"}});
@@ -166,7 +170,8 @@ TEST_CASE("actors lists the supervisor, the agent registry, every client and eve
     auto r = gw.admin({{"cmd", "actors"}});
     if (!is_ok(r)) return false;
     actors = r["result"]["actors"];
-    return count_kind("client") == 1 && !has("client", id_b) && count_kind("session") == 1 && !has("session", "room-2");
+    return count_kind("client") == 1 && !has("client", id_b) && count_kind("session") == 1 &&
+           !has("session", "room-2");
   }));
 }
 
@@ -241,9 +246,10 @@ TEST_CASE("agents lists every agent with its status and holder") {
   gateway_fixture gw;
   auto a = gw.ready_client();
   auto b = gw.ready_client();
-  REQUIRE(a->request("agent_register", {{"agentId", "agent-a"}, {"type", "llm"}, {"capabilities", {"sum"}}})["type"] ==
-          "ack");
-  REQUIRE(b->request("agent_register", {{"agentId", "agent-b"}, {"type", "tool"}, {"capabilities", {"grep"}}})["type"] ==
+  REQUIRE(a->request("agent_register",
+                     {{"agentId", "agent-a"}, {"type", "llm"}, {"capabilities", {"sum"}}})["type"] == "ack");
+  REQUIRE(b->request("agent_register",
+                     {{"agentId", "agent-b"}, {"type", "tool"}, {"capabilities", {"grep"}}})["type"] ==
           "ack");
   REQUIRE(b->request("agent_status", {{"agentId", "agent-b"}, {"status", "busy"}})["type"] == "ack");
 
@@ -360,15 +366,16 @@ TEST_CASE("a line that is not JSON is answered ok false and the connection keeps
 
 TEST_CASE("the admin command line prints stats as JSON and fails for an unknown kick target") {
   gateway_fixture gw;
-  auto stats_run = run(std::string(SWITCHBOARD_BINARY) + " admin --socket " + quoted(gw.admin_path()) + " stats");
+  auto stats_run =
+      run(std::string(SWITCHBOARD_BINARY) + " admin --socket " + quoted(gw.admin_path()) + " stats");
   CHECK(stats_run.exit_code == 0);
   INFO(stats_run.out);
   auto printed = json::parse(stats_run.out, nullptr, false);
   REQUIRE_FALSE(printed.is_discarded());
   CHECK(printed["nodeId"] == gw.node->node_id());
 
-  auto kick_run =
-      run(std::string(SWITCHBOARD_BINARY) + " admin --socket " + quoted(gw.admin_path()) + " kick nosuch 2>/dev/null");
+  auto kick_run = run(std::string(SWITCHBOARD_BINARY) + " admin --socket " + quoted(gw.admin_path()) +
+                      " kick nosuch 2>/dev/null");
   CHECK(kick_run.exit_code != 0);
 
   // And a real kick through the front end closes the client with 4000.

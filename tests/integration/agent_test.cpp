@@ -1,4 +1,5 @@
-// Agents and routed requests (PROTOCOL.md "Types", agent rows, and the rules below the table) over real sockets.
+// Agents and routed requests (PROTOCOL.md "Types", agent rows, and the rules below the table) over real
+// sockets.
 #include <catch2/catch.hpp>
 
 #include "support/gateway_fixture.hpp"
@@ -7,10 +8,14 @@ using namespace sb::test;
 
 namespace {
 
-std::string error_code_of(const json& msg) { return msg["type"] == "error" ? msg["payload"].value("code", "") : ""; }
+std::string error_code_of(const json& msg) {
+  return msg["type"] == "error" ? msg["payload"].value("code", "") : "";
+}
 
-json agent_payload(const std::string& agent_id, const std::string& type, std::vector<std::string> capabilities) {
-  return {{"agentId", agent_id}, {"name", agent_id + " name"}, {"type", type}, {"capabilities", capabilities}};
+json agent_payload(const std::string& agent_id, const std::string& type,
+                   std::vector<std::string> capabilities) {
+  return {
+      {"agentId", agent_id}, {"name", agent_id + " name"}, {"type", type}, {"capabilities", capabilities}};
 }
 
 /// Registers `client` as an agent and requires the ack.
@@ -35,7 +40,8 @@ std::optional<json> reply_to(ws_client& client, const std::string& id,
   return client.wait_for([&](const json& m) { return m.value("replyTo", "") == id; }, timeout);
 }
 
-/// The next route_request delivered to an agent (with or without replyTo, so a wrong one is seen, not skipped).
+/// The next route_request delivered to an agent (with or without replyTo, so a wrong one is seen, not
+/// skipped).
 std::optional<json> routed(ws_client& agent, std::chrono::milliseconds timeout = ws_client::default_timeout) {
   return agent.wait_for([](const json& m) { return m.value("type", "") == "route_request"; }, timeout);
 }
@@ -52,8 +58,10 @@ void answer(ws_client& agent, const json& route, json response) {
   REQUIRE(ack["type"] == "ack");
 }
 
-/// Routes `payload` from `requester`, and returns the agent id the request reached (answering it) or the error.
-std::string route_and_answer(ws_client& requester, json payload, const std::vector<std::pair<std::string, ws_client*>>& agents) {
+/// Routes `payload` from `requester`, and returns the agent id the request reached (answering it) or the
+/// error.
+std::string route_and_answer(ws_client& requester, json payload,
+                             const std::vector<std::pair<std::string, ws_client*>>& agents) {
   auto id = send_route(requester, std::move(payload));
   // Whoever got it answers; the requester's reply names the agent.
   for (int round = 0; round < 50; ++round) {
@@ -113,10 +121,10 @@ TEST_CASE("the holder re-registering its own agent is accepted and updates it") 
   REQUIRE(r["type"] == "ack");
   CHECK(r["payload"]["agentId"] == "agent-x");
 
-  CHECK(route_and_answer(*requester, {{"capability", "new-cap"}, {"request", 1}}, {{"agent-x", agent.get()}}) ==
-        "agent-x");
-  CHECK(route_and_answer(*requester, {{"capability", "old-cap"}, {"request", 1}}, {{"agent-x", agent.get()}}) ==
-        "error:NO_AGENT");
+  CHECK(route_and_answer(*requester, {{"capability", "new-cap"}, {"request", 1}},
+                         {{"agent-x", agent.get()}}) == "agent-x");
+  CHECK(route_and_answer(*requester, {{"capability", "old-cap"}, {"request", 1}},
+                         {{"agent-x", agent.get()}}) == "error:NO_AGENT");
 }
 
 TEST_CASE("a routed request reaches the agent without replyTo and its answer comes back as route_response") {
@@ -139,7 +147,8 @@ TEST_CASE("a routed request reaches the agent without replyTo and its answer com
   // The requester has no answer yet: the reply waits for the agent.
   CHECK(requester->none_within([&](const json& m) { return m.value("replyTo", "") == id; }, 100ms));
 
-  auto ack = agent->request("route_response", {{"requestId", p["requestId"]}, {"response", {{"echoed", request}}}});
+  auto ack =
+      agent->request("route_response", {{"requestId", p["requestId"]}, {"response", {{"echoed", request}}}});
   CHECK(ack["type"] == "ack");
   CHECK(ack["payload"] == json::object());
 
@@ -179,14 +188,15 @@ TEST_CASE("when several selectors are given agentId wins, then capability") {
   register_agent(*b, "agent-b", "type-b", {"cap-b"});
   const std::vector<std::pair<std::string, ws_client*>> agents = {{"agent-a", a.get()}, {"agent-b", b.get()}};
 
-  CHECK(route_and_answer(*requester,
-                         {{"agentType", "type-a"}, {"capability", "cap-a"}, {"agentId", "agent-b"}, {"request", 1}},
+  CHECK(route_and_answer(
+            *requester,
+            {{"agentType", "type-a"}, {"capability", "cap-a"}, {"agentId", "agent-b"}, {"request", 1}},
+            agents) == "agent-b");
+  CHECK(route_and_answer(*requester, {{"agentType", "type-a"}, {"capability", "cap-b"}, {"request", 1}},
                          agents) == "agent-b");
-  CHECK(route_and_answer(*requester, {{"agentType", "type-a"}, {"capability", "cap-b"}, {"request", 1}}, agents) ==
-        "agent-b");
   // The first selector present alone chooses the candidates: no fallback to the others.
-  CHECK(route_and_answer(*requester, {{"agentId", "nobody"}, {"capability", "cap-a"}, {"request", 1}}, agents) ==
-        "error:NO_AGENT");
+  CHECK(route_and_answer(*requester, {{"agentId", "nobody"}, {"capability", "cap-a"}, {"request", 1}},
+                         agents) == "error:NO_AGENT");
 }
 
 TEST_CASE("route_request without agentId, capability or agentType is INVALID_MESSAGE") {
@@ -302,11 +312,15 @@ TEST_CASE("route_request that matches no agent is NO_AGENT") {
   gateway_fixture gw;
   auto agent = gw.ready_client();
   auto requester = gw.ready_client();
-  CHECK(error_code_of(requester->request("route_request", {{"agentId", "ghost"}, {"request", 1}})) == "NO_AGENT");
+  CHECK(error_code_of(requester->request("route_request", {{"agentId", "ghost"}, {"request", 1}})) ==
+        "NO_AGENT");
   register_agent(*agent, "agent-a", "worker", {"work"});
-  CHECK(error_code_of(requester->request("route_request", {{"agentId", "ghost"}, {"request", 1}})) == "NO_AGENT");
-  CHECK(error_code_of(requester->request("route_request", {{"capability", "fly"}, {"request", 1}})) == "NO_AGENT");
-  CHECK(error_code_of(requester->request("route_request", {{"agentType", "robot"}, {"request", 1}})) == "NO_AGENT");
+  CHECK(error_code_of(requester->request("route_request", {{"agentId", "ghost"}, {"request", 1}})) ==
+        "NO_AGENT");
+  CHECK(error_code_of(requester->request("route_request", {{"capability", "fly"}, {"request", 1}})) ==
+        "NO_AGENT");
+  CHECK(error_code_of(requester->request("route_request", {{"agentType", "robot"}, {"request", 1}})) ==
+        "NO_AGENT");
   CHECK_FALSE(route_arrives_within(*agent, 50ms));
 }
 
@@ -326,7 +340,8 @@ TEST_CASE("an unanswered request fails with ROUTE_TIMEOUT and a late answer is R
   CHECK(error_code_of(*reply) == "ROUTE_TIMEOUT");
   CHECK(elapsed >= 300ms);
 
-  auto late = agent->request("route_response", {{"requestId", (*got)["payload"]["requestId"]}, {"response", "late"}});
+  auto late =
+      agent->request("route_response", {{"requestId", (*got)["payload"]["requestId"]}, {"response", "late"}});
   CHECK(error_code_of(late) == "ROUTE_NOT_FOUND");
   // Nothing more reaches the requester for that request.
   CHECK(requester->none_within([&](const json& m) { return m.value("replyTo", "") == id; }, 100ms));
@@ -355,10 +370,10 @@ TEST_CASE("route_response from a client other than the chosen agent is ROUTE_NOT
   auto got = routed(*agent);
   REQUIRE(got);
   const auto request_id = (*got)["payload"]["requestId"];
-  CHECK(error_code_of(other_agent->request("route_response", {{"requestId", request_id}, {"response", "forged"}})) ==
-        "ROUTE_NOT_FOUND");
-  CHECK(error_code_of(bystander->request("route_response", {{"requestId", request_id}, {"response", "forged"}})) ==
-        "ROUTE_NOT_FOUND");
+  CHECK(error_code_of(other_agent->request(
+            "route_response", {{"requestId", request_id}, {"response", "forged"}})) == "ROUTE_NOT_FOUND");
+  CHECK(error_code_of(bystander->request(
+            "route_response", {{"requestId", request_id}, {"response", "forged"}})) == "ROUTE_NOT_FOUND");
   CHECK(requester->none_within([&](const json& m) { return m.value("replyTo", "") == id; }, 100ms));
 
   // The real agent can still answer.
@@ -369,7 +384,8 @@ TEST_CASE("route_response from a client other than the chosen agent is ROUTE_NOT
   CHECK((*reply)["payload"]["response"] == "genuine");
 }
 
-TEST_CASE("agent_unregister removes the agent, and unknown or foreign agents are NO_AGENT or AGENT_CONFLICT") {
+TEST_CASE(
+    "agent_unregister removes the agent, and unknown or foreign agents are NO_AGENT or AGENT_CONFLICT") {
   gateway_fixture gw;
   auto holder = gw.ready_client();
   auto other = gw.ready_client();
@@ -383,7 +399,8 @@ TEST_CASE("agent_unregister removes the agent, and unknown or foreign agents are
   CHECK(r["type"] == "ack");
   CHECK(r["payload"] == json::object());
   CHECK(admin_agent(gw, "agent-a").is_null());
-  CHECK(error_code_of(other->request("route_request", {{"agentId", "agent-a"}, {"request", 1}})) == "NO_AGENT");
+  CHECK(error_code_of(other->request("route_request", {{"agentId", "agent-a"}, {"request", 1}})) ==
+        "NO_AGENT");
   CHECK(error_code_of(holder->request("agent_unregister", {{"agentId", "agent-a"}})) == "NO_AGENT");
   // Once removed, anybody may take the id.
   register_agent(*other, "agent-a", "worker", {"work"});
@@ -395,7 +412,8 @@ TEST_CASE("agent_status for an unknown agent is NO_AGENT and for a foreign one A
   auto other = gw.ready_client();
   register_agent(*holder, "agent-a", "worker", {"work"});
 
-  CHECK(error_code_of(other->request("agent_status", {{"agentId", "ghost"}, {"status", "busy"}})) == "NO_AGENT");
+  CHECK(error_code_of(other->request("agent_status", {{"agentId", "ghost"}, {"status", "busy"}})) ==
+        "NO_AGENT");
   CHECK(error_code_of(other->request("agent_status", {{"agentId", "agent-a"}, {"status", "busy"}})) ==
         "AGENT_CONFLICT");
   CHECK(admin_agent(gw, "agent-a")["status"] == "online");
@@ -411,12 +429,15 @@ TEST_CASE("agent_status with a status other than online, busy or offline is INVA
   register_agent(*holder, "agent-a", "worker", {"work"});
   CHECK(error_code_of(holder->request("agent_status", {{"agentId", "agent-a"}, {"status", "sleeping"}})) ==
         "INVALID_MESSAGE");
-  CHECK(error_code_of(holder->request("agent_status", {{"agentId", "agent-a"}, {"status", 1}})) == "INVALID_MESSAGE");
+  CHECK(error_code_of(holder->request("agent_status", {{"agentId", "agent-a"}, {"status", 1}})) ==
+        "INVALID_MESSAGE");
   CHECK(error_code_of(holder->request("agent_status", {{"agentId", "agent-a"}})) == "INVALID_MESSAGE");
   CHECK(admin_agent(gw, "agent-a")["status"] == "online");
 }
 
-TEST_CASE("when an agent disconnects its request in flight fails at once with NO_AGENT and the agent goes offline") {
+TEST_CASE(
+    "when an agent disconnects its request in flight fails at once with NO_AGENT and the agent goes "
+    "offline") {
   gateway_fixture gw;  // routeTimeoutMs stays 30000: a NO_AGENT within seconds is not a timeout
   auto agent = gw.ready_client();
   auto requester = gw.ready_client();
@@ -436,13 +457,14 @@ TEST_CASE("when an agent disconnects its request in flight fails at once with NO
   CHECK(rec["status"] == "offline");
   CHECK(rec["clientId"].is_null());
   CHECK(rec["inFlight"] == 0);
-  CHECK(error_code_of(requester->request("route_request", {{"agentId", "agent-a"}, {"request", 2}})) == "NO_AGENT");
+  CHECK(error_code_of(requester->request("route_request", {{"agentId", "agent-a"}, {"request", 2}})) ==
+        "NO_AGENT");
 
   // Another client can take the agent over and receives its routes.
   auto successor = gw.ready_client();
   register_agent(*successor, "agent-a", "worker", {"work"});
   CHECK(admin_agent(gw, "agent-a")["status"] == "online");
   CHECK(admin_agent(gw, "agent-a")["clientId"] == gateway_fixture::id_of(*successor));
-  CHECK(route_and_answer(*requester, {{"agentId", "agent-a"}, {"request", 3}}, {{"agent-a", successor.get()}}) ==
-        "agent-a");
+  CHECK(route_and_answer(*requester, {{"agentId", "agent-a"}, {"request", 3}},
+                         {{"agent-a", successor.get()}}) == "agent-a");
 }

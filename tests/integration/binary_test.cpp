@@ -1,7 +1,6 @@
 // The real `switchboard serve` binary: configuration sources, start-up errors, generated token, and the
 // SIGTERM drain.
 #include <catch2/catch.hpp>
-
 #include <csignal>
 #include <fstream>
 #include <regex>
@@ -110,7 +109,8 @@ TEST_CASE("bad configuration fails at start with the key named") {
 TEST_CASE("a port in use is a clear start-up error, not a crash") {
   temp_dir dir;
   gateway_fixture gw;
-  auto r = run_to_end({binary, "serve", "--port", std::to_string(gw.port()), "--admin-socket", "x.sock"}, dir.path());
+  auto r = run_to_end({binary, "serve", "--port", std::to_string(gw.port()), "--admin-socket", "x.sock"},
+                      dir.path());
   CHECK(r.code == 1);
   CHECK(r.err.find("cannot listen") != std::string::npos);
 }

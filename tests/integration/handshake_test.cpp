@@ -8,7 +8,9 @@ using sb::protocol::auth_mode;
 
 namespace {
 
-std::string error_code_of(const json& msg) { return msg["type"] == "error" ? msg["payload"].value("code", "") : ""; }
+std::string error_code_of(const json& msg) {
+  return msg["type"] == "error" ? msg["payload"].value("code", "") : "";
+}
 
 }  // namespace
 
@@ -102,7 +104,8 @@ TEST_CASE("a custom token validator decides and names the user") {
       return std::nullopt;
     }
   };
-  gateway_fixture gw({}, [](sb::actors::gateway_node& n) { n.set_token_validator(std::make_shared<jwt_like>()); });
+  gateway_fixture gw(
+      {}, [](sb::actors::gateway_node& n) { n.set_token_validator(std::make_shared<jwt_like>()); });
   auto client = gw.connect();
   CHECK(error_code_of(client->request("auth", {{"token", test_token}})) == "AUTH_FAILED");
   auto ok = client->request("auth", {{"token", "user:alice"}});
@@ -191,7 +194,8 @@ TEST_CASE("a handler registered in code answers its type") {
   gateway_fixture gw({}, [](sb::actors::gateway_node& n) {
     n.register_handler("math.add", [](sb::actors::handler_context& ctx) {
       const auto& p = ctx.message().payload;
-      if (!p.contains("a") || !p.contains("b")) return ctx.fail(sb::protocol::error_code::invalid_message, "a, b");
+      if (!p.contains("a") || !p.contains("b"))
+        return ctx.fail(sb::protocol::error_code::invalid_message, "a, b");
       ctx.reply("math.sum", {{"sum", p["a"].get<int>() + p["b"].get<int>()}, {"by", ctx.client_id()}});
     });
     n.register_handler("fire.forget", [](sb::actors::handler_context&) {});

@@ -1,20 +1,18 @@
 // Conformance against an independent SSH client: libssh2 (OpenSSL backend) connects to our SSH server role
 // driven by ssh_link on 127.0.0.1, negotiates ecdh-sha2-nistp384/256 with aes256-ctr + hmac-sha2-* (and
-// aes256-gcm@openssh.com or -etm MACs when this libssh2 offers them), checks our host key, logs in with `none`
-// as "tunnel", and moves 1 MB through direct-tcpip to an echo server. The blocking libssh2 calls run on the
-// test thread; the server's io_context runs on its own thread.
-#include <catch2/catch.hpp>
-
+// aes256-gcm@openssh.com or -etm MACs when this libssh2 offers them), checks our host key, logs in with
+// `none` as "tunnel", and moves 1 MB through direct-tcpip to an echo server. The blocking libssh2 calls run
+// on the test thread; the server's io_context runs on its own thread.
 #include <libssh2.h>
 
 #include <algorithm>
 #include <array>
+#include <boost/asio.hpp>
+#include <catch2/catch.hpp>
 #include <mutex>
 #include <string>
 #include <thread>
 #include <vector>
-
-#include <boost/asio.hpp>
 
 #include "transport/ssh_link.hpp"
 
@@ -39,7 +37,8 @@ struct io_thread {
 /// Echoes every byte back on 127.0.0.1:port().
 class echo_server {
  public:
-  explicit echo_server(net::io_context& ioc) : acceptor_(ioc, tcp::endpoint(net::ip::make_address("127.0.0.1"), 0)) {
+  explicit echo_server(net::io_context& ioc)
+      : acceptor_(ioc, tcp::endpoint(net::ip::make_address("127.0.0.1"), 0)) {
     accept();
   }
   std::uint16_t port() const { return acceptor_.local_endpoint().port(); }
@@ -85,7 +84,8 @@ class server_handler : public sb::transport::ssh_link_handler {
     const auto host = r.string();
     const auto port = r.u32();
     if (!r.ok() || host != "127.0.0.1" || port > 65535)
-      return link.session().reject_channel(open.id, ssh::open_failure::administratively_prohibited, "127.0.0.1 only");
+      return link.session().reject_channel(open.id, ssh::open_failure::administratively_prohibited,
+                                           "127.0.0.1 only");
     tcp::socket socket(net::make_strand(ioc_));
     boost::system::error_code ec;
     socket.connect(tcp::endpoint(net::ip::make_address("127.0.0.1"), static_cast<std::uint16_t>(port)), ec);
@@ -119,7 +119,9 @@ struct our_server {
   std::mutex links_mtx;
   std::vector<std::shared_ptr<ssh_link>> links;
 
-  our_server() { net::post(io.ioc, [this] { accept(); }); }
+  our_server() {
+    net::post(io.ioc, [this] { accept(); });
+  }
   ~our_server() {
     std::lock_guard<std::mutex> g(links_mtx);
     for (auto& l : links) l->close();
@@ -236,7 +238,9 @@ std::string read_exactly(LIBSSH2_CHANNEL* ch, LIBSSH2_SESSION* s, std::size_t n)
 
 }  // namespace
 
-TEST_CASE("libssh2 connects to our SSH server, checks its host key, logs in with none and forwards 1 MB through direct-tcpip") {
+TEST_CASE(
+    "libssh2 connects to our SSH server, checks its host key, logs in with none and forwards 1 MB through "
+    "direct-tcpip") {
   libssh2_library lib;
   const auto ciphers = supported(LIBSSH2_METHOD_CRYPT_CS);
   const auto macs = supported(LIBSSH2_METHOD_MAC_CS);
@@ -304,7 +308,8 @@ TEST_CASE("libssh2 connects to our SSH server, checks its host key, logs in with
     }
 
     // direct-tcpip to the echo server: 1 MB in 128 KiB rounds, byte-exact.
-    LIBSSH2_CHANNEL* ch = libssh2_channel_direct_tcpip_ex(session, "127.0.0.1", server.echo.port(), "127.0.0.1", 40000);
+    LIBSSH2_CHANNEL* ch =
+        libssh2_channel_direct_tcpip_ex(session, "127.0.0.1", server.echo.port(), "127.0.0.1", 40000);
     INFO(last_error(session));
     REQUIRE(ch);
     const std::size_t total = 1024 * 1024, round = 128 * 1024;
@@ -318,7 +323,8 @@ TEST_CASE("libssh2 connects to our SSH server, checks its host key, logs in with
     CHECK(echoed == payload);
 
     // A second channel in the same session, while the first one stays open.
-    LIBSSH2_CHANNEL* second = libssh2_channel_direct_tcpip_ex(session, "127.0.0.1", server.echo.port(), "127.0.0.1", 40001);
+    LIBSSH2_CHANNEL* second =
+        libssh2_channel_direct_tcpip_ex(session, "127.0.0.1", server.echo.port(), "127.0.0.1", 40001);
     REQUIRE(second);
     write_all(second, session, "ping", 4);
     CHECK(read_exactly(second, session, 4) == "ping");
@@ -353,7 +359,8 @@ TEST_CASE("libssh2 sees a channel open failure for a refused or forbidden direct
   CHECK(libssh2_session_last_errno(session) == LIBSSH2_ERROR_CHANNEL_FAILURE);
 
   // The session survives both refusals.
-  LIBSSH2_CHANNEL* ok = libssh2_channel_direct_tcpip_ex(session, "127.0.0.1", server.echo.port(), "127.0.0.1", 40002);
+  LIBSSH2_CHANNEL* ok =
+      libssh2_channel_direct_tcpip_ex(session, "127.0.0.1", server.echo.port(), "127.0.0.1", 40002);
   INFO(last_error(session));
   REQUIRE(ok);
   write_all(ok, session, "still here", 10);

@@ -1,15 +1,14 @@
 // Standard SSH conformance: OpenSSH's `ssh` client against our SSH server side, and our SSH client against a
-// throwaway `sshd`, for the standard parts (kex, ciphers, auth, direct-tcpip, tcpip-forward / forwarded-tcpip).
-#include <catch2/catch.hpp>
-
+// throwaway `sshd`, for the standard parts (kex, ciphers, auth, direct-tcpip, tcpip-forward /
+// forwarded-tcpip).
 #include <unistd.h>
 
+#include <boost/asio.hpp>
+#include <catch2/catch.hpp>
 #include <csignal>
 #include <fstream>
 #include <future>
 #include <set>
-
-#include <boost/asio.hpp>
 
 #include "support/gateway_fixture.hpp"
 #include "support/process.hpp"
@@ -38,7 +37,8 @@ struct io_thread {
 /// Echoes every byte back on 127.0.0.1:port().
 class echo_server {
  public:
-  explicit echo_server(net::io_context& ioc) : acceptor_(ioc, tcp::endpoint(net::ip::make_address("127.0.0.1"), 0)) {
+  explicit echo_server(net::io_context& ioc)
+      : acceptor_(ioc, tcp::endpoint(net::ip::make_address("127.0.0.1"), 0)) {
     accept();
   }
   std::uint16_t port() const { return acceptor_.local_endpoint().port(); }
@@ -96,7 +96,8 @@ class test_server_handler : public sb::transport::ssh_link_handler {
     const auto host = r.string();
     const auto port = r.u32();
     if (!r.ok() || host != "127.0.0.1" || port > 65535)
-      return link.session().reject_channel(open.id, ssh::open_failure::administratively_prohibited, "127.0.0.1 only");
+      return link.session().reject_channel(open.id, ssh::open_failure::administratively_prohibited,
+                                           "127.0.0.1 only");
     tcp::socket socket(link.session().ready() ? net::make_strand(ioc_) : net::make_strand(ioc_));
     boost::system::error_code ec;
     socket.connect(tcp::endpoint(net::ip::make_address("127.0.0.1"), static_cast<std::uint16_t>(port)), ec);
@@ -145,14 +146,19 @@ TEST_CASE("OpenSSH's ssh client negotiates with our SSH server and forwards a po
     temp_dir dir;
     {
       std::ofstream known(dir.path() / "known_hosts");
-      known << "[127.0.0.1]:" << acceptor.local_endpoint().port() << " " << host_key->openssh_public_line() << "\n";
+      known << "[127.0.0.1]:" << acceptor.local_endpoint().port() << " " << host_key->openssh_public_line()
+            << "\n";
     }
     const auto local = free_port();
-    std::vector<std::string> args = {"/usr/bin/ssh", "-N", "-p", std::to_string(acceptor.local_endpoint().port()),
-                                     "-o", "BatchMode=yes", "-o", "StrictHostKeyChecking=yes",
-                                     "-o", "UserKnownHostsFile=" + (dir.path() / "known_hosts").string(),
-                                     "-o", "ExitOnForwardFailure=yes", "-F", "/dev/null",
-                                     "-L", std::to_string(local) + ":127.0.0.1:" + std::to_string(echo.port())};
+    std::vector<std::string> args = {
+        "/usr/bin/ssh", "-N",
+        "-p",           std::to_string(acceptor.local_endpoint().port()),
+        "-o",           "BatchMode=yes",
+        "-o",           "StrictHostKeyChecking=yes",
+        "-o",           "UserKnownHostsFile=" + (dir.path() / "known_hosts").string(),
+        "-o",           "ExitOnForwardFailure=yes",
+        "-F",           "/dev/null",
+        "-L",           std::to_string(local) + ":127.0.0.1:" + std::to_string(echo.port())};
     args.insert(args.end(), variant.begin(), variant.end());
     args.push_back("tunnel@127.0.0.1");
     child_process ssh_client(args, dir.path());
@@ -235,9 +241,8 @@ TEST_CASE("our SSH client authenticates to OpenSSH's sshd and uses direct-tcpip 
   const auto port = free_port();
   {
     std::ofstream cfg(dir.path() / "sshd_config");
-    cfg << "Port " << port << "\nListenAddress 127.0.0.1\nHostKey " << host_key
-        << "\nAuthorizedKeysFile " << (dir.path() / "authorized_keys").string() << "\nPidFile "
-        << (dir.path() / "sshd.pid").string()
+    cfg << "Port " << port << "\nListenAddress 127.0.0.1\nHostKey " << host_key << "\nAuthorizedKeysFile "
+        << (dir.path() / "authorized_keys").string() << "\nPidFile " << (dir.path() / "sshd.pid").string()
         << "\nUsePAM no\nStrictModes no\nPasswordAuthentication no\nKbdInteractiveAuthentication no\n"
            "PubkeyAuthentication yes\nPermitRootLogin prohibit-password\nAllowTcpForwarding yes\n"
            "KexAlgorithms ecdh-sha2-nistp384,ecdh-sha2-nistp256\nHostKeyAlgorithms ecdsa-sha2-nistp384\n"
@@ -273,9 +278,13 @@ TEST_CASE("our SSH client authenticates to OpenSSH's sshd and uses direct-tcpip 
   handler.expected = payload.size();
   auto echoed = handler.echoed.get_future();
   link->post([&] {
-    handler.direct_channel = link->session().open_channel(
-        "direct-tcpip",
-        ssh::writer().string(std::string_view("127.0.0.1")).u32(echo.port()).string(std::string_view("127.0.0.1")).u32(1).take());
+    handler.direct_channel =
+        link->session().open_channel("direct-tcpip", ssh::writer()
+                                                         .string(std::string_view("127.0.0.1"))
+                                                         .u32(echo.port())
+                                                         .string(std::string_view("127.0.0.1"))
+                                                         .u32(1)
+                                                         .take());
     link->send(handler.direct_channel, ssh::to_bytes(payload));
     link->flush();
   });
@@ -285,13 +294,15 @@ TEST_CASE("our SSH client authenticates to OpenSSH's sshd and uses direct-tcpip 
   // tcpip-forward: sshd listens, and each connection comes back to us as a forwarded-tcpip channel.
   auto forwarded = handler.forward_port.get_future();
   link->post([&] {
-    link->session().global_request("tcpip-forward", true, ssh::writer().string(std::string_view("127.0.0.1")).u32(0).take());
+    link->session().global_request("tcpip-forward", true,
+                                   ssh::writer().string(std::string_view("127.0.0.1")).u32(0).take());
     link->flush();
   });
   REQUIRE(forwarded.wait_for(10s) == std::future_status::ready);
   const auto remote_port = forwarded.get();
   REQUIRE(remote_port != 0);
-  CHECK(round_trip(static_cast<std::uint16_t>(remote_port), "through sshd and back") == "through sshd and back");
+  CHECK(round_trip(static_cast<std::uint16_t>(remote_port), "through sshd and back") ==
+        "through sshd and back");
   link->close();
   sshd.signal(SIGTERM);
 }

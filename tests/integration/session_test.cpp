@@ -7,7 +7,9 @@ using namespace sb::test;
 
 namespace {
 
-std::string error_code_of(const json& msg) { return msg["type"] == "error" ? msg["payload"].value("code", "") : ""; }
+std::string error_code_of(const json& msg) {
+  return msg["type"] == "error" ? msg["payload"].value("code", "") : "";
+}
 
 bool is_presence(const json& m, const std::string& event, const std::string& client_id) {
   return m.value("type", "") == "presence" && m["payload"].value("event", "") == event &&
@@ -28,8 +30,8 @@ TEST_CASE("session_create takes the id from the payload, else sessionId, else ge
   CHECK(s["metadata"] == json{{"topic", "x"}});
   CHECK(s["createdAt"].is_number());
 
-  CHECK(a->request("session_create", json::object(), std::string("from-envelope"))["payload"]["session"]["id"] ==
-        "from-envelope");
+  CHECK(a->request("session_create", json::object(),
+                   std::string("from-envelope"))["payload"]["session"]["id"] == "from-envelope");
   auto generated = a->request("session_create");
   CHECK(generated["payload"]["session"]["id"].get<std::string>().size() > 5);
 }
@@ -61,8 +63,10 @@ TEST_CASE("joining tells the other members and returns the session") {
 TEST_CASE("session operations on a missing session are SESSION_NOT_FOUND") {
   gateway_fixture gw;
   auto a = gw.ready_client();
-  CHECK(error_code_of(a->request("session_join", json::object(), std::string("nope"))) == "SESSION_NOT_FOUND");
-  CHECK(error_code_of(a->request("session_leave", json::object(), std::string("nope"))) == "SESSION_NOT_FOUND");
+  CHECK(error_code_of(a->request("session_join", json::object(), std::string("nope"))) ==
+        "SESSION_NOT_FOUND");
+  CHECK(error_code_of(a->request("session_leave", json::object(), std::string("nope"))) ==
+        "SESSION_NOT_FOUND");
   CHECK(error_code_of(a->request("session_patch", {{"metadata", {{"a", 1}}}}, std::string("nope"))) ==
         "SESSION_NOT_FOUND");
   CHECK(error_code_of(a->request("chat", {{"text", "x"}}, std::string("nope"))) == "SESSION_NOT_FOUND");
@@ -77,7 +81,8 @@ TEST_CASE("non-members get NOT_IN_SESSION for patch, chat, relay and leave") {
   const std::optional<std::string> sid("private");
   CHECK(error_code_of(outsider->request("chat", {{"text", "x"}}, sid)) == "NOT_IN_SESSION");
   CHECK(error_code_of(outsider->request("tool_update", {{"step", 1}}, sid)) == "NOT_IN_SESSION");
-  CHECK(error_code_of(outsider->request("session_patch", {{"metadata", {{"a", 1}}}}, sid)) == "NOT_IN_SESSION");
+  CHECK(error_code_of(outsider->request("session_patch", {{"metadata", {{"a", 1}}}}, sid)) ==
+        "NOT_IN_SESSION");
   CHECK(error_code_of(outsider->request("session_leave", json::object(), sid)) == "NOT_IN_SESSION");
   CHECK(a->none_within([](const json& m) { return m.value("type", "") != "presence"; }, 150ms));
 }
@@ -132,10 +137,12 @@ TEST_CASE("session_patch merges metadata and tells the other members") {
   gateway_fixture gw;
   auto a = gw.ready_client();
   auto b = gw.ready_client();
-  a->request("session_create", {{"sessionId", "meta"}, {"metadata", {{"keep", 1}, {"drop", 2}, {"nested", {{"x", 1}}}}}});
+  a->request("session_create",
+             {{"sessionId", "meta"}, {"metadata", {{"keep", 1}, {"drop", 2}, {"nested", {{"x", 1}}}}}});
   b->request("session_join", json::object(), std::string("meta"));
-  auto r = a->request("session_patch", {{"metadata", {{"drop", nullptr}, {"nested", {{"y", 2}}}, {"new", "v"}}}},
-                      std::string("meta"));
+  auto r =
+      a->request("session_patch", {{"metadata", {{"drop", nullptr}, {"nested", {{"y", 2}}}, {"new", "v"}}}},
+                 std::string("meta"));
   REQUIRE(r["type"] == "session_info");
   json expected = {{"keep", 1}, {"nested", {{"x", 1}, {"y", 2}}}, {"new", "v"}};
   CHECK(r["payload"]["session"]["metadata"] == expected);
@@ -183,7 +190,8 @@ TEST_CASE("leaving tells the members, and the last one out removes the session")
   CHECK(error_code_of(b->request("chat", {{"text", "x"}}, std::string("bye"))) == "NOT_IN_SESSION");
   CHECK(a->request("session_leave", json::object(), std::string("bye"))["type"] == "ack");
   CHECK(eventually([&] {
-    return error_code_of(b->request("session_join", json::object(), std::string("bye"))) == "SESSION_NOT_FOUND";
+    return error_code_of(b->request("session_join", json::object(), std::string("bye"))) ==
+           "SESSION_NOT_FOUND";
   }));
   // The id is free again.
   CHECK(b->request("session_create", {{"sessionId", "bye"}})["type"] == "session_info");
@@ -200,7 +208,8 @@ TEST_CASE("a client that disconnects leaves all its sessions") {
   const auto b_id = gateway_fixture::id_of(*b);
   b.reset();
   for (const char* sid : {"one", "two"}) {
-    auto left = a->wait_for([&](const json& m) { return is_presence(m, "leave", b_id) && m["payload"]["sessionId"] == sid; });
+    auto left = a->wait_for(
+        [&](const json& m) { return is_presence(m, "leave", b_id) && m["payload"]["sessionId"] == sid; });
     CHECK(left);
   }
   auto info = gw.admin({{"cmd", "session"}, {"id", "one"}});
@@ -217,7 +226,9 @@ TEST_CASE("a broadcast to many members serializes once and reaches all of them")
     members.push_back(gw.ready_client());
     members.back()->request("session_join", json::object(), std::string("fan"));
   }
-  for (int i = 0; i < 10; ++i) CHECK(sender->request("chat", {{"text", std::to_string(i)}}, std::string("fan"))["payload"]["delivered"] == 20);
+  for (int i = 0; i < 10; ++i)
+    CHECK(sender->request("chat", {{"text", std::to_string(i)}},
+                          std::string("fan"))["payload"]["delivered"] == 20);
   for (auto& m : members)
     for (int i = 0; i < 10; ++i) {
       auto msg = m->event("chat");

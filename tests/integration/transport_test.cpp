@@ -1,12 +1,10 @@
 // Transport rules over real sockets: HTTP endpoints, origins, trusted proxies, size limits, heartbeat,
 // slow consumers, permessage-deflate and TLS.
-#include <catch2/catch.hpp>
-
-#include <cstdlib>
-
 #include <boost/asio/ssl.hpp>
 #include <boost/beast/ssl.hpp>
 #include <boost/beast/websocket/ssl.hpp>
+#include <catch2/catch.hpp>
+#include <cstdlib>
 
 #include "support/gateway_fixture.hpp"
 
@@ -14,7 +12,9 @@ using namespace sb::test;
 
 namespace {
 
-std::string error_code_of(const json& msg) { return msg["type"] == "error" ? msg["payload"].value("code", "") : ""; }
+std::string error_code_of(const json& msg) {
+  return msg["type"] == "error" ? msg["payload"].value("code", "") : "";
+}
 
 std::string address_of(gateway_fixture& gw, ws_client& client) {
   auto info = gw.admin({{"cmd", "client"}, {"id", gateway_fixture::id_of(client)}});
@@ -186,8 +186,12 @@ TEST_CASE("a consumer that falls behind is closed with 4008 and counted") {
   }));
   const std::string chunk(16 * 1024, 'q');
   for (int i = 0; i < 2000 && metrics.slow_consumers_dropped.load() == 0; ++i) {
-    sender->send({{"type", "chat"}, {"id", "c" + std::to_string(i)}, {"sessionId", "flood"}, {"payload", {{"text", chunk}}}});
-    if (i % 50 == 49) sender->wait_for([&](const json& m) { return m.value("replyTo", "") == "c" + std::to_string(i); });
+    sender->send({{"type", "chat"},
+                  {"id", "c" + std::to_string(i)},
+                  {"sessionId", "flood"},
+                  {"payload", {{"text", chunk}}}});
+    if (i % 50 == 49)
+      sender->wait_for([&](const json& m) { return m.value("replyTo", "") == "c" + std::to_string(i); });
   }
   REQUIRE(eventually([&] { return metrics.slow_consumers_dropped.load() >= 1; }, 10s));
   stalled->resume_reading();
@@ -201,8 +205,10 @@ TEST_CASE("TLS serves wss and https when a certificate and key are configured") 
   temp_dir dir;
   const auto cert = (dir.path() / "cert.pem").string();
   const auto key = (dir.path() / "key.pem").string();
-  const auto cmd = "openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 1 -subj /CN=127.0.0.1 "
-                   "-keyout " + key + " -out " + cert + " >/dev/null 2>&1";
+  const auto cmd =
+      "openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 1 -subj /CN=127.0.0.1 "
+      "-keyout " +
+      key + " -out " + cert + " >/dev/null 2>&1";
   REQUIRE(std::system(cmd.c_str()) == 0);
   gateway_fixture gw([&](sb::protocol::gateway_config& c) {
     c.tls_cert = cert;

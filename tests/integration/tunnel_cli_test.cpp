@@ -1,7 +1,6 @@
 // The real binaries end to end: `relay`, `tunnel create`, `host` and `connect`; the relay killed (SIGKILL)
 // and restarted; a token command refreshed once on 401; a forbidden token ends the host with exit 1.
 #include <catch2/catch.hpp>
-
 #include <csignal>
 #include <fstream>
 #include <regex>
@@ -70,8 +69,8 @@ TEST_CASE("host and connect survive a relay that is killed and restarted") {
                      dir.path());
   REQUIRE(host.wait_for_output("status connected", 10s));
   const auto local = free_port();
-  child_process connect({binary, "connect", "--relay", url, "--tunnel", t.id, "--token", t.connect_token, "--map",
-                         std::to_string(echo.port()) + ":" + std::to_string(local)},
+  child_process connect({binary, "connect", "--relay", url, "--tunnel", t.id, "--token", t.connect_token,
+                         "--map", std::to_string(echo.port()) + ":" + std::to_string(local)},
                         dir.path());
   REQUIRE(connect.wait_for_output("forwarding remote port", 10s));
   CHECK(echo_through(local));
@@ -101,9 +100,10 @@ TEST_CASE("a 401 makes the host run its token command exactly once more, then co
     good << t.host_token;
   }
   // The first run prints a stale token, every later run the good one; each run is counted.
-  const auto command = "echo run >> runs; if [ -f used ]; then cat good-token; else touch used; echo stale; fi";
-  child_process host({binary, "host", "--relay", url, "--tunnel", t.id, "--token-command", command, "--port", "9",
-                      "--admin-socket", (dir.path() / "host.sock").string()},
+  const auto command =
+      "echo run >> runs; if [ -f used ]; then cat good-token; else touch used; echo stale; fi";
+  child_process host({binary, "host", "--relay", url, "--tunnel", t.id, "--token-command", command, "--port",
+                      "9", "--admin-socket", (dir.path() / "host.sock").string()},
                      dir.path());
   REQUIRE(host.wait_for_output("status connected", 15s));
   std::this_thread::sleep_for(500ms);
@@ -122,8 +122,9 @@ TEST_CASE("a token without the host scope ends the host with a typed error and n
   const auto url = "http://127.0.0.1:" + std::to_string(relay_port);
   auto relay = start_relay(dir, relay_port);
   const auto t = create_tunnel(dir, url);
-  child_process host({binary, "host", "--relay", url, "--tunnel", t.id, "--token", t.connect_token, "--port", "9"},
-                     dir.path());
+  child_process host(
+      {binary, "host", "--relay", url, "--tunnel", t.id, "--token", t.connect_token, "--port", "9"},
+      dir.path());
   CHECK(host.wait_exit(10s) == std::optional<int>(1));
   CHECK(host.err().find("forbidden (HTTP 403)") != std::string::npos);
   // One endpoint registration attempt, not a loop of them.
@@ -136,13 +137,15 @@ TEST_CASE("connect to an unknown tunnel fails at once with 404") {
   const auto relay_port = free_port();
   const auto url = "http://127.0.0.1:" + std::to_string(relay_port);
   auto relay = start_relay(dir, relay_port);
-  const auto token = sb::test::run_to_end({binary, "tunnel", "create", "--relay", url, "--management-token-file",
-                                           (dir.path() / "relay-data" / "management-token").string(), "--json"},
-                                          dir.path());
+  const auto token =
+      sb::test::run_to_end({binary, "tunnel", "create", "--relay", url, "--management-token-file",
+                            (dir.path() / "relay-data" / "management-token").string(), "--json"},
+                           dir.path());
   REQUIRE(token.code == 0);
   auto mgmt = std::string();
   std::ifstream(dir.path() / "relay-data" / "management-token") >> mgmt;
-  auto r = run_to_end({binary, "connect", "--relay", url, "--tunnel", "no-such-tunnel", "--token", mgmt}, dir.path());
+  auto r = run_to_end({binary, "connect", "--relay", url, "--tunnel", "no-such-tunnel", "--token", mgmt},
+                      dir.path());
   CHECK(r.code == 1);
   CHECK(r.err.find("HTTP 404") != std::string::npos);
 }
@@ -154,13 +157,15 @@ TEST_CASE("the three-command walk-through: relay, host with the management token
   const auto relay_port = free_port();
   const auto url = "http://127.0.0.1:" + std::to_string(relay_port);
   auto relay = start_relay(dir, relay_port);
-  child_process host({binary, "host", "--relay", url, "--token-file",
-                      (dir.path() / "relay-data" / "management-token").string(), "--port", std::to_string(echo.port())},
-                     dir.path());
+  child_process host(
+      {binary, "host", "--relay", url, "--token-file",
+       (dir.path() / "relay-data" / "management-token").string(), "--port", std::to_string(echo.port())},
+      dir.path());
   REQUIRE(host.wait_for_output("status connected", 10s));
   std::smatch m;
   const auto out = host.out();
-  REQUIRE(std::regex_search(out, m, std::regex(R"(connect with: switchboard connect --relay (\S+) --tunnel (\S+) --token (\S+))")));
+  REQUIRE(std::regex_search(
+      out, m, std::regex(R"(connect with: switchboard connect --relay (\S+) --tunnel (\S+) --token (\S+))")));
   const auto local = free_port();
   child_process connect({binary, "connect", "--relay", m[1], "--tunnel", m[2], "--token", m[3], "--map",
                          std::to_string(echo.port()) + ":" + std::to_string(local)},

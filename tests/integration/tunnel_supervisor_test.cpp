@@ -1,10 +1,8 @@
 // The supervised tunnel host against our relay: reconnect with backoff after a relay restart, exactly one
 // token refresh on 401, and no retry loop on 403/404.
-#include <catch2/catch.hpp>
-
-#include <list>
-
 #include <caf/all.hpp>
+#include <catch2/catch.hpp>
+#include <list>
 
 #include "actors/tunnel_host.hpp"
 #include "actors/type_ids.hpp"
@@ -29,8 +27,8 @@ struct status_log {
   }
 };
 
-sb::actors::tunnel_host_config host_config(relay_fixture& relay, std::set<std::uint16_t> ports, std::string token,
-                                           std::string tunnel_id, status_log& log) {
+sb::actors::tunnel_host_config host_config(relay_fixture& relay, std::set<std::uint16_t> ports,
+                                           std::string token, std::string tunnel_id, status_log& log) {
   sb::actors::tunnel_host_config c;
   c.tunnel_id = tunnel_id;
   c.token = std::move(token);
@@ -76,7 +74,8 @@ std::shared_ptr<sb::transport::client_peer> start_client(relay_fixture& relay, s
   o.relay_uri = relay.api->client_relay_uri(relay_fixture::tunnel_id);
   o.token = relay.token("connect");
   o.port_map = {{remote, 0}};
-  auto client = std::make_shared<sb::transport::client_peer>(relay.io.ioc, o, sb::transport::relay_peer_callbacks{});
+  auto client =
+      std::make_shared<sb::transport::client_peer>(relay.io.ioc, o, sb::transport::relay_peer_callbacks{});
   client->start();
   return client;
 }

@@ -18,8 +18,9 @@ struct peers {
   sb::transport::relay_outcome host_outcome, client_outcome;
 };
 
-std::unique_ptr<peers> start_peers(relay_fixture& relay, std::set<std::uint16_t> ports, protocol_choice host_protocol,
-                                   protocol_choice client_protocol, std::map<std::uint16_t, std::uint16_t> map) {
+std::unique_ptr<peers> start_peers(relay_fixture& relay, std::set<std::uint16_t> ports,
+                                   protocol_choice host_protocol, protocol_choice client_protocol,
+                                   std::map<std::uint16_t, std::uint16_t> map) {
   auto p = std::make_unique<peers>();
   auto* raw = p.get();
   auto host_key = std::make_shared<ssh::ecdsa_key>(ssh::ecdsa_key::generate());
@@ -46,7 +47,8 @@ std::unique_ptr<peers> start_peers(relay_fixture& relay, std::set<std::uint16_t>
   c.protocol = client_protocol;
   c.port_map = std::move(map);
   // A V1 client checks the key it meets: the host's own (V1 host) or the relay's (V2 host).
-  c.host_public_keys = {ssh::base64_encode(host_key->public_blob()), ssh::base64_encode(relay.relay_key->public_blob())};
+  c.host_public_keys = {ssh::base64_encode(host_key->public_blob()),
+                        ssh::base64_encode(relay.relay_key->public_blob())};
   sb::transport::relay_peer_callbacks cc;
   cc.connected = [raw](sb::tunnel::protocol_version v) { raw->client_connected.set_value(v); };
   cc.ended = [raw](const sb::transport::relay_outcome& o) {
@@ -81,10 +83,11 @@ TEST_CASE("host, relay and client move data byte-exact on many concurrent stream
     protocol_choice host, client;
     const char* name;
   };
-  for (const auto& v : {variant{protocol_choice::v2, protocol_choice::v2, "V2 host, V2 client"},
-                        variant{protocol_choice::v1, protocol_choice::v1, "V1 host, V1 client"},
-                        variant{protocol_choice::v2, protocol_choice::v1, "V2 host, V1 client (relay terminates)"},
-                        variant{protocol_choice::automatic, protocol_choice::automatic, "both automatic"}}) {
+  for (const auto& v :
+       {variant{protocol_choice::v2, protocol_choice::v2, "V2 host, V2 client"},
+        variant{protocol_choice::v1, protocol_choice::v1, "V1 host, V1 client"},
+        variant{protocol_choice::v2, protocol_choice::v1, "V2 host, V1 client (relay terminates)"},
+        variant{protocol_choice::automatic, protocol_choice::automatic, "both automatic"}}) {
     INFO(v.name);
     relay_fixture relay;
     echo_service echo(relay.io.ioc);
@@ -131,16 +134,21 @@ TEST_CASE("the relay refuses a bad token with 401, a wrong scope with 403 and an
     return f.get();
   };
   CHECK(outcome_of(relay.api->host_relay_uri(relay_fixture::tunnel_id), "not-a-token").http_status == 401);
-  CHECK(outcome_of(relay.api->host_relay_uri(relay_fixture::tunnel_id), relay.token("connect")).http_status == 403);
+  CHECK(outcome_of(relay.api->host_relay_uri(relay_fixture::tunnel_id), relay.token("connect")).http_status ==
+        403);
   CHECK(outcome_of(relay.api->host_relay_uri("no-such-tunnel"), relay.token("host")).http_status == 403);
-  CHECK(outcome_of(relay.api->host_relay_uri("no-such-tunnel"), relay_fixture::management_token).http_status == 404);
+  CHECK(
+      outcome_of(relay.api->host_relay_uri("no-such-tunnel"), relay_fixture::management_token).http_status ==
+      404);
 }
 
 TEST_CASE("a second host replaces the first, which is told tooManyConnections") {
   relay_fixture relay;
   echo_service echo(relay.io.ioc);
-  auto first = start_peers(relay, {echo.port()}, protocol_choice::v2, protocol_choice::v2, {{echo.port(), 0}});
-  auto second = start_peers(relay, {echo.port()}, protocol_choice::v2, protocol_choice::v2, {{echo.port(), 0}});
+  auto first =
+      start_peers(relay, {echo.port()}, protocol_choice::v2, protocol_choice::v2, {{echo.port(), 0}});
+  auto second =
+      start_peers(relay, {echo.port()}, protocol_choice::v2, protocol_choice::v2, {{echo.port(), 0}});
   REQUIRE(eventually([&] { return first->host_ended.load(); }, 10s));
   CHECK(first->host_outcome.ssh_reason == ssh::disconnect_reason::too_many_connections);
   const auto local = local_port_for(*second, echo.port());
@@ -155,7 +163,11 @@ TEST_CASE("serve with a tunnel exposes the gateway itself through the relay") {
     c.tunnel_id = relay_fixture::tunnel_id;
     c.tunnel_token = relay.token("host");
   });
-  REQUIRE(eventually([&] { return gw.admin({{"cmd", "tunnel"}})["result"].value("status", "") == "connected"; }, 10s));
+  REQUIRE(eventually(
+      [&] {
+        return gw.admin({{"cmd", "tunnel"}})["result"].value("status", "") == "connected";
+      },
+      10s));
   CHECK(http_get(gw.port(), "/metrics").second.find("switchboard_tunnel_status{status=\"connected\"} 1") !=
         std::string::npos);
 
@@ -163,7 +175,8 @@ TEST_CASE("serve with a tunnel exposes the gateway itself through the relay") {
   c.relay_uri = relay.api->client_relay_uri(relay_fixture::tunnel_id);
   c.token = relay.token("connect");
   c.port_map = {{gw.port(), 0}};
-  auto client = std::make_shared<sb::transport::client_peer>(relay.io.ioc, c, sb::transport::relay_peer_callbacks{});
+  auto client =
+      std::make_shared<sb::transport::client_peer>(relay.io.ioc, c, sb::transport::relay_peer_callbacks{});
   client->start();
   std::uint16_t local = 0;
   REQUIRE(eventually(

@@ -1,10 +1,9 @@
 // CIDR ranges for trustedProxies: IPv4, IPv6 and IPv4-mapped IPv6 peers.
-#include <catch2/catch.hpp>
+#include "protocol/cidr.hpp"
 
+#include <catch2/catch.hpp>
 #include <string>
 #include <vector>
-
-#include "protocol/cidr.hpp"
 
 using namespace sb::protocol;
 
@@ -110,16 +109,17 @@ TEST_CASE("an IPv4-mapped IPv6 peer matches an IPv4 range") {
 }
 
 TEST_CASE("a malformed prefix is rejected") {
-  for (const char* text : {"10.0.0.0/33", "10.0.0.0/abc", "10.0.0.0/", "10.0.0.0/-1", "10.0.0.0/8x", "10.0.0.0/ 8",
-                           "10.0.0.0/+8", "::1/129", "::/", "10.0.0.0/8/8", "10.0.0.0/99999999999999999999"}) {
+  for (const char* text :
+       {"10.0.0.0/33", "10.0.0.0/abc", "10.0.0.0/", "10.0.0.0/-1", "10.0.0.0/8x", "10.0.0.0/ 8",
+        "10.0.0.0/+8", "::1/129", "::/", "10.0.0.0/8/8", "10.0.0.0/99999999999999999999"}) {
     INFO("text: " << text);
     CHECK_FALSE(parse_cidr(text));
   }
 }
 
 TEST_CASE("a malformed address is rejected") {
-  for (const char* text : {"", "/8", "garbage", "garbage/8", "10.0.0/8", "256.0.0.0/8", "10.0.0.0.0/8", "1::2::3/64",
-                           " 10.0.0.0/8", "localhost"}) {
+  for (const char* text : {"", "/8", "garbage", "garbage/8", "10.0.0/8", "256.0.0.0/8", "10.0.0.0.0/8",
+                           "1::2::3/64", " 10.0.0.0/8", "localhost"}) {
     INFO("text: '" << text << "'");
     CHECK_FALSE(parse_cidr(text));
   }

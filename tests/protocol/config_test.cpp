@@ -1,10 +1,9 @@
 // Gateway configuration keys (PROTOCOL.md "Configuration keys"): defaults, checks, names, text coercion.
-#include <catch2/catch.hpp>
+#include "protocol/config.hpp"
 
+#include <catch2/catch.hpp>
 #include <string>
 #include <variant>
-
-#include "protocol/config.hpp"
 
 using nlohmann::json;
 using namespace sb::protocol;
@@ -57,7 +56,8 @@ std::string coerce_error(const char* name, const std::string& text) {
 
 }  // namespace
 
-// --- defaults -----------------------------------------------------------------------------------------------
+// --- defaults
+// -----------------------------------------------------------------------------------------------
 
 TEST_CASE("an empty configuration object gives the documented defaults") {
   const auto c = good(json::object());
@@ -91,7 +91,8 @@ TEST_CASE("auth modes have their wire names") {
   CHECK(to_string(auth_mode::none) == "none");
 }
 
-// --- accepted values ----------------------------------------------------------------------------------------
+// --- accepted values
+// ----------------------------------------------------------------------------------------
 
 TEST_CASE("every key is read from the configuration object") {
   const auto c = good({{"port", 9001},
@@ -166,7 +167,8 @@ TEST_CASE("every documented log level is accepted") {
   }
 }
 
-// --- rejected keys and values -------------------------------------------------------------------------------
+// --- rejected keys and values
+// -------------------------------------------------------------------------------
 
 TEST_CASE("a configuration that is not an object is rejected") {
   bad(json::array());
@@ -288,7 +290,8 @@ TEST_CASE("values of the wrong JSON type are rejected naming the key") {
   }
 }
 
-// --- names --------------------------------------------------------------------------------------------------
+// --- names
+// --------------------------------------------------------------------------------------------------
 
 TEST_CASE("flag and environment names derive from the camelCase key") {
   CHECK(flag_name("maxPayload") == "max-payload");
@@ -302,10 +305,26 @@ TEST_CASE("flag and environment names derive from the camelCase key") {
 }
 
 TEST_CASE("every documented key is known, and unknown names are not") {
-  for (const char* name : {"port", "bind", "path", "authMode", "authTokens", "authPassword", "corsOrigins",
-                           "trustedProxies", "maxPayload", "perMessageDeflate", "heartbeatIntervalMs",
-                           "clientTimeoutMs", "routeTimeoutMs", "rateLimit", "sendQueueLimit", "tlsCert", "tlsKey",
-                           "adminSocket", "nodeId", "logLevel"}) {
+  for (const char* name : {"port",
+                           "bind",
+                           "path",
+                           "authMode",
+                           "authTokens",
+                           "authPassword",
+                           "corsOrigins",
+                           "trustedProxies",
+                           "maxPayload",
+                           "perMessageDeflate",
+                           "heartbeatIntervalMs",
+                           "clientTimeoutMs",
+                           "routeTimeoutMs",
+                           "rateLimit",
+                           "sendQueueLimit",
+                           "tlsCert",
+                           "tlsKey",
+                           "adminSocket",
+                           "nodeId",
+                           "logLevel"}) {
     INFO("key: " << name);
     CHECK(find_config_key(name) != nullptr);
   }
@@ -323,7 +342,8 @@ TEST_CASE("keys have the documented kinds") {
   CHECK(key("logLevel").kind == key_kind::string);
 }
 
-// --- coerce_config_text -------------------------------------------------------------------------------------
+// --- coerce_config_text
+// -------------------------------------------------------------------------------------
 
 TEST_CASE("integer text becomes a JSON integer") {
   CHECK(coerced("port", "9001") == json(9001));
@@ -332,8 +352,9 @@ TEST_CASE("integer text becomes a JSON integer") {
 }
 
 TEST_CASE("integer text that is not a non-negative integer is an error naming the key") {
-  for (const std::string& text : {std::string(""), std::string("abc"), std::string("-1"), std::string("1.5"),
-                                 std::string(" 1"), std::string("1e3"), std::string("+1"), std::string("0x10")}) {
+  for (const std::string& text :
+       {std::string(""), std::string("abc"), std::string("-1"), std::string("1.5"), std::string(" 1"),
+        std::string("1e3"), std::string("+1"), std::string("0x10")}) {
     const auto err = coerce_error("port", text);
     INFO("text: '" << text << "' error: " << err);
     CHECK(err.rfind("port:", 0) == 0);
@@ -366,7 +387,8 @@ TEST_CASE("list text may be a JSON array") {
 }
 
 TEST_CASE("list text may be a comma-separated list, trimmed, without empty items") {
-  CHECK(coerced("trustedProxies", "10.0.0.0/8,192.168.0.0/16") == json::array({"10.0.0.0/8", "192.168.0.0/16"}));
+  CHECK(coerced("trustedProxies", "10.0.0.0/8,192.168.0.0/16") ==
+        json::array({"10.0.0.0/8", "192.168.0.0/16"}));
   CHECK(coerced("authTokens", " a , b\t,c ") == json::array({"a", "b", "c"}));
   CHECK(coerced("authTokens", "a,,b,") == json::array({"a", "b"}));
   CHECK(coerced("authTokens", "single") == json::array({"single"}));

@@ -1,12 +1,12 @@
 // Identifier and secret generation, constant-time comparison and the static token validator.
-#include <catch2/catch.hpp>
+#include "protocol/ids.hpp"
 
+#include <catch2/catch.hpp>
 #include <set>
 #include <string>
 #include <vector>
 
 #include "protocol/auth.hpp"
-#include "protocol/ids.hpp"
 
 using namespace sb::protocol;
 

@@ -1,7 +1,7 @@
 // JSON Merge Patch (RFC 7386): every example of Appendix A, plus nested objects.
-#include <catch2/catch.hpp>
-
 #include "protocol/merge_patch.hpp"
+
+#include <catch2/catch.hpp>
 
 using nlohmann::json;
 using sb::protocol::apply_merge_patch;
@@ -77,10 +77,11 @@ TEST_CASE("merge patch creates nested objects without their null members") {
 }
 
 TEST_CASE("merge patch recurses through several levels of nested objects") {
-  const json result = patched(R"({"title":"Goodbye!","author":{"givenName":"John","familyName":"Doe"},
+  const json result =
+      patched(R"({"title":"Goodbye!","author":{"givenName":"John","familyName":"Doe"},
                                   "tags":["example","sample"],"content":"This will be unchanged",
                                   "deep":{"x":{"y":{"z":1,"keep":true}}}})",
-                              R"({"title":"Hello!","phoneNumber":"+01-123-456-7890","author":{"familyName":null},
+              R"({"title":"Hello!","phoneNumber":"+01-123-456-7890","author":{"familyName":null},
                                   "tags":["example"],"deep":{"x":{"y":{"z":2,"new":[1]}}}})");
   CHECK(result == json::parse(R"({"title":"Hello!","author":{"givenName":"John"},"tags":["example"],
                                   "content":"This will be unchanged","phoneNumber":"+01-123-456-7890",

@@ -1,11 +1,11 @@
 // decode/encode/classify of the gateway message (PROTOCOL.md "Message", "Types", "Errors").
-#include <catch2/catch.hpp>
+#include "protocol/message.hpp"
 
+#include <catch2/catch.hpp>
 #include <set>
 #include <string>
 
 #include "protocol/errors.hpp"
-#include "protocol/message.hpp"
 
 using namespace sb::protocol;
 
@@ -40,7 +40,8 @@ decode_error failed(const decode_result& r) {
 // --- decode: whole-message rules --------------------------------------------------------------------------
 
 TEST_CASE("a well-formed message decodes into all of its fields") {
-  auto r = decode(R"({"type":"chat","id":"c-17","sessionId":"room-1","payload":{"text":"hi"},"timestamp":1764000000000})");
+  auto r = decode(
+      R"({"type":"chat","id":"c-17","sessionId":"room-1","payload":{"text":"hi"},"timestamp":1764000000000})");
   const auto& m = ok(r);
   CHECK(m.type == "chat");
   CHECK(m.id == "c-17");
@@ -53,8 +54,8 @@ TEST_CASE("a well-formed message decodes into all of its fields") {
 }
 
 TEST_CASE("invalid JSON is BAD_JSON and carries no id") {
-  for (const char* text : {"", "{", "{\"id\":\"x\",", "not json", "{\"type\":\"chat\",\"id\":\"c-1\"} trailing",
-                           "{'id':'x'}"}) {
+  for (const char* text :
+       {"", "{", "{\"id\":\"x\",", "not json", "{\"type\":\"chat\",\"id\":\"c-1\"} trailing", "{'id':'x'}"}) {
     INFO("text: " << text);
     const auto& e = failed(decode(text));
     CHECK(e.code == error_code::bad_json);
@@ -71,7 +72,8 @@ TEST_CASE("a JSON value that is not an object is an invalid message") {
   }
 }
 
-// --- decode: id ---------------------------------------------------------------------------------------------
+// --- decode: id
+// ---------------------------------------------------------------------------------------------
 
 TEST_CASE("a message without an id is an invalid message without an id") {
   const auto& e = failed(decode(R"({"type":"chat"})"));
@@ -127,7 +129,8 @@ TEST_CASE("char_count counts code points and counts invalid bytes one by one") {
   CHECK(char_count("a\xE2\x82") == 3);  // truncated 3-byte sequence at the end
 }
 
-// --- decode: type -------------------------------------------------------------------------------------------
+// --- decode: type
+// -------------------------------------------------------------------------------------------
 
 TEST_CASE("a missing or non-string type is an invalid message that carries the id") {
   for (json bad : {json(nullptr), json(3), json::array({"chat"})}) {
@@ -142,9 +145,9 @@ TEST_CASE("a missing or non-string type is an invalid message that carries the i
 }
 
 TEST_CASE("a type outside [a-z0-9_.:-]{1,64} is an invalid message that carries the id") {
-  for (const std::string& bad : {std::string("Chat"), std::string("CHAT"), std::string("chat message"), std::string(),
-                                std::string("chat!"), std::string("chat/x"), std::string("ch\xC3\xA9t"),
-                                std::string(65, 'a')}) {
+  for (const std::string& bad :
+       {std::string("Chat"), std::string("CHAT"), std::string("chat message"), std::string(),
+        std::string("chat!"), std::string("chat/x"), std::string("ch\xC3\xA9t"), std::string(65, 'a')}) {
     auto j = base();
     j["id"] = "c-2";
     j["type"] = bad;
@@ -158,7 +161,7 @@ TEST_CASE("a type outside [a-z0-9_.:-]{1,64} is an invalid message that carries 
 
 TEST_CASE("a type of 64 allowed characters is accepted") {
   for (const std::string& good : {std::string(64, 'a'), std::string("tool_start"), std::string("a.b:c-d_0"),
-                                 std::string("0"), std::string("x:-._9")}) {
+                                  std::string("0"), std::string("x:-._9")}) {
     auto j = base();
     j["type"] = good;
     INFO("type: " << good);
@@ -175,7 +178,8 @@ TEST_CASE("valid_type_name applies the type rule directly") {
   CHECK_FALSE(valid_type_name("a b"));
 }
 
-// --- decode: sessionId --------------------------------------------------------------------------------------
+// --- decode: sessionId
+// --------------------------------------------------------------------------------------
 
 TEST_CASE("sessionId is optional") { CHECK_FALSE(ok(decode(text_of(base()))).session_id); }
 
@@ -190,8 +194,8 @@ TEST_CASE("a sessionId of 1 to 128 characters is accepted") {
 }
 
 TEST_CASE("an empty, too long or non-string sessionId is an invalid message that carries the id") {
-  for (json bad : {json(""), json(std::string(129, 'r')), json(repeat("\xE2\x82\xAC", 129)), json(5), json(nullptr),
-                   json::object()}) {
+  for (json bad : {json(""), json(std::string(129, 'r')), json(repeat("\xE2\x82\xAC", 129)), json(5),
+                   json(nullptr), json::object()}) {
     auto j = base();
     j["sessionId"] = bad;
     INFO("sessionId: " << bad.dump());
@@ -202,7 +206,8 @@ TEST_CASE("an empty, too long or non-string sessionId is an invalid message that
   }
 }
 
-// --- decode: payload ----------------------------------------------------------------------------------------
+// --- decode: payload
+// ----------------------------------------------------------------------------------------
 
 TEST_CASE("an absent payload decodes as an empty object") {
   const auto& m = ok(decode(text_of(base())));
@@ -237,7 +242,8 @@ TEST_CASE("a payload that is null, a string or a number is an invalid message") 
   }
 }
 
-// --- decode: timestamp and replyTo --------------------------------------------------------------------------
+// --- decode: timestamp and replyTo
+// --------------------------------------------------------------------------
 
 TEST_CASE("a numeric timestamp is accepted, integer or not") {
   auto j = base();
@@ -259,7 +265,9 @@ TEST_CASE("a timestamp that is not a number is an invalid message that carries t
   }
 }
 
-TEST_CASE("an absent timestamp stays absent after decoding") { CHECK_FALSE(ok(decode(text_of(base()))).timestamp); }
+TEST_CASE("an absent timestamp stays absent after decoding") {
+  CHECK_FALSE(ok(decode(text_of(base()))).timestamp);
+}
 
 TEST_CASE("a replyTo sent by a client is ignored") {
   auto j = base();
@@ -269,7 +277,8 @@ TEST_CASE("a replyTo sent by a client is ignored") {
   CHECK_FALSE(ok(decode(text_of(j))).reply_to);
 }
 
-// --- encode -------------------------------------------------------------------------------------------------
+// --- encode
+// -------------------------------------------------------------------------------------------------
 
 TEST_CASE("an encoded message decodes back to the same fields") {
   envelope m;
@@ -370,7 +379,8 @@ TEST_CASE("encode_shared holds the same text as encode") {
   CHECK(*f == encode(m));
 }
 
-// --- classify -----------------------------------------------------------------------------------------------
+// --- classify
+// -----------------------------------------------------------------------------------------------
 
 TEST_CASE("classify names every client type of the protocol") {
   CHECK(classify("ping") == kind::ping);
@@ -403,7 +413,8 @@ TEST_CASE("classify treats relayable and unknown types as other") {
   }
 }
 
-// --- builders -----------------------------------------------------------------------------------------------
+// --- builders
+// -----------------------------------------------------------------------------------------------
 
 TEST_CASE("make_error builds an error payload of code and message") {
   auto m = make_error(error_code::session_not_found, "no such session", std::string("c-5"));
@@ -417,7 +428,8 @@ TEST_CASE("make_error builds an error payload of code and message") {
 
 TEST_CASE("make_error includes details only when given") {
   auto with = make_error(error_code::invalid_message, "bad", std::nullopt, json{{"field", "type"}});
-  CHECK(with.payload == json{{"code", "INVALID_MESSAGE"}, {"message", "bad"}, {"details", {{"field", "type"}}}});
+  CHECK(with.payload ==
+        json{{"code", "INVALID_MESSAGE"}, {"message", "bad"}, {"details", {{"field", "type"}}}});
   CHECK_FALSE(with.reply_to);
   auto without = make_error(error_code::bad_json, "bad");
   CHECK_FALSE(without.payload.contains("details"));
@@ -446,7 +458,8 @@ TEST_CASE("a reply carries the id of the message it answers") {
   CHECK(r.id != "c-77");
 }
 
-// --- error codes --------------------------------------------------------------------------------------------
+// --- error codes
+// --------------------------------------------------------------------------------------------
 
 TEST_CASE("every error code round trips through its wire spelling") {
   std::set<std::string> seen;

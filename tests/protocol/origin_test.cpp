@@ -1,12 +1,11 @@
 // The Origin allow-list of PROTOCOL.md "Transport".
-#include <catch2/catch.hpp>
+#include "protocol/origin.hpp"
 
+#include <catch2/catch.hpp>
 #include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
-
-#include "protocol/origin.hpp"
 
 using namespace sb::protocol;
 
@@ -121,18 +120,19 @@ TEST_CASE("a malformed Origin value is refused by non-star patterns") {
 }
 
 TEST_CASE("valid_origin_pattern accepts star, exact origins and leading wildcard labels") {
-  for (const char* p : {"*", "https://example.com", "http://localhost:3000", "https://*.example.com",
-                        "https://*.example.com:8443", "http://[::1]:8080", "HTTPS://EXAMPLE.COM", "https://example.com/"}) {
+  for (const char* p :
+       {"*", "https://example.com", "http://localhost:3000", "https://*.example.com",
+        "https://*.example.com:8443", "http://[::1]:8080", "HTTPS://EXAMPLE.COM", "https://example.com/"}) {
     INFO("pattern: " << p);
     CHECK(valid_origin_pattern(p));
   }
 }
 
 TEST_CASE("valid_origin_pattern rejects malformed patterns and misplaced wildcards") {
-  for (const char* p : {"", "example.com", "*.example.com", "https://", "://example.com", "https://example.com/path",
-                        "https://example.com:port", "https://a.*.example.com", "https://*example.com",
-                        "https://*", "https://*.", "https://*.*.example.com", "https://example.*", "http://[::1",
-                        "**"}) {
+  for (const char* p :
+       {"", "example.com", "*.example.com", "https://", "://example.com", "https://example.com/path",
+        "https://example.com:port", "https://a.*.example.com", "https://*example.com", "https://*",
+        "https://*.", "https://*.*.example.com", "https://example.*", "http://[::1", "**"}) {
     INFO("pattern: " << p);
     CHECK_FALSE(valid_origin_pattern(p));
   }

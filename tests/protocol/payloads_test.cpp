@@ -1,9 +1,8 @@
 // Typed payloads of the client message types (PROTOCOL.md "Handshake" and "Types").
-#include <catch2/catch.hpp>
-
-#include <string>
-
 #include "protocol/payloads.hpp"
+
+#include <catch2/catch.hpp>
+#include <string>
 
 using namespace sb::protocol;
 
@@ -24,7 +23,9 @@ std::string rejected(const parsed<T>& p) {
   return err;
 }
 
-bool mentions(const std::string& text, const std::string& what) { return text.find(what) != std::string::npos; }
+bool mentions(const std::string& text, const std::string& what) {
+  return text.find(what) != std::string::npos;
+}
 
 envelope session_create_msg(json payload, std::optional<std::string> session_id = std::nullopt) {
   envelope m;
@@ -37,7 +38,8 @@ envelope session_create_msg(json payload, std::optional<std::string> session_id 
 
 }  // namespace
 
-// --- connect ------------------------------------------------------------------------------------------------
+// --- connect
+// ------------------------------------------------------------------------------------------------
 
 TEST_CASE("connect accepts an empty payload") {
   const auto& c = accepted(parse_connect(json::object()));
@@ -79,7 +81,8 @@ TEST_CASE("connect rejects metadata that is not an object") {
   CHECK(mentions(rejected(parse_connect({{"metadata", "x"}})), "metadata"));
 }
 
-// --- auth ---------------------------------------------------------------------------------------------------
+// --- auth
+// ---------------------------------------------------------------------------------------------------
 
 TEST_CASE("auth accepts a token or a password") {
   const auto& t = accepted(parse_auth({{"token", "secret"}}));
@@ -100,7 +103,8 @@ TEST_CASE("auth with a token or password that is not a string is rejected") {
   CHECK(mentions(rejected(parse_auth({{"password", json::array()}})), "password"));
 }
 
-// --- session_create -----------------------------------------------------------------------------------------
+// --- session_create
+// -----------------------------------------------------------------------------------------
 
 TEST_CASE("session_create without any session id leaves it to be generated") {
   const auto& s = accepted(parse_session_create(session_create_msg(json::object())));
@@ -114,7 +118,8 @@ TEST_CASE("session_create takes the envelope sessionId when the payload has none
 }
 
 TEST_CASE("session_create takes payload.sessionId over the envelope sessionId") {
-  const auto& s = accepted(parse_session_create(session_create_msg({{"sessionId", "payload-room"}}, "env-room")));
+  const auto& s =
+      accepted(parse_session_create(session_create_msg({{"sessionId", "payload-room"}}, "env-room")));
   CHECK(s.session_id == std::optional<std::string>("payload-room"));
 }
 
@@ -126,7 +131,8 @@ TEST_CASE("session_create reads its metadata") {
 TEST_CASE("session_create rejects an empty, too long or non-string payload.sessionId") {
   for (json bad : {json(""), json(std::string(129, 's')), json(12), json::object()}) {
     INFO("sessionId: " << bad.dump());
-    CHECK(mentions(rejected(parse_session_create(session_create_msg({{"sessionId", bad}}, "env-room"))), "sessionId"));
+    CHECK(mentions(rejected(parse_session_create(session_create_msg({{"sessionId", bad}}, "env-room"))),
+                   "sessionId"));
   }
   accepted(parse_session_create(session_create_msg({{"sessionId", std::string(128, 's')}})));
 }
@@ -135,7 +141,8 @@ TEST_CASE("session_create rejects metadata that is not an object") {
   CHECK(mentions(rejected(parse_session_create(session_create_msg({{"metadata", 1}}))), "metadata"));
 }
 
-// --- session_patch ------------------------------------------------------------------------------------------
+// --- session_patch
+// ------------------------------------------------------------------------------------------
 
 TEST_CASE("session_patch accepts an object merge patch, nulls included") {
   const auto& p = accepted(parse_session_patch({{"metadata", {{"a", 1}, {"b", nullptr}}}}));
@@ -153,7 +160,8 @@ TEST_CASE("session_patch with non-object metadata is rejected") {
   }
 }
 
-// --- presence -----------------------------------------------------------------------------------------------
+// --- presence
+// -----------------------------------------------------------------------------------------------
 
 TEST_CASE("presence accepts a status of 1 to 64 characters and keeps the whole payload") {
   const json payload = {{"status", "away"}, {"note", "lunch"}};
@@ -176,7 +184,8 @@ TEST_CASE("presence rejects a missing, empty, too long or non-string status") {
   }
 }
 
-// --- chat ---------------------------------------------------------------------------------------------------
+// --- chat
+// ---------------------------------------------------------------------------------------------------
 
 TEST_CASE("chat accepts string text, even empty") {
   CHECK(accepted(parse_chat({{"text", "hello"}, {"extra", 1}})).text == "hello");
@@ -191,7 +200,8 @@ TEST_CASE("chat without string text is rejected") {
   }
 }
 
-// --- agent_register -----------------------------------------------------------------------------------------
+// --- agent_register
+// -----------------------------------------------------------------------------------------
 
 TEST_CASE("agent_register reads id, name, type, capabilities and metadata") {
   const auto& a = accepted(parse_agent_register({{"agentId", "a-1"},
@@ -207,7 +217,8 @@ TEST_CASE("agent_register reads id, name, type, capabilities and metadata") {
 }
 
 TEST_CASE("agent_register accepts an empty capability list and no name") {
-  const auto& a = accepted(parse_agent_register({{"agentId", "a"}, {"type", "t"}, {"capabilities", json::array()}}));
+  const auto& a =
+      accepted(parse_agent_register({{"agentId", "a"}, {"type", "t"}, {"capabilities", json::array()}}));
   CHECK(a.capabilities.empty());
   CHECK_FALSE(a.name);
   CHECK(a.metadata == json::object());
@@ -239,9 +250,9 @@ TEST_CASE("agent_register rejects a missing, empty or non-string type") {
 }
 
 TEST_CASE("agent_register rejects a name that is not a string") {
-  CHECK(mentions(
-      rejected(parse_agent_register({{"agentId", "a"}, {"name", 1}, {"type", "t"}, {"capabilities", json::array()}})),
-      "name"));
+  CHECK(mentions(rejected(parse_agent_register(
+                     {{"agentId", "a"}, {"name", 1}, {"type", "t"}, {"capabilities", json::array()}})),
+                 "name"));
 }
 
 TEST_CASE("agent_register rejects capabilities that are missing or not an array") {
@@ -264,7 +275,8 @@ TEST_CASE("agent_register rejects metadata that is not an object") {
                  "metadata"));
 }
 
-// --- agent_unregister and agent_status ----------------------------------------------------------------------
+// --- agent_unregister and agent_status
+// ----------------------------------------------------------------------
 
 TEST_CASE("agent_unregister requires a non-empty agentId") {
   CHECK(accepted(parse_agent_unregister({{"agentId", "a-1"}})).agent_id == "a-1");
@@ -274,8 +286,10 @@ TEST_CASE("agent_unregister requires a non-empty agentId") {
 }
 
 TEST_CASE("agent_status accepts online, busy and offline") {
-  CHECK(accepted(parse_agent_status({{"agentId", "a"}, {"status", "online"}})).status == agent_status_value::online);
-  CHECK(accepted(parse_agent_status({{"agentId", "a"}, {"status", "busy"}})).status == agent_status_value::busy);
+  CHECK(accepted(parse_agent_status({{"agentId", "a"}, {"status", "online"}})).status ==
+        agent_status_value::online);
+  CHECK(accepted(parse_agent_status({{"agentId", "a"}, {"status", "busy"}})).status ==
+        agent_status_value::busy);
   const auto& off = accepted(parse_agent_status({{"agentId", "a"}, {"status", "offline"}}));
   CHECK(off.status == agent_status_value::offline);
   CHECK(off.agent_id == "a");
@@ -302,7 +316,8 @@ TEST_CASE("agent status values and route selectors have their wire names") {
   CHECK(to_string(route_selector::agent_type) == "agentType");
 }
 
-// --- route_request ------------------------------------------------------------------------------------------
+// --- route_request
+// ------------------------------------------------------------------------------------------
 
 TEST_CASE("route_request selects by agentId, capability or agentType") {
   const auto& by_id = accepted(parse_route_request({{"agentId", "a-1"}, {"request", {{"q", 1}}}}));
@@ -318,11 +333,12 @@ TEST_CASE("route_request selects by agentId, capability or agentType") {
 }
 
 TEST_CASE("route_request prefers agentId over capability over agentType") {
-  const auto& all = accepted(
-      parse_route_request({{"agentType", "llm"}, {"capability", "code"}, {"agentId", "a-1"}, {"request", 1}}));
+  const auto& all = accepted(parse_route_request(
+      {{"agentType", "llm"}, {"capability", "code"}, {"agentId", "a-1"}, {"request", 1}}));
   CHECK(all.selector == route_selector::agent_id);
   CHECK(all.target == "a-1");
-  const auto& two = accepted(parse_route_request({{"agentType", "llm"}, {"capability", "code"}, {"request", 1}}));
+  const auto& two =
+      accepted(parse_route_request({{"agentType", "llm"}, {"capability", "code"}, {"request", 1}}));
   CHECK(two.selector == route_selector::capability);
   CHECK(two.target == "code");
 }
@@ -345,10 +361,12 @@ TEST_CASE("route_request with an empty or non-string selector is rejected") {
 TEST_CASE("route_request requires a request, of any JSON type") {
   CHECK(mentions(rejected(parse_route_request({{"agentId", "a"}})), "request"));
   CHECK(accepted(parse_route_request({{"agentId", "a"}, {"request", nullptr}})).request.is_null());
-  CHECK(accepted(parse_route_request({{"agentId", "a"}, {"request", json::array({1})}})).request == json::array({1}));
+  CHECK(accepted(parse_route_request({{"agentId", "a"}, {"request", json::array({1})}})).request ==
+        json::array({1}));
 }
 
-// --- route_response -----------------------------------------------------------------------------------------
+// --- route_response
+// -----------------------------------------------------------------------------------------
 
 TEST_CASE("route_response reads requestId and response") {
   const auto& r = accepted(parse_route_response({{"requestId", "r-1"}, {"response", {{"ok", true}}}}));

@@ -1,10 +1,10 @@
 #include "support/gateway_fixture.hpp"
 
+#include <spdlog/spdlog.h>
+
 #include <cstdlib>
 #include <map>
 #include <mutex>
-
-#include <spdlog/spdlog.h>
 
 namespace sb::test {
 

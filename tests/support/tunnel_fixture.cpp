@@ -6,34 +6,37 @@ namespace net = boost::asio;
 using tcp = net::ip::tcp;
 
 echo_service::echo_service(net::io_context& ioc)
-    : acceptor_(ioc, tcp::endpoint(net::ip::make_address("127.0.0.1"), 0)), port_(acceptor_.local_endpoint().port()) {
+    : acceptor_(ioc, tcp::endpoint(net::ip::make_address("127.0.0.1"), 0)),
+      port_(acceptor_.local_endpoint().port()) {
   accept();
 }
 
 void echo_service::accept() {
-  acceptor_.async_accept(net::make_strand(acceptor_.get_executor()), [this](boost::system::error_code ec, tcp::socket s) {
-    if (ec) return;
-    struct pump : std::enable_shared_from_this<pump> {
-      tcp::socket socket;
-      std::array<char, 16384> buf{};
-      explicit pump(tcp::socket s) : socket(std::move(s)) {}
-      void read() {
-        socket.async_read_some(net::buffer(buf), [self = shared_from_this()](boost::system::error_code ec, std::size_t n) {
-          if (ec) {
-            boost::system::error_code e;
-            self->socket.shutdown(tcp::socket::shutdown_send, e);
-            return;
+  acceptor_.async_accept(
+      net::make_strand(acceptor_.get_executor()), [this](boost::system::error_code ec, tcp::socket s) {
+        if (ec) return;
+        struct pump : std::enable_shared_from_this<pump> {
+          tcp::socket socket;
+          std::array<char, 16384> buf{};
+          explicit pump(tcp::socket s) : socket(std::move(s)) {}
+          void read() {
+            socket.async_read_some(net::buffer(buf),
+                                   [self = shared_from_this()](boost::system::error_code ec, std::size_t n) {
+                                     if (ec) {
+                                       boost::system::error_code e;
+                                       self->socket.shutdown(tcp::socket::shutdown_send, e);
+                                       return;
+                                     }
+                                     net::async_write(self->socket, net::buffer(self->buf.data(), n),
+                                                      [self](boost::system::error_code ec2, std::size_t) {
+                                                        if (!ec2) self->read();
+                                                      });
+                                   });
           }
-          net::async_write(self->socket, net::buffer(self->buf.data(), n),
-                           [self](boost::system::error_code ec2, std::size_t) {
-                             if (!ec2) self->read();
-                           });
-        });
-      }
-    };
-    std::make_shared<pump>(std::move(s))->read();
-    accept();
-  });
+        };
+        std::make_shared<pump>(std::move(s))->read();
+        accept();
+      });
 }
 
 relay_fixture::relay_fixture() { start(0); }
@@ -82,7 +85,8 @@ int concurrent_echo_check(std::uint16_t port, int streams, std::size_t bytes) {
         tcp::socket s(ioc);
         s.connect(tcp::endpoint(net::ip::make_address("127.0.0.1"), port));
         std::string data(bytes, '\0');
-        for (std::size_t k = 0; k < bytes; ++k) data[k] = static_cast<char>((k * 131 + static_cast<std::size_t>(i) * 7) & 0xff);
+        for (std::size_t k = 0; k < bytes; ++k)
+          data[k] = static_cast<char>((k * 131 + static_cast<std::size_t>(i) * 7) & 0xff);
         std::thread writer([&] {
           boost::system::error_code ec;
           net::write(s, net::buffer(data), ec);

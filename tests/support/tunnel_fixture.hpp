@@ -3,10 +3,9 @@
 // helpers to start our host and client against it.
 #include <array>
 #include <atomic>
+#include <boost/asio.hpp>
 #include <future>
 #include <thread>
-
-#include <boost/asio.hpp>
 
 #include "support/gateway_fixture.hpp"
 #include "transport/relay_server.hpp"
@@ -17,7 +16,8 @@ namespace sb::test {
 /// An io_context with two threads for the duration of a test.
 struct io_threads {
   boost::asio::io_context ioc;
-  boost::asio::executor_work_guard<boost::asio::io_context::executor_type> guard{boost::asio::make_work_guard(ioc)};
+  boost::asio::executor_work_guard<boost::asio::io_context::executor_type> guard{
+      boost::asio::make_work_guard(ioc)};
   std::vector<std::thread> threads;
   io_threads() {
     for (int i = 0; i < 2; ++i) threads.emplace_back([this] { ioc.run(); });

@@ -23,7 +23,8 @@ int probe_upgrade_status(std::uint16_t port, const client_options& options) {
 
 }  // namespace
 
-ws_client::ws_client(std::uint16_t port, client_options options) : work_(net::make_work_guard(ioc_)), ws_(ioc_) {
+ws_client::ws_client(std::uint16_t port, client_options options)
+    : work_(net::make_work_guard(ioc_)), ws_(ioc_) {
   read_enabled_ = options.read;
   beast::get_lowest_layer(ws_).expires_after(5s);
   beast::get_lowest_layer(ws_).connect(net::ip::tcp::endpoint(net::ip::make_address("127.0.0.1"), port));
@@ -43,7 +44,8 @@ ws_client::ws_client(std::uint16_t port, client_options options) : work_(net::ma
   ws_.handshake(res, "127.0.0.1:" + std::to_string(port), options.path, ec);
   if (ec == websocket::error::upgrade_declined) throw upgrade_refused(probe_upgrade_status(port, options));
   if (ec) throw std::runtime_error("handshake failed: " + ec.message());
-  deflate_ = res[http::field::sec_websocket_extensions].find("permessage-deflate") != beast::string_view::npos;
+  deflate_ =
+      res[http::field::sec_websocket_extensions].find("permessage-deflate") != beast::string_view::npos;
   if (read_enabled_) net::post(ioc_, [this] { do_read(); });
   thread_ = std::thread([this] { ioc_.run(); });
 }
@@ -134,7 +136,8 @@ std::optional<json> ws_client::next(std::chrono::milliseconds timeout) {
 }
 
 std::optional<json> ws_client::event(const std::string& type, std::chrono::milliseconds timeout) {
-  return wait_for([&](const json& m) { return m.value("type", "") == type && !m.contains("replyTo"); }, timeout);
+  return wait_for([&](const json& m) { return m.value("type", "") == type && !m.contains("replyTo"); },
+                  timeout);
 }
 
 bool ws_client::none_within(const std::function<bool(const json&)>& pred, std::chrono::milliseconds window) {

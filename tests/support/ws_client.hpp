@@ -2,6 +2,10 @@
 // A WebSocket test client on its own io thread: an inbox of received messages, a write queue, and blocking
 // waits with timeouts for the test thread. Reading can be paused to play a consumer that falls behind or a
 // peer that never answers pings.
+#include <boost/asio.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+#include <boost/beast/websocket.hpp>
 #include <chrono>
 #include <condition_variable>
 #include <deque>
@@ -9,15 +13,10 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
 #include <thread>
-
-#include <boost/asio.hpp>
-#include <boost/beast/core.hpp>
-#include <boost/beast/http.hpp>
-#include <boost/beast/websocket.hpp>
-#include <nlohmann/json.hpp>
 
 namespace sb::test {
 
@@ -51,7 +50,8 @@ class ws_client {
   /// Sends {type, id, sessionId?, payload} and waits for the message whose replyTo is that id. Messages
   /// without that replyTo stay in the inbox for next()/event().
   json request(const std::string& type, json payload = json::object(),
-               std::optional<std::string> session_id = std::nullopt, std::chrono::milliseconds timeout = default_timeout);
+               std::optional<std::string> session_id = std::nullopt,
+               std::chrono::milliseconds timeout = default_timeout);
   /// Sends a raw object and waits for the reply to `msg["id"]`.
   json request_raw(const json& msg, std::chrono::milliseconds timeout = default_timeout);
   /// The next message of any kind.

@@ -1,13 +1,12 @@
 // Dev Tunnels relay messages (devtunnels-protocol.md §3), byte for byte against hand-built layouts: the
 // tcpip-forward payload with and without the V2 access token, the port-forward success reply, forwarded-tcpip
 // open data in the standard and the V2-extended form, the E2E open confirmation, and hostile inputs.
-#include <catch2/catch.hpp>
+#include "tunnel/relay_messages.hpp"
 
 #include <algorithm>
+#include <catch2/catch.hpp>
 #include <initializer_list>
 #include <string>
-
-#include "tunnel/relay_messages.hpp"
 
 using namespace sb::tunnel;
 using sb::tunnel::ssh::bytes;
@@ -16,8 +15,8 @@ namespace {
 
 // Hand-made wire pieces, deliberately not using ssh::writer.
 bytes u32be(std::uint32_t v) {
-  return {static_cast<std::uint8_t>(v >> 24), static_cast<std::uint8_t>(v >> 16), static_cast<std::uint8_t>(v >> 8),
-          static_cast<std::uint8_t>(v)};
+  return {static_cast<std::uint8_t>(v >> 24), static_cast<std::uint8_t>(v >> 16),
+          static_cast<std::uint8_t>(v >> 8), static_cast<std::uint8_t>(v)};
 }
 bytes str(const std::string& s) {
   bytes out(4 + s.size());
@@ -110,7 +109,8 @@ TEST_CASE("malformed tcpip-forward payloads are rejected, never misread") {
   SECTION("trailing bytes that are not a whole token string are rejected") {
     CHECK_FALSE(decode_port_forward_request(cat({str("127.0.0.1"), u32be(80), {0x00}})));
     CHECK_FALSE(decode_port_forward_request(cat({str("127.0.0.1"), u32be(80), {0x00, 0x00, 0x00}})));
-    CHECK_FALSE(decode_port_forward_request(cat({str("127.0.0.1"), u32be(80), {0x00, 0x00, 0x00, 0x05, 'a'}})));
+    CHECK_FALSE(
+        decode_port_forward_request(cat({str("127.0.0.1"), u32be(80), {0x00, 0x00, 0x00, 0x05, 'a'}})));
   }
   SECTION("an empty payload is rejected") { CHECK_FALSE(decode_port_forward_request(bytes{})); }
 }
@@ -135,7 +135,8 @@ TEST_CASE("standard forwarded-tcpip open data is host, port, originator address 
   o.port = 3000;
   o.originator_ip = "10.1.2.3";
   o.originator_port = 51234;
-  const bytes expected = cat({str("localhost"), {0x00, 0x00, 0x0b, 0xb8}, str("10.1.2.3"), {0x00, 0x00, 0xc8, 0x22}});
+  const bytes expected =
+      cat({str("localhost"), {0x00, 0x00, 0x0b, 0xb8}, str("10.1.2.3"), {0x00, 0x00, 0xc8, 0x22}});
   CHECK(encode(o) == expected);
   auto back = decode_forwarded_channel_open(expected);
   REQUIRE(back);
@@ -172,7 +173,8 @@ TEST_CASE("extended forwarded-tcpip open data appends the access token and the E
   SECTION("without E2E and with an empty token (the SDK allows \"\")") {
     o.e2e_requested = false;
     o.access_token = "";
-    const bytes expected = cat({str("127.0.0.1"), u32be(8080), str("127.0.0.1"), u32be(40000), u32be(0), {0x00}});
+    const bytes expected =
+        cat({str("127.0.0.1"), u32be(8080), str("127.0.0.1"), u32be(40000), u32be(0), {0x00}});
     CHECK(encode(o) == expected);
     auto back = decode_forwarded_channel_open(expected);
     REQUIRE(back);
@@ -189,7 +191,8 @@ TEST_CASE("extended forwarded-tcpip open data appends the access token and the E
 }
 
 TEST_CASE("malformed forwarded-tcpip open data is rejected, never misread") {
-  const bytes extended = cat({str("127.0.0.1"), u32be(8080), str("127.0.0.1"), u32be(40000), str(token), {0x01}});
+  const bytes extended =
+      cat({str("127.0.0.1"), u32be(8080), str("127.0.0.1"), u32be(40000), str(token), {0x01}});
   SECTION("every truncation inside a field is rejected") {
     const std::size_t standard_end = str("127.0.0.1").size() * 2 + 8;
     const std::size_t token_end = standard_end + str(token).size();
@@ -211,7 +214,8 @@ TEST_CASE("malformed forwarded-tcpip open data is rejected, never misread") {
     }
   }
   SECTION("a port above 65535 is rejected") {
-    CHECK_FALSE(decode_forwarded_channel_open(cat({str("127.0.0.1"), u32be(65536), str("127.0.0.1"), u32be(1)})));
+    CHECK_FALSE(
+        decode_forwarded_channel_open(cat({str("127.0.0.1"), u32be(65536), str("127.0.0.1"), u32be(1)})));
     CHECK_FALSE(decode_forwarded_channel_open(
         cat({str("127.0.0.1"), u32be(0x80000000u), str("127.0.0.1"), u32be(1), str(token), {0x01}})));
   }
@@ -223,7 +227,8 @@ TEST_CASE("malformed forwarded-tcpip open data is rejected, never misread") {
   }
   SECTION("trailing bytes after the standard fields that are not a token string are rejected") {
     const bytes standard = cat({str("127.0.0.1"), u32be(8080), str("127.0.0.1"), u32be(40000)});
-    for (const bytes& tail : {bytes{0x00}, bytes{0x00, 0x00}, bytes{0x00, 0x00, 0x00}, bytes{0x00, 0x00, 0x00, 0x09, 'a'}}) {
+    for (const bytes& tail :
+         {bytes{0x00}, bytes{0x00, 0x00}, bytes{0x00, 0x00, 0x00}, bytes{0x00, 0x00, 0x00, 0x09, 'a'}}) {
       CAPTURE(tail.size());
       CHECK_FALSE(decode_forwarded_channel_open(cat({standard, tail})));
     }

@@ -1,7 +1,7 @@
 // Backoff schedule, full jitter, error mapping and the retry rules of the official SDK.
-#include <catch2/catch.hpp>
-
 #include "tunnel/retry.hpp"
+
+#include <catch2/catch.hpp>
 
 using namespace sb::tunnel;
 using namespace std::chrono_literals;

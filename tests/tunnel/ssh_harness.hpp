@@ -1,12 +1,11 @@
 #pragma once
 // Two sans-I/O SSH sessions wired to each other in memory, for tests: bytes are moved both ways until both
 // sides are quiet, and events are collected per side.
+#include <catch2/catch.hpp>
 #include <string>
 #include <utility>
 #include <variant>
 #include <vector>
-
-#include <catch2/catch.hpp>
 
 #include "tunnel/ssh/session.hpp"
 
@@ -67,7 +66,8 @@ inline bytes pattern(std::size_t n, std::uint8_t seed = 7) {
 }
 
 // Opens a channel client -> server, accepts it, and returns both ids.
-inline std::pair<std::uint32_t, std::uint32_t> open_pair(pair_harness& h, const std::string& type = "session") {
+inline std::pair<std::uint32_t, std::uint32_t> open_pair(pair_harness& h,
+                                                         const std::string& type = "session") {
   const auto cid = h.client.open_channel(type, writer().string(std::string_view("extra")).take());
   h.pump();
   auto opens = pair_harness::of<ev::channel_open>(h.server_events);
@@ -98,8 +98,8 @@ inline bytes receive_all(pair_harness& h, session& to, std::vector<event>& to_ev
 }
 
 // Sends `data` one way and returns what arrived on the far side.
-inline bytes transfer(pair_harness& h, session& from, std::uint32_t from_id, session& to, std::vector<event>& to_events,
-                      const bytes& data) {
+inline bytes transfer(pair_harness& h, session& from, std::uint32_t from_id, session& to,
+                      std::vector<event>& to_events, const bytes& data) {
   from.send(from_id, data);
   return receive_all(h, to, to_events, data.size());
 }

@@ -1,9 +1,8 @@
 // The SSH binary packet protocol (RFC 4253 §6, RFC 5647, OpenSSH's PROTOCOL for -etm and aes-gcm): sealer ->
 // opener round trips for every cipher and MAC, the framing rules checked by an independent decoder built
 // from the primitives, integrity (any flipped bit is an error), length limits and the exact `none` framing.
-#include <catch2/catch.hpp>
-
 #include <algorithm>
+#include <catch2/catch.hpp>
 #include <random>
 #include <string>
 #include <vector>
@@ -45,8 +44,8 @@ std::uint32_t be32(const std::uint8_t* p) {
 }
 
 bytes be32_bytes(std::uint32_t v) {
-  return {static_cast<std::uint8_t>(v >> 24), static_cast<std::uint8_t>(v >> 16), static_cast<std::uint8_t>(v >> 8),
-          static_cast<std::uint8_t>(v)};
+  return {static_cast<std::uint8_t>(v >> 24), static_cast<std::uint8_t>(v >> 16),
+          static_cast<std::uint8_t>(v >> 8), static_cast<std::uint8_t>(v)};
 }
 
 bytes random_payload(std::mt19937& rng, std::size_t n) {
@@ -56,16 +55,21 @@ bytes random_payload(std::mt19937& rng, std::size_t n) {
 }
 
 bool is_etm(const std::string& mac) { return mac.find("-etm@openssh.com") != std::string::npos; }
-hash_kind mac_hash(const std::string& mac) { return mac.rfind("hmac-sha2-512", 0) == 0 ? hash_kind::sha512 : hash_kind::sha256; }
+hash_kind mac_hash(const std::string& mac) {
+  return mac.rfind("hmac-sha2-512", 0) == 0 ? hash_kind::sha512 : hash_kind::sha256;
+}
 
 /// Decodes a stream of sealed packets on its own, from the primitives and the RFC text rather than
 /// packet_opener, and checks every framing rule on the way: length alignment, padding bounds, MAC with the
 /// sequence number, zero padding for `none`.
 class independent_decoder {
  public:
-  independent_decoder(const suite& s, const cipher_keys& k, std::uint32_t first_seq = 0) : s_(s), k_(k), seq_(first_seq) {
-    if (s.cipher == "aes256-ctr") ctr_ = std::make_unique<aes_cipher>(aes_cipher::mode::ctr, true, k.key, k.iv);
-    if (s.cipher == "aes256-gcm@openssh.com") gcm_ = std::make_unique<aes_cipher>(aes_cipher::mode::gcm, false, k.key, k.iv);
+  independent_decoder(const suite& s, const cipher_keys& k, std::uint32_t first_seq = 0)
+      : s_(s), k_(k), seq_(first_seq) {
+    if (s.cipher == "aes256-ctr")
+      ctr_ = std::make_unique<aes_cipher>(aes_cipher::mode::ctr, true, k.key, k.iv);
+    if (s.cipher == "aes256-gcm@openssh.com")
+      gcm_ = std::make_unique<aes_cipher>(aes_cipher::mode::gcm, false, k.key, k.iv);
   }
 
   /// Decodes exactly one packet that fills `wire`; returns its payload.
@@ -101,7 +105,8 @@ class independent_decoder {
       CHECK((4 + len) % 16 == 0);  // the whole packet is encrypted: aligned to the AES block
       bytes mac_input = be32_bytes(seq_);
       mac_input.insert(mac_input.end(), plain.begin(), plain.end());
-      CHECK(hmac(mac_hash(s_.mac), k_.mac_key, mac_input) == bytes(wire.end() - static_cast<long>(mac_len), wire.end()));
+      CHECK(hmac(mac_hash(s_.mac), k_.mac_key, mac_input) ==
+            bytes(wire.end() - static_cast<long>(mac_len), wire.end()));
     }
     REQUIRE(plain.size() == 4 + len);
     REQUIRE(wire.size() == 4 + len + mac_len);
@@ -110,7 +115,9 @@ class independent_decoder {
     CHECK(pad >= 4);
     CHECK(pad < 4 + block);  // the least padding that aligns
     REQUIRE(pad + 1 <= len);
-    if (!ctr_ && !gcm_) CHECK(std::all_of(plain.end() - static_cast<long>(pad), plain.end(), [](std::uint8_t b) { return b == 0; }));
+    if (!ctr_ && !gcm_)
+      CHECK(std::all_of(plain.end() - static_cast<long>(pad), plain.end(),
+                        [](std::uint8_t b) { return b == 0; }));
     ++seq_;
     return bytes(plain.begin() + 5, plain.end() - static_cast<long>(pad));
   }
@@ -123,7 +130,9 @@ class independent_decoder {
     const std::size_t aligned = clear_len ? 1 + payload : 5 + payload;
     std::size_t pad = block - aligned % block;
     if (pad < 4) pad += block;
-    const std::size_t mac = s.cipher == "aes256-gcm@openssh.com" ? 16 : s.cipher == "none" ? 0 : digest_size(mac_hash(s.mac));
+    const std::size_t mac = s.cipher == "aes256-gcm@openssh.com" ? 16
+                            : s.cipher == "none"                 ? 0
+                                                                 : digest_size(mac_hash(s.mac));
     return 4 + 1 + payload + pad + mac;
   }
 
@@ -162,7 +171,8 @@ TEST_CASE("every cipher and MAC survives a sealer to opener round trip fed in ra
     std::size_t offset = 0;
     bool error = false;
     while (offset < stream.size() && !error) {
-      const std::size_t n = std::min<std::size_t>(std::uniform_int_distribution<std::size_t>(1, 100)(rng), stream.size() - offset);
+      const std::size_t n = std::min<std::size_t>(std::uniform_int_distribution<std::size_t>(1, 100)(rng),
+                                                  stream.size() - offset);
       opener.feed(stream.data() + offset, n);
       offset += n;
       for (;;) {
@@ -187,7 +197,9 @@ TEST_CASE("every cipher and MAC survives a sealer to opener round trip fed in ra
   }
 }
 
-TEST_CASE("sealed packets follow the RFC framing: padding of at least 4, aligned lengths, MAC over the sequence number") {
+TEST_CASE(
+    "sealed packets follow the RFC framing: padding of at least 4, aligned lengths, MAC over the sequence "
+    "number") {
   std::mt19937 rng(7);
   for (const auto& s : all_suites()) {
     INFO(s.cipher << " " << s.mac);
@@ -337,12 +349,14 @@ TEST_CASE("a length field beyond 256 KiB is an error before any data arrives") {
         bytes first_block = be32_bytes(len);
         first_block.resize(16, 0);
         first_block[4] = 8;
-        if (!clear_len) aes_cipher(aes_cipher::mode::ctr, true, keys.key, keys.iv).ctr_apply(first_block.data(), 16);
+        if (!clear_len)
+          aes_cipher(aes_cipher::mode::ctr, true, keys.key, keys.iv).ctr_apply(first_block.data(), 16);
         packet_opener opener;
         opener.set_keys(keys);
         opener.feed(first_block.data(), first_block.size());
         bytes payload;
-        CHECK(opener.next(payload) == (len == over ? packet_opener::status::error : packet_opener::status::need_more));
+        CHECK(opener.next(payload) ==
+              (len == over ? packet_opener::status::error : packet_opener::status::need_more));
       }
     }
   }
@@ -371,17 +385,20 @@ TEST_CASE("an opener rejects too little padding, a padding longer than the packe
   CHECK(open(bytes{0, 0, 0, 4, 4, 0, 0, 0}) == packet_opener::status::error);  // shorter than any packet
 }
 
-TEST_CASE("the none framing is byte-exact: length, padding length, payload, zero padding to a multiple of 8") {
+TEST_CASE(
+    "the none framing is byte-exact: length, padding length, payload, zero padding to a multiple of 8") {
   packet_sealer sealer;
   // 4 + 1 + 4 = 9 bytes before padding: 7 bytes of padding make 16.
   CHECK(sealer.seal(bytes{0x5e, 0xde, 0xad, 0x01}) ==
         bytes{0x00, 0x00, 0x00, 0x0c, 0x07, 0x5e, 0xde, 0xad, 0x01, 0, 0, 0, 0, 0, 0, 0});
   // 4 + 1 + 3 = 8 is already aligned, but padding must be at least 4: a whole block of 8.
-  CHECK(sealer.seal(bytes{0x02, 0x41, 0x42}) == bytes{0x00, 0x00, 0x00, 0x0c, 0x08, 0x02, 0x41, 0x42, 0, 0, 0, 0, 0, 0, 0, 0});
+  CHECK(sealer.seal(bytes{0x02, 0x41, 0x42}) ==
+        bytes{0x00, 0x00, 0x00, 0x0c, 0x08, 0x02, 0x41, 0x42, 0, 0, 0, 0, 0, 0, 0, 0});
   // An empty payload: 5 bytes, padding 3 is too little, so 11.
   CHECK(sealer.seal(bytes{}) == bytes{0x00, 0x00, 0x00, 0x0c, 0x0b, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0});
   // 4 + 1 + 6 = 11: padding 5.
-  CHECK(sealer.seal(bytes{1, 2, 3, 4, 5, 6}) == bytes{0x00, 0x00, 0x00, 0x0c, 0x05, 1, 2, 3, 4, 5, 6, 0, 0, 0, 0, 0});
+  CHECK(sealer.seal(bytes{1, 2, 3, 4, 5, 6}) ==
+        bytes{0x00, 0x00, 0x00, 0x0c, 0x05, 1, 2, 3, 4, 5, 6, 0, 0, 0, 0, 0});
   CHECK(sealer.sequence() == 4);
 
   packet_opener opener;

@@ -2,8 +2,8 @@
 // authentication, channels with flow control, requests, re-keying and hostile input.
 #include <catch2/catch.hpp>
 
-#include "tunnel/ssh/session.hpp"
 #include "ssh_harness.hpp"
+#include "tunnel/ssh/session.hpp"
 
 using namespace sb::tunnel::ssh;
 using namespace ssh_test;
@@ -35,8 +35,10 @@ TEST_CASE("V1's static none session needs no host key and goes straight to chann
 
 TEST_CASE("ECDH key exchange with each cipher and MAC reaches ready and moves data intact") {
   const std::vector<std::pair<std::string, std::string>> suites = {
-      {"aes256-gcm@openssh.com", "hmac-sha2-256"},       {"aes256-ctr", "hmac-sha2-256"},
-      {"aes256-ctr", "hmac-sha2-512"},                  {"aes256-ctr", "hmac-sha2-256-etm@openssh.com"},
+      {"aes256-gcm@openssh.com", "hmac-sha2-256"},
+      {"aes256-ctr", "hmac-sha2-256"},
+      {"aes256-ctr", "hmac-sha2-512"},
+      {"aes256-ctr", "hmac-sha2-256-etm@openssh.com"},
       {"aes256-ctr", "hmac-sha2-512-etm@openssh.com"}};
   for (const auto& kex : {"ecdh-sha2-nistp384", "ecdh-sha2-nistp256"}) {
     for (const auto& [cipher, mac] : suites) {
@@ -120,7 +122,8 @@ TEST_CASE("channel data beyond the peer's window waits until the window is grant
 
 TEST_CASE("open requests and confirmations carry extra fields both ways") {
   pair_harness h(client_cfg(), server_cfg());
-  const auto cid = h.client.open_channel("forwarded-tcpip", writer().string(std::string_view("127.0.0.1")).u32(8080).take());
+  const auto cid = h.client.open_channel("forwarded-tcpip",
+                                         writer().string(std::string_view("127.0.0.1")).u32(8080).take());
   h.pump();
   auto opens = pair_harness::of<ev::channel_open>(h.server_events);
   REQUIRE(opens.size() == 1);
@@ -170,7 +173,8 @@ TEST_CASE("eof and close travel after the queued data") {
 
 TEST_CASE("global requests and replies arrive with their payloads") {
   pair_harness h(client_cfg(), server_cfg());
-  h.client.global_request("tcpip-forward", true, writer().string(std::string_view("127.0.0.1")).u32(0).take());
+  h.client.global_request("tcpip-forward", true,
+                          writer().string(std::string_view("127.0.0.1")).u32(0).take());
   h.pump();
   auto reqs = pair_harness::of<ev::global_request>(h.server_events);
   REQUIRE(reqs.size() == 1);

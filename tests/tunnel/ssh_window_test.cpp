@@ -2,7 +2,6 @@
 // receiver grants window back in half-window steps, a peer that overruns the window is disconnected, and many
 // interleaved channels keep their bytes apart. Raw cases play the peer by hand over a `none` key exchange.
 #include <catch2/catch.hpp>
-
 #include <map>
 #include <random>
 
@@ -26,7 +25,10 @@ class raw_peer {
     writer kexinit;
     kexinit.u8(msg::kexinit).raw(bytes(16, 0x42));
     kexinit.name_list({"none", "ecdh-sha2-nistp384"}).name_list({"ecdsa-sha2-nistp384"});
-    kexinit.name_list({"aes256-ctr"}).name_list({"aes256-ctr"}).name_list({"hmac-sha2-256"}).name_list({"hmac-sha2-256"});
+    kexinit.name_list({"aes256-ctr"})
+        .name_list({"aes256-ctr"})
+        .name_list({"hmac-sha2-256"})
+        .name_list({"hmac-sha2-256"});
     kexinit.name_list({"none"}).name_list({"none"}).name_list({}).name_list({}).boolean(false).u32(0);
     const auto w = sealer_.seal(kexinit.data());
     out.insert(out.end(), w.begin(), w.end());
@@ -96,8 +98,17 @@ struct raw_channel {
 /// The raw peer opens a channel announcing `window` and `max_packet`; the session accepts it.
 raw_channel open_raw(session& s, raw_peer& peer, std::uint32_t window, std::uint32_t max_packet) {
   raw_channel ch;
-  peer.send(writer().u8(msg::channel_open).string(std::string_view("direct-tcpip")).u32(ch.ours).u32(window).u32(max_packet)
-                .string(std::string_view("127.0.0.1")).u32(80).string(std::string_view("127.0.0.1")).u32(5000).take());
+  peer.send(writer()
+                .u8(msg::channel_open)
+                .string(std::string_view("direct-tcpip"))
+                .u32(ch.ours)
+                .u32(window)
+                .u32(max_packet)
+                .string(std::string_view("127.0.0.1"))
+                .u32(80)
+                .string(std::string_view("127.0.0.1"))
+                .u32(5000)
+                .take());
   std::optional<std::uint32_t> id;
   for (auto& e : drain(s))
     if (auto* o = std::get_if<ev::channel_open>(&e)) id = o->id;
@@ -159,10 +170,12 @@ TEST_CASE("a sender never has more bytes in flight than the window the receiver 
     std::size_t arrived_down = delivered(h.client_events, cid, &got_down);
     CHECK(arrived_up == window);
     CHECK(arrived_down == window);
-    for (int round = 0; round < 10000 && (got_up.size() < up.size() || got_down.size() < down.size()); ++round) {
+    for (int round = 0; round < 10000 && (got_up.size() < up.size() || got_down.size() < down.size());
+         ++round) {
       // Consume a random part of what arrived, then let the bytes move.
       const auto take_up = std::uniform_int_distribution<std::size_t>(0, got_up.size() - consumed_up)(rng);
-      const auto take_down = std::uniform_int_distribution<std::size_t>(0, got_down.size() - consumed_down)(rng);
+      const auto take_down =
+          std::uniform_int_distribution<std::size_t>(0, got_down.size() - consumed_down)(rng);
       h.server.consumed(sid, take_up);
       h.client.consumed(cid, take_down);
       consumed_up += take_up;
@@ -362,7 +375,8 @@ TEST_CASE("many interleaved channels keep their bytes separate in both direction
   std::vector<bytes> up(n), down(n);
   for (int i = 0; i < n; ++i) {
     up[i] = pattern(std::uniform_int_distribution<std::size_t>(0, 60000)(rng), static_cast<std::uint8_t>(i));
-    down[i] = pattern(std::uniform_int_distribution<std::size_t>(0, 60000)(rng), static_cast<std::uint8_t>(100 + i));
+    down[i] = pattern(std::uniform_int_distribution<std::size_t>(0, 60000)(rng),
+                      static_cast<std::uint8_t>(100 + i));
     want_at_server[ids[i].second] = up[i];
     want_at_client[ids[i].first] = down[i];
   }
@@ -400,7 +414,8 @@ TEST_CASE("many interleaved channels keep their bytes separate in both direction
     consume(h.client, h.client_events, got_at_client);
     bool all = !more;
     for (int i = 0; i < n && all; ++i)
-      all = got_at_server[ids[i].second].size() == up[i].size() && got_at_client[ids[i].first].size() == down[i].size();
+      all = got_at_server[ids[i].second].size() == up[i].size() &&
+            got_at_client[ids[i].first].size() == down[i].size();
     if (all) break;
   }
   for (int i = 0; i < n; ++i) {

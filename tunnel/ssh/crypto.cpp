@@ -19,18 +19,24 @@ namespace {
 
 const EVP_MD* md_of(hash_kind kind) {
   switch (kind) {
-    case hash_kind::sha256: return EVP_sha256();
-    case hash_kind::sha384: return EVP_sha384();
-    case hash_kind::sha512: return EVP_sha512();
+    case hash_kind::sha256:
+      return EVP_sha256();
+    case hash_kind::sha384:
+      return EVP_sha384();
+    case hash_kind::sha512:
+      return EVP_sha512();
   }
   return EVP_sha256();
 }
 
 const char* curve_name(int nid) {
   switch (nid) {
-    case NID_X9_62_prime256v1: return "P-256";
-    case NID_secp384r1: return "P-384";
-    default: return nullptr;
+    case NID_X9_62_prime256v1:
+      return "P-256";
+    case NID_secp384r1:
+      return "P-384";
+    default:
+      return nullptr;
   }
 }
 
@@ -134,14 +140,16 @@ std::optional<ecdh_key> ecdh_key::from_private(int curve_nid, const bytes& priva
       EC_POINT_mul(group, pub, priv, nullptr, nullptr, bn_ctx) == 1) {
     const std::size_t len = EC_POINT_point2oct(group, pub, POINT_CONVERSION_UNCOMPRESSED, nullptr, 0, bn_ctx);
     point.resize(len);
-    if (len == 0 || EC_POINT_point2oct(group, pub, POINT_CONVERSION_UNCOMPRESSED, point.data(), len, bn_ctx) != len)
+    if (len == 0 ||
+        EC_POINT_point2oct(group, pub, POINT_CONVERSION_UNCOMPRESSED, point.data(), len, bn_ctx) != len)
       point.clear();
   }
   EVP_PKEY* key = nullptr;
   if (!point.empty()) {
     OSSL_PARAM_BLD* bld = OSSL_PARAM_BLD_new();
     OSSL_PARAM* params = nullptr;
-    if (bld && OSSL_PARAM_BLD_push_utf8_string(bld, OSSL_PKEY_PARAM_GROUP_NAME, OBJ_nid2sn(curve_nid), 0) == 1 &&
+    if (bld &&
+        OSSL_PARAM_BLD_push_utf8_string(bld, OSSL_PKEY_PARAM_GROUP_NAME, OBJ_nid2sn(curve_nid), 0) == 1 &&
         OSSL_PARAM_BLD_push_BN(bld, OSSL_PKEY_PARAM_PRIV_KEY, priv) == 1 &&
         OSSL_PARAM_BLD_push_octet_string(bld, OSSL_PKEY_PARAM_PUB_KEY, point.data(), point.size()) == 1)
       params = OSSL_PARAM_BLD_to_param(bld);
@@ -275,8 +283,9 @@ bool verify_signature(const bytes& public_blob, const bytes& data, const bytes& 
   const int der_len = i2d_ECDSA_SIG(esig, &der);
   ECDSA_SIG_free(esig);
   EVP_MD_CTX* ctx = EVP_MD_CTX_new();
-  const bool ok = der_len > 0 && EVP_DigestVerifyInit(ctx, nullptr, md, nullptr, pub.get()) == 1 &&
-                  EVP_DigestVerify(ctx, der, static_cast<std::size_t>(der_len), data.data(), data.size()) == 1;
+  const bool ok =
+      der_len > 0 && EVP_DigestVerifyInit(ctx, nullptr, md, nullptr, pub.get()) == 1 &&
+      EVP_DigestVerify(ctx, der, static_cast<std::size_t>(der_len), data.data(), data.size()) == 1;
   EVP_MD_CTX_free(ctx);
   OPENSSL_free(der);
   return ok;
@@ -284,7 +293,8 @@ bool verify_signature(const bytes& public_blob, const bytes& data, const bytes& 
 
 std::string base64_encode(const bytes& data) {
   std::string out(4 * ((data.size() + 2) / 3), '\0');
-  const int n = EVP_EncodeBlock(reinterpret_cast<unsigned char*>(out.data()), data.data(), static_cast<int>(data.size()));
+  const int n = EVP_EncodeBlock(reinterpret_cast<unsigned char*>(out.data()), data.data(),
+                                static_cast<int>(data.size()));
   out.resize(static_cast<std::size_t>(n));
   return out;
 }
@@ -304,14 +314,16 @@ std::optional<bytes> base64_decode(std::string_view text) {
 
 aes_cipher::aes_cipher(mode m, bool encrypt, const bytes& key, const bytes& iv)
     : mode_(m), encrypt_(encrypt), key_(key), iv_(iv), ctx_(EVP_CIPHER_CTX_new()) {
-  if (mode_ == mode::ctr) EVP_CipherInit_ex(ctx_, EVP_aes_256_ctr(), nullptr, key_.data(), iv_.data(), encrypt ? 1 : 0);
+  if (mode_ == mode::ctr)
+    EVP_CipherInit_ex(ctx_, EVP_aes_256_ctr(), nullptr, key_.data(), iv_.data(), encrypt ? 1 : 0);
 }
 
 aes_cipher::~aes_cipher() { EVP_CIPHER_CTX_free(ctx_); }
 
 bool aes_cipher::ctr_apply(std::uint8_t* data, std::size_t n) {
   int out = 0;
-  return EVP_CipherUpdate(ctx_, data, &out, data, static_cast<int>(n)) == 1 && static_cast<std::size_t>(out) == n;
+  return EVP_CipherUpdate(ctx_, data, &out, data, static_cast<int>(n)) == 1 &&
+         static_cast<std::size_t>(out) == n;
 }
 
 namespace {
@@ -345,13 +357,14 @@ bool aes_cipher::gcm_open(const bytes& aad, bytes& data) {
   std::copy(data.end() - 16, data.end(), tag);
   data.resize(data.size() - 16);
   int out = 0;
-  const bool ok = EVP_DecryptInit_ex(ctx_, EVP_aes_256_gcm(), nullptr, nullptr, nullptr) == 1 &&
-                  EVP_CIPHER_CTX_ctrl(ctx_, EVP_CTRL_GCM_SET_IVLEN, 12, nullptr) == 1 &&
-                  EVP_DecryptInit_ex(ctx_, nullptr, nullptr, key_.data(), iv_.data()) == 1 &&
-                  EVP_DecryptUpdate(ctx_, nullptr, &out, aad.data(), static_cast<int>(aad.size())) == 1 &&
-                  EVP_DecryptUpdate(ctx_, data.data(), &out, data.data(), static_cast<int>(data.size())) == 1 &&
-                  EVP_CIPHER_CTX_ctrl(ctx_, EVP_CTRL_GCM_SET_TAG, 16, tag) == 1 &&
-                  EVP_DecryptFinal_ex(ctx_, data.data() + out, &out) == 1;
+  const bool ok =
+      EVP_DecryptInit_ex(ctx_, EVP_aes_256_gcm(), nullptr, nullptr, nullptr) == 1 &&
+      EVP_CIPHER_CTX_ctrl(ctx_, EVP_CTRL_GCM_SET_IVLEN, 12, nullptr) == 1 &&
+      EVP_DecryptInit_ex(ctx_, nullptr, nullptr, key_.data(), iv_.data()) == 1 &&
+      EVP_DecryptUpdate(ctx_, nullptr, &out, aad.data(), static_cast<int>(aad.size())) == 1 &&
+      EVP_DecryptUpdate(ctx_, data.data(), &out, data.data(), static_cast<int>(data.size())) == 1 &&
+      EVP_CIPHER_CTX_ctrl(ctx_, EVP_CTRL_GCM_SET_TAG, 16, tag) == 1 &&
+      EVP_DecryptFinal_ex(ctx_, data.data() + out, &out) == 1;
   increment_invocation(iv_);
   return ok;
 }

@@ -1,6 +1,7 @@
 #pragma once
 // The cryptography SSH needs, on OpenSSL 3: ECDH on nistp256/384, ECDSA nistp384 host keys, SHA-2 hashes,
-// AES-256 (GCM and CTR) and HMAC-SHA2. Each failure is reported as a value; nothing here throws on peer input.
+// AES-256 (GCM and CTR) and HMAC-SHA2. Each failure is reported as a value; nothing here throws on peer
+// input.
 #include <memory>
 #include <optional>
 #include <string>

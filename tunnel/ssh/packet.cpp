@@ -6,7 +6,9 @@ namespace sb::tunnel::ssh {
 
 namespace {
 
-bool is_etm(const std::string& mac) { return mac.size() > 16 && mac.compare(mac.size() - 16, 16, "-etm@openssh.com") == 0; }
+bool is_etm(const std::string& mac) {
+  return mac.size() > 16 && mac.compare(mac.size() - 16, 16, "-etm@openssh.com") == 0;
+}
 
 hash_kind mac_hash(const std::string& mac) {
   return mac.rfind("hmac-sha2-512", 0) == 0 ? hash_kind::sha512 : hash_kind::sha256;

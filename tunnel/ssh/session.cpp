@@ -8,10 +8,12 @@ namespace sb::tunnel::ssh {
 
 namespace {
 
-constexpr std::size_t max_version_buffer = 8 * 1024;  // RFC 4253 §4.2 lets a server send lines before its version
+constexpr std::size_t max_version_buffer =
+    8 * 1024;  // RFC 4253 §4.2 lets a server send lines before its version
 constexpr std::size_t channel_chunk = 32 * 1024;
 
-std::optional<std::string> choose(const std::vector<std::string>& client, const std::vector<std::string>& server) {
+std::optional<std::string> choose(const std::vector<std::string>& client,
+                                  const std::vector<std::string>& server) {
   for (const auto& c : client)
     if (std::find(server.begin(), server.end(), c) != server.end()) return c;
   return std::nullopt;
@@ -41,7 +43,7 @@ struct session::channel {
   bytes pending;
   bool eof_queued = false, eof_sent = false, eof_received = false;
   bool close_queued = false, close_sent = false, close_received = false;
-  bool blocked = false;  // pending data waited for window: tell the app when it drains
+  bool blocked = false;   // pending data waited for window: tell the app when it drains
   bool incoming = false;  // opened by the peer: closing it before accepting means refusing it
 };
 
@@ -85,7 +87,8 @@ void session::receive(const std::uint8_t* data, std::size_t n) {
     for (;;) {
       auto eol = version_line_buffer_.find('\n');
       if (eol == std::string::npos) {
-        if (version_line_buffer_.size() > max_version_buffer) return fail(disconnect_reason::protocol_error, "no version line");
+        if (version_line_buffer_.size() > max_version_buffer)
+          return fail(disconnect_reason::protocol_error, "no version line");
         return;
       }
       auto line = version_line_buffer_.substr(0, eol);
@@ -109,7 +112,8 @@ void session::receive(const std::uint8_t* data, std::size_t n) {
   while (state_ != state::closed) {
     const auto st = opener_.next(payload);
     if (st == packet_opener::status::need_more) break;
-    if (st == packet_opener::status::error) return fail(disconnect_reason::mac_error, "corrupt packet or bad MAC");
+    if (st == packet_opener::status::error)
+      return fail(disconnect_reason::mac_error, "corrupt packet or bad MAC");
     on_packet(std::move(payload));
   }
 }
@@ -126,12 +130,14 @@ void session::on_packet(bytes payload) {
   if (type < 80) {
     // RFC 4252 §5.1: authentication requests after success are ignored.
     if (state_ == state::ready) return;
-    if (state_ != state::auth) return fail(disconnect_reason::protocol_error, "authentication message out of place");
+    if (state_ != state::auth)
+      return fail(disconnect_reason::protocol_error, "authentication message out of place");
     if (cfg_.role == role::server && type == msg::userauth_request) return on_userauth_request(r);
     if (cfg_.role == role::client) return on_userauth_result(type, r);
     return;
   }
-  if (state_ != state::ready) return fail(disconnect_reason::protocol_error, "connection message before authentication");
+  if (state_ != state::ready)
+    return fail(disconnect_reason::protocol_error, "connection message before authentication");
   on_connection_packet(type, r);
 }
 
@@ -147,13 +153,20 @@ void session::on_transport_packet(std::uint8_t type, reader& r, const bytes& pay
     case msg::ignore:
     case msg::debug:
     case msg::unimplemented:
-    case msg::ext_info: return;
-    case msg::kexinit: return on_kexinit(payload);
-    case msg::kex_ecdh_init: return on_ecdh_init(r);
-    case msg::kex_ecdh_reply: return on_ecdh_reply(r);
-    case msg::newkeys: return on_newkeys();
-    case msg::service_request: return on_service_request(r);
-    case msg::service_accept: return on_service_accept();
+    case msg::ext_info:
+      return;
+    case msg::kexinit:
+      return on_kexinit(payload);
+    case msg::kex_ecdh_init:
+      return on_ecdh_init(r);
+    case msg::kex_ecdh_reply:
+      return on_ecdh_reply(r);
+    case msg::newkeys:
+      return on_newkeys();
+    case msg::service_request:
+      return on_service_request(r);
+    case msg::service_accept:
+      return on_service_accept();
     default:
       send_transport(writer().u8(msg::unimplemented).u32(opener_.sequence() - 1).take());
   }
@@ -216,7 +229,8 @@ void session::on_kexinit(const bytes& payload) {
   auto params = kex_params_for(*kex);
   auto hostkey = pick(1);
   auto enc_cs = pick(2), enc_sc = pick(3), mac_cs = pick(4), mac_sc = pick(5);
-  if (!params || !hostkey || !enc_cs || !enc_sc) return fail(disconnect_reason::key_exchange_failed, "no common algorithms");
+  if (!params || !hostkey || !enc_cs || !enc_sc)
+    return fail(disconnect_reason::key_exchange_failed, "no common algorithms");
   // AEAD ciphers carry their own integrity; any other cipher needs a common MAC.
   if ((!cipher_is_aead(*enc_cs) && !mac_cs) || (!cipher_is_aead(*enc_sc) && !mac_sc))
     return fail(disconnect_reason::key_exchange_failed, "no common MAC algorithm");
@@ -235,8 +249,8 @@ void session::on_kexinit(const bytes& payload) {
 
 namespace {
 
-bytes exchange_hash(hash_kind h, const std::string& v_c, const std::string& v_s, const bytes& i_c, const bytes& i_s,
-                    const bytes& k_s, const bytes& q_c, const bytes& q_s, const bytes& k) {
+bytes exchange_hash(hash_kind h, const std::string& v_c, const std::string& v_s, const bytes& i_c,
+                    const bytes& i_s, const bytes& k_s, const bytes& q_c, const bytes& q_s, const bytes& k) {
   writer w;
   w.string(v_c).string(v_s).string(i_c).string(i_s).string(k_s).string(q_c).string(q_s).mpint(k);
   return digest(h, w.data());
@@ -245,16 +259,18 @@ bytes exchange_hash(hash_kind h, const std::string& v_c, const std::string& v_s,
 }  // namespace
 
 void session::on_ecdh_init(reader& r) {
-  if (cfg_.role != role::server || !kex_ || !kex_->ecdh) return fail(disconnect_reason::protocol_error, "unexpected ECDH init");
+  if (cfg_.role != role::server || !kex_ || !kex_->ecdh)
+    return fail(disconnect_reason::protocol_error, "unexpected ECDH init");
   const auto q_c = r.string_bytes();
   if (!r.ok()) return fail(disconnect_reason::protocol_error, "malformed ECDH init");
   auto shared = kex_->ecdh->shared_secret(q_c);
   if (!shared) return fail(disconnect_reason::key_exchange_failed, "invalid ECDH public key");
   const auto& k_s = cfg_.host_key->public_blob();
-  const auto h = exchange_hash(kex_->params.hash, peer_version_, cfg_.version, kex_->theirs, kex_->ours, k_s, q_c,
-                               kex_->ecdh->public_point(), *shared);
+  const auto h = exchange_hash(kex_->params.hash, peer_version_, cfg_.version, kex_->theirs, kex_->ours, k_s,
+                               q_c, kex_->ecdh->public_point(), *shared);
   const auto sig = cfg_.host_key->sign(h);
-  send_transport(writer().u8(msg::kex_ecdh_reply).string(k_s).string(kex_->ecdh->public_point()).string(sig).take());
+  send_transport(
+      writer().u8(msg::kex_ecdh_reply).string(k_s).string(kex_->ecdh->public_point()).string(sig).take());
   derive_keys(*shared, h);
   send_transport(bytes{msg::newkeys});
   kex_->newkeys_sent = true;
@@ -263,7 +279,8 @@ void session::on_ecdh_init(reader& r) {
 }
 
 void session::on_ecdh_reply(reader& r) {
-  if (cfg_.role != role::client || !kex_ || !kex_->ecdh) return fail(disconnect_reason::protocol_error, "unexpected ECDH reply");
+  if (cfg_.role != role::client || !kex_ || !kex_->ecdh)
+    return fail(disconnect_reason::protocol_error, "unexpected ECDH reply");
   const auto k_s = r.string_bytes();
   const auto q_s = r.string_bytes();
   const auto sig = r.string_bytes();
@@ -272,7 +289,8 @@ void session::on_ecdh_reply(reader& r) {
   if (!shared) return fail(disconnect_reason::key_exchange_failed, "invalid ECDH public key");
   const auto h = exchange_hash(kex_->params.hash, cfg_.version, peer_version_, kex_->ours, kex_->theirs, k_s,
                                kex_->ecdh->public_point(), q_s, *shared);
-  if (!verify_signature(k_s, h, sig)) return fail(disconnect_reason::key_exchange_failed, "bad host key signature");
+  if (!verify_signature(k_s, h, sig))
+    return fail(disconnect_reason::key_exchange_failed, "bad host key signature");
   if (cfg_.accept_host_key && !cfg_.accept_host_key(k_s))
     return fail(disconnect_reason::host_key_not_verifiable, "host key not accepted");
   derive_keys(*shared, h);
@@ -316,7 +334,8 @@ void session::derive_keys(const bytes& shared, const bytes& h) {
 }
 
 void session::on_newkeys() {
-  if (!kex_ || !kex_->keys_ready) return fail(disconnect_reason::protocol_error, "NEWKEYS before key exchange");
+  if (!kex_ || !kex_->keys_ready)
+    return fail(disconnect_reason::protocol_error, "NEWKEYS before key exchange");
   opener_.set_keys(kex_->in_keys);
   kex_->newkeys_received = true;
   if (kex_->newkeys_sent) finish_kex();
@@ -327,7 +346,8 @@ void session::finish_kex() {
   kex_.reset();
   if (first) {
     state_ = state::auth;
-    if (cfg_.role == role::client) send_transport(writer().u8(msg::service_request).string(std::string_view("ssh-userauth")).take());
+    if (cfg_.role == role::client)
+      send_transport(writer().u8(msg::service_request).string(std::string_view("ssh-userauth")).take());
     return;
   }
   // A re-key finished: what the application sent meanwhile may go now.
@@ -338,14 +358,16 @@ void session::finish_kex() {
 // -- user authentication ------------------------------------------------------------------------------------
 
 void session::on_service_request(reader& r) {
-  if (cfg_.role != role::server || state_ != state::auth) return fail(disconnect_reason::protocol_error, "unexpected service request");
+  if (cfg_.role != role::server || state_ != state::auth)
+    return fail(disconnect_reason::protocol_error, "unexpected service request");
   const auto name = r.string();
   if (name != "ssh-userauth") return fail(disconnect_reason::service_not_available, "no service " + name);
   send_transport(writer().u8(msg::service_accept).string(name).take());
 }
 
 void session::on_service_accept() {
-  if (cfg_.role != role::client || state_ != state::auth) return fail(disconnect_reason::protocol_error, "unexpected service accept");
+  if (cfg_.role != role::client || state_ != state::auth)
+    return fail(disconnect_reason::protocol_error, "unexpected service accept");
   send_userauth_none();
 }
 
@@ -360,7 +382,8 @@ void session::send_userauth_none() {
 
 namespace {
 
-bytes publickey_signed_data(const bytes& session_id, const std::string& user, const std::string& alg, const bytes& blob) {
+bytes publickey_signed_data(const bytes& session_id, const std::string& user, const std::string& alg,
+                            const bytes& blob) {
   writer w;
   w.string(session_id).u8(msg::userauth_request).string(user).string(std::string_view("ssh-connection"));
   w.string(std::string_view("publickey")).boolean(true).string(alg).string(blob);
@@ -372,7 +395,8 @@ bytes publickey_signed_data(const bytes& session_id, const std::string& user, co
 void session::send_userauth_publickey() {
   publickey_tried_ = true;
   const auto& blob = cfg_.client_key->public_blob();
-  const auto sig = cfg_.client_key->sign(publickey_signed_data(session_id_, cfg_.user, ecdsa_p384_name, blob));
+  const auto sig =
+      cfg_.client_key->sign(publickey_signed_data(session_id_, cfg_.user, ecdsa_p384_name, blob));
   send_transport(writer()
                      .u8(msg::userauth_request)
                      .string(cfg_.user)
@@ -409,7 +433,8 @@ void session::on_userauth_request(reader& r) {
       return;
     }
     const auto sig = r.string_bytes();
-    if (!r.ok() || !verify_signature(blob, publickey_signed_data(session_id_, user, alg, blob), sig)) return refuse();
+    if (!r.ok() || !verify_signature(blob, publickey_signed_data(session_id_, user, alg, blob), sig))
+      return refuse();
   } else {
     return refuse();
   }
@@ -459,7 +484,9 @@ void session::send_packet(const bytes& payload) {
 
 void session::fail(std::uint32_t reason, const std::string& message) {
   if (state_ == state::closed) return;
-  if (state_ != state::version) send_transport(writer().u8(msg::disconnect).u32(reason).string(message).string(std::string_view("")).take());
+  if (state_ != state::version)
+    send_transport(
+        writer().u8(msg::disconnect).u32(reason).string(message).string(std::string_view("")).take());
   state_ = state::closed;
   events_.push_back(ev::disconnected{reason, message, false});
 }
@@ -546,7 +573,8 @@ void session::on_connection_packet(std::uint8_t type, reader& r) {
     case msg::channel_window_adjust: {
       const auto add = r.u32();
       if (!r.ok()) return fail(disconnect_reason::protocol_error, "malformed window adjust");
-      ch->remote_window = static_cast<std::uint32_t>(std::min<std::uint64_t>(0xffffffffu, std::uint64_t(ch->remote_window) + add));
+      ch->remote_window = static_cast<std::uint32_t>(
+          std::min<std::uint64_t>(0xffffffffu, std::uint64_t(ch->remote_window) + add));
       flush_channel(*ch);
       return;
     }
@@ -555,7 +583,8 @@ void session::on_connection_packet(std::uint8_t type, reader& r) {
       if (type == msg::channel_extended_data) r.u32();
       auto data = r.string_bytes();
       if (!r.ok()) return fail(disconnect_reason::protocol_error, "malformed channel data");
-      if (data.size() > ch->local_window) return fail(disconnect_reason::protocol_error, "peer exceeded the channel window");
+      if (data.size() > ch->local_window)
+        return fail(disconnect_reason::protocol_error, "peer exceeded the channel window");
       ch->local_window -= static_cast<std::uint32_t>(data.size());
       if (!data.empty()) events_.push_back(ev::channel_data{id, std::move(data)});
       return;
@@ -581,7 +610,8 @@ void session::on_connection_packet(std::uint8_t type, reader& r) {
       return;
     }
     case msg::channel_success:
-    case msg::channel_failure: return;
+    case msg::channel_failure:
+      return;
     default:
       send_transport(writer().u8(msg::unimplemented).u32(opener_.sequence() - 1).take());
   }
@@ -601,7 +631,14 @@ std::uint32_t session::open_channel(const std::string& type, const bytes& data) 
   ch->local_window = cfg_.window;
   const auto id = ch->id;
   channels_[id] = std::move(ch);
-  send_packet(writer().u8(msg::channel_open).string(type).u32(id).u32(cfg_.window).u32(cfg_.max_packet).raw(data).take());
+  send_packet(writer()
+                  .u8(msg::channel_open)
+                  .string(type)
+                  .u32(id)
+                  .u32(cfg_.window)
+                  .u32(cfg_.max_packet)
+                  .raw(data)
+                  .take());
   return id;
 }
 
@@ -623,7 +660,13 @@ void session::accept_channel(std::uint32_t id, const bytes& data) {
 void session::reject_channel(std::uint32_t id, std::uint32_t reason, const std::string& message) {
   auto* ch = find(id);
   if (!ch || ch->confirmed) return;
-  send_packet(writer().u8(msg::channel_open_failure).u32(ch->remote_id).u32(reason).string(message).string(std::string_view("")).take());
+  send_packet(writer()
+                  .u8(msg::channel_open_failure)
+                  .u32(ch->remote_id)
+                  .u32(reason)
+                  .string(message)
+                  .string(std::string_view(""))
+                  .take());
   channels_.erase(id);
 }
 
@@ -644,9 +687,13 @@ void session::flush_channel(channel& ch) {
   if (!ch.confirmed || ch.close_sent) return;
   std::size_t offset = 0;
   while (offset < ch.pending.size() && ch.remote_window > 0) {
-    const std::size_t n = std::min<std::size_t>({ch.pending.size() - offset, ch.remote_window, ch.remote_max_packet, channel_chunk});
+    const std::size_t n = std::min<std::size_t>(
+        {ch.pending.size() - offset, ch.remote_window, ch.remote_max_packet, channel_chunk});
     writer w;
-    w.u8(msg::channel_data).u32(ch.remote_id).u32(static_cast<std::uint32_t>(n)).raw(ch.pending.data() + offset, n);
+    w.u8(msg::channel_data)
+        .u32(ch.remote_id)
+        .u32(static_cast<std::uint32_t>(n))
+        .raw(ch.pending.data() + offset, n);
     send_packet(w.take());
     ch.remote_window -= static_cast<std::uint32_t>(n);
     offset += n;
@@ -694,7 +741,8 @@ void session::send_eof(std::uint32_t id) {
 void session::close_channel(std::uint32_t id) {
   auto* ch = find(id);
   if (!ch || ch->close_queued) return;
-  if (!ch->confirmed && ch->incoming) return reject_channel(id, open_failure::connect_failed, "target unavailable");
+  if (!ch->confirmed && ch->incoming)
+    return reject_channel(id, open_failure::connect_failed, "target unavailable");
   ch->close_queued = true;
   if (!ch->confirmed) return;  // closed once the peer confirms; a pending open cannot be withdrawn in SSH
   flush_channel(*ch);
@@ -703,7 +751,8 @@ void session::close_channel(std::uint32_t id) {
 void session::channel_request(std::uint32_t id, const std::string& name, bool want_reply, const bytes& data) {
   auto* ch = find(id);
   if (!ch) return;
-  send_packet(writer().u8(msg::channel_request).u32(ch->remote_id).string(name).boolean(want_reply).raw(data).take());
+  send_packet(
+      writer().u8(msg::channel_request).u32(ch->remote_id).string(name).boolean(want_reply).raw(data).take());
 }
 
 void session::channel_reply(std::uint32_t id, bool success) {

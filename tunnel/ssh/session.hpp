@@ -1,7 +1,7 @@
 #pragma once
-// A sans-I/O SSH session: bytes in, bytes out, events up. It covers what Dev Tunnels needs and stock libraries
-// lack: the `none` key exchange (V1's zero-cookie form and V2's negotiated form), the server role, and channel
-// opens and confirmations with extra fields. Real key exchange: ecdh-sha2-nistp384/256 with an
+// A sans-I/O SSH session: bytes in, bytes out, events up. It covers what Dev Tunnels needs and stock
+// libraries lack: the `none` key exchange (V1's zero-cookie form and V2's negotiated form), the server role,
+// and channel opens and confirmations with extra fields. Real key exchange: ecdh-sha2-nistp384/256 with an
 // ecdsa-sha2-nistp384 host key; aes256-gcm@openssh.com or aes256-ctr with hmac-sha2-256/512 (-etm). User
 // auth: `none`, and `publickey` (ECDSA P-384) for a client facing OpenSSH. Peer-initiated re-keying works.
 //
@@ -25,13 +25,36 @@ enum class role { client, server };
 
 namespace msg {
 enum : std::uint8_t {
-  disconnect = 1, ignore = 2, unimplemented = 3, debug = 4, service_request = 5, service_accept = 6, ext_info = 7,
-  kexinit = 20, newkeys = 21, kex_ecdh_init = 30, kex_ecdh_reply = 31,
-  userauth_request = 50, userauth_failure = 51, userauth_success = 52, userauth_banner = 53, userauth_pk_ok = 60,
-  global_request = 80, request_success = 81, request_failure = 82,
-  channel_open = 90, channel_open_confirmation = 91, channel_open_failure = 92, channel_window_adjust = 93,
-  channel_data = 94, channel_extended_data = 95, channel_eof = 96, channel_close = 97, channel_request = 98,
-  channel_success = 99, channel_failure = 100,
+  disconnect = 1,
+  ignore = 2,
+  unimplemented = 3,
+  debug = 4,
+  service_request = 5,
+  service_accept = 6,
+  ext_info = 7,
+  kexinit = 20,
+  newkeys = 21,
+  kex_ecdh_init = 30,
+  kex_ecdh_reply = 31,
+  userauth_request = 50,
+  userauth_failure = 51,
+  userauth_success = 52,
+  userauth_banner = 53,
+  userauth_pk_ok = 60,
+  global_request = 80,
+  request_success = 81,
+  request_failure = 82,
+  channel_open = 90,
+  channel_open_confirmation = 91,
+  channel_open_failure = 92,
+  channel_window_adjust = 93,
+  channel_data = 94,
+  channel_extended_data = 95,
+  channel_eof = 96,
+  channel_close = 97,
+  channel_request = 98,
+  channel_success = 99,
+  channel_failure = 100,
 };
 }  // namespace msg
 
@@ -64,13 +87,14 @@ struct session_config {
   /// V1's no-security session: a zero-cookie KEXINIT of "none" everywhere, then straight to channels.
   bool static_none = false;
   std::vector<std::string> ciphers = {"aes256-gcm@openssh.com", "aes256-ctr"};
-  std::vector<std::string> macs = {"hmac-sha2-512-etm@openssh.com", "hmac-sha2-256-etm@openssh.com", "hmac-sha2-512",
-                                   "hmac-sha2-256"};
-  std::shared_ptr<const ecdsa_key> host_key;                  // server role
+  std::vector<std::string> macs = {"hmac-sha2-512-etm@openssh.com", "hmac-sha2-256-etm@openssh.com",
+                                   "hmac-sha2-512", "hmac-sha2-256"};
+  std::shared_ptr<const ecdsa_key> host_key;                        // server role
   std::function<bool(const bytes& host_key_blob)> accept_host_key;  // client role; unset accepts any
-  std::string user = "tunnel";                                 // client role
-  std::shared_ptr<const ecdsa_key> client_key;                 // client role: publickey when "none" is refused
-  /// Server role: whether `user` may log in with `method` ("none" or "publickey" after its signature checked).
+  std::string user = "tunnel";                                      // client role
+  std::shared_ptr<const ecdsa_key> client_key;  // client role: publickey when "none" is refused
+  /// Server role: whether `user` may log in with `method` ("none" or "publickey" after its signature
+  /// checked).
   std::function<bool(const std::string& user, const std::string& method, const bytes& key_blob)> accept_auth;
   std::string version = "SSH-2.0-switchboard_0.1";
   std::uint32_t window = 1024 * 1024;  // per channel, what we grant the peer
@@ -79,24 +103,60 @@ struct session_config {
 
 namespace ev {
 struct ready {};
-struct global_request { std::string name; bool want_reply; bytes data; };
-struct global_reply { bool success; bytes data; };
+struct global_request {
+  std::string name;
+  bool want_reply;
+  bytes data;
+};
+struct global_reply {
+  bool success;
+  bytes data;
+};
 /// A peer wants a channel: answer with accept_channel or reject_channel. `data` is what follows the four
 /// standard fields (for forwarded-tcpip: host, port, originator; then Dev Tunnels extensions).
-struct channel_open { std::uint32_t id; std::string type; bytes data; };
-struct channel_confirmed { std::uint32_t id; bytes data; };
-struct channel_failed { std::uint32_t id; std::uint32_t reason; std::string message; };
-struct channel_data { std::uint32_t id; bytes data; };
-struct channel_eof { std::uint32_t id; };
-struct channel_closed { std::uint32_t id; };
-struct channel_request { std::uint32_t id; std::string name; bool want_reply; bytes data; };
-struct channel_writable { std::uint32_t id; };
-struct disconnected { std::uint32_t reason; std::string message; bool by_peer; };
+struct channel_open {
+  std::uint32_t id;
+  std::string type;
+  bytes data;
+};
+struct channel_confirmed {
+  std::uint32_t id;
+  bytes data;
+};
+struct channel_failed {
+  std::uint32_t id;
+  std::uint32_t reason;
+  std::string message;
+};
+struct channel_data {
+  std::uint32_t id;
+  bytes data;
+};
+struct channel_eof {
+  std::uint32_t id;
+};
+struct channel_closed {
+  std::uint32_t id;
+};
+struct channel_request {
+  std::uint32_t id;
+  std::string name;
+  bool want_reply;
+  bytes data;
+};
+struct channel_writable {
+  std::uint32_t id;
+};
+struct disconnected {
+  std::uint32_t reason;
+  std::string message;
+  bool by_peer;
+};
 }  // namespace ev
 
-using event = std::variant<ev::ready, ev::global_request, ev::global_reply, ev::channel_open, ev::channel_confirmed,
-                           ev::channel_failed, ev::channel_data, ev::channel_eof, ev::channel_closed,
-                           ev::channel_request, ev::channel_writable, ev::disconnected>;
+using event = std::variant<ev::ready, ev::global_request, ev::global_reply, ev::channel_open,
+                           ev::channel_confirmed, ev::channel_failed, ev::channel_data, ev::channel_eof,
+                           ev::channel_closed, ev::channel_request, ev::channel_writable, ev::disconnected>;
 
 class session {
  public:

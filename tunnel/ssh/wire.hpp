@@ -10,7 +10,9 @@ namespace sb::tunnel::ssh {
 
 using bytes = std::vector<std::uint8_t>;
 
-inline std::string_view as_text(const bytes& b) { return {reinterpret_cast<const char*>(b.data()), b.size()}; }
+inline std::string_view as_text(const bytes& b) {
+  return {reinterpret_cast<const char*>(b.data()), b.size()};
+}
 inline bytes to_bytes(std::string_view s) { return bytes(s.begin(), s.end()); }
 
 class writer {
@@ -21,7 +23,8 @@ class writer {
   writer& u64(std::uint64_t v);
   writer& string(std::string_view s);
   writer& string(const bytes& b);
-  /// A non-negative big-endian integer given as its magnitude bytes (leading zeros are trimmed, a sign byte added).
+  /// A non-negative big-endian integer given as its magnitude bytes (leading zeros are trimmed, a sign byte
+  /// added).
   writer& mpint(const bytes& magnitude);
   writer& name_list(const std::vector<std::string>& names);
   writer& raw(const bytes& b);
