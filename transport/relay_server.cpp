@@ -4,6 +4,7 @@
 
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/ssl.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <boost/asio/strand.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
@@ -253,6 +254,11 @@ void relay_server::impl::do_accept() {
             ->run();
       else
         std::make_shared<relay_http_session<plain_stream>>(plain_stream(std::move(socket)), self)->run();
+    } else {
+      spdlog::warn("relay: accept failed: {}", ec.message());
+      auto timer = std::make_shared<net::steady_timer>(self->acceptor.get_executor(), accept_retry_delay);
+      timer->async_wait([self, timer](beast::error_code) { self->do_accept(); });
+      return;
     }
     self->do_accept();
   });

@@ -494,8 +494,11 @@ void ws_server::impl::on_accept(beast::error_code ec, tcp::socket socket) {
       std::make_shared<http_session<plain_stream>>(plain_stream(std::move(socket)), shared_from_this())
           ->run();
   } else {
-    // EMFILE and friends: keep accepting, the condition is usually transient.
+    // EMFILE and friends: usually transient, so keep accepting, but not in a tight loop.
     spdlog::warn("accept failed: {}", ec.message());
+    auto timer = std::make_shared<net::steady_timer>(acceptor.get_executor(), accept_retry_delay);
+    timer->async_wait([self = shared_from_this(), timer](beast::error_code) { self->do_accept(); });
+    return;
   }
   do_accept();
 }

@@ -124,3 +124,34 @@ TEST_CASE("serve --help documents every configuration key") {
     CHECK(r.out.find(sb::protocol::env_name(key.name)) != std::string::npos);
   }
 }
+
+TEST_CASE("running out of file descriptors pauses accepting and recovers, without a crash") {
+  temp_dir dir;
+  child_process server({"/bin/sh", "-c", "ulimit -n 48; exec " + binary + " serve --port 0 --auth-mode none"},
+                       dir.path());
+  REQUIRE(server.wait_for_output("switchboard ws://", 10s));
+  const auto port = port_from_banner(server.out());
+  {
+    boost::asio::io_context ioc;
+    std::vector<boost::asio::ip::tcp::socket> held;
+    for (int i = 0; i < 80; ++i) {
+      boost::asio::ip::tcp::socket s(ioc);
+      boost::system::error_code ec;
+      s.connect({boost::asio::ip::make_address("127.0.0.1"), port}, ec);
+      if (!ec) held.push_back(std::move(s));
+    }
+    std::this_thread::sleep_for(500ms);
+    CHECK_FALSE(server.wait_exit(10ms).has_value());
+  }
+  // The held sockets are closed: descriptors come back and the server answers again.
+  CHECK(eventually(
+      [&] {
+        try {
+          return http_get(port, "/healthz").first == 200;
+        } catch (...) {
+          return false;
+        }
+      },
+      10s));
+  CHECK(server.err().find("accept failed") != std::string::npos);
+}
