@@ -7,6 +7,7 @@
 #include <limits>
 
 #include "protocol/origin.hpp"
+#include "protocol/text.hpp"
 
 namespace sb::protocol {
 
@@ -108,16 +109,7 @@ std::variant<nlohmann::json, std::string> coerce_config_text(const config_key& k
         return parsed;
       }
       json out = json::array();
-      std::size_t start = 0;
-      while (start <= text.size() && !text.empty()) {
-        auto comma = text.find(',', start);
-        auto item = text.substr(start, comma == std::string::npos ? std::string::npos : comma - start);
-        item.erase(0, item.find_first_not_of(" \t"));
-        item.erase(item.find_last_not_of(" \t") + 1);
-        if (!item.empty()) out.push_back(item);
-        if (comma == std::string::npos) break;
-        start = comma + 1;
-      }
+      for (auto& item : split_comma_list(text)) out.push_back(std::move(item));
       return out;
     }
   }

@@ -13,6 +13,7 @@
 #include <boost/beast/websocket/ssl.hpp>
 #include <future>
 
+#include "protocol/text.hpp"
 #include "transport/listen.hpp"
 #include "transport/ws_stream.hpp"
 
@@ -47,20 +48,6 @@ std::optional<relay_route> match_relay_path(const std::string& path) {
   return relay_route{rest.substr(0, slash), role == "host"};
 }
 
-std::vector<std::string> split_protocols(const std::string& header) {
-  std::vector<std::string> out;
-  std::size_t start = 0;
-  while (start < header.size()) {
-    auto comma = header.find(',', start);
-    auto item = header.substr(start, comma == std::string::npos ? std::string::npos : comma - start);
-    item.erase(0, item.find_first_not_of(" \t"));
-    item.erase(item.find_last_not_of(" \t") + 1);
-    if (!item.empty()) out.push_back(item);
-    if (comma == std::string::npos) break;
-    start = comma + 1;
-  }
-  return out;
-}
 
 bool is_protocol_name(const std::string& p) {
   return p == tunnel::subprotocol::host_v1 || p == tunnel::subprotocol::host_v2 ||
@@ -165,7 +152,7 @@ class relay_http_session : public std::enable_shared_from_this<relay_http_sessio
     if (!route) return reply_status(404, "no relay endpoint at " + target);
     // The token: `Authorization: tunnel <jwt>` (or Bearer), or for browsers an extra subprotocol entry.
     std::string token;
-    auto protocols = split_protocols(std::string(req[http::field::sec_websocket_protocol]));
+    auto protocols = protocol::split_comma_list(std::string(req[http::field::sec_websocket_protocol]));
     std::string auth(req[http::field::authorization]);
     for (const char* scheme : {"tunnel ", "Tunnel ", "Bearer ", "bearer "})
       if (auth.rfind(scheme, 0) == 0) token = auth.substr(std::strlen(scheme));

@@ -81,26 +81,6 @@ http_response json_response(int status, const json& body) {
 // empty 200 body would fail there).
 http_response true_response() { return json_response(200, true); }
 
-const char* reason_phrase(int status) {
-  switch (status) {
-    case 400:
-      return "Bad Request";
-    case 401:
-      return "Unauthorized";
-    case 403:
-      return "Forbidden";
-    case 404:
-      return "Not Found";
-    case 405:
-      return "Method Not Allowed";
-    case 409:
-      return "Conflict";
-    case 413:
-      return "Payload Too Large";
-    default:
-      return status >= 500 ? "Internal Server Error" : "Error";
-  }
-}
 
 // RFC 7807 ProblemDetails; the SDK shows "Tunnel service error: <title> <detail>".
 http_response problem(int status, const std::string& detail) {
@@ -1140,6 +1120,27 @@ http_response management_api::post_events(const http_request& request, const cal
                    text(event, "details"));
   }
   return true_response();
+}
+
+const char* reason_phrase(int status) {
+  switch (status) {
+    case 400:
+      return "Bad Request";
+    case 401:
+      return "Unauthorized";
+    case 403:
+      return "Forbidden";
+    case 404:
+      return "Not Found";
+    case 405:
+      return "Method Not Allowed";
+    case 409:
+      return "Conflict";
+    case 413:
+      return "Payload Too Large";
+    default:
+      return status >= 500 ? "Internal Server Error" : "Error";
+  }
 }
 
 }  // namespace sb::tunnel

@@ -37,6 +37,9 @@ struct http_response {
 /// `tokenScopes=host,connect`.
 std::map<std::string, std::string> parse_query(std::string_view query);
 
+/// The reason phrase of the HTTP statuses the management API uses ("Not Found"), for ProblemDetails titles.
+const char* reason_phrase(int status);
+
 /// Every tunnel lives in this one cluster; the SDK only needs the id to be stable.
 inline constexpr const char* local_cluster_id = "local";
 /// Header the SDK looks for on 4xx responses; without it, it blames a firewall (see TUNNEL.md).

@@ -14,6 +14,7 @@
 #include <thread>
 #include <vector>
 
+#include "support/tunnel_fixture.hpp"
 #include "transport/ssh_link.hpp"
 
 namespace net = boost::asio;
@@ -23,45 +24,9 @@ using sb::transport::ssh_link;
 
 namespace {
 
-struct io_thread {
-  net::io_context ioc;
-  net::executor_work_guard<net::io_context::executor_type> guard{net::make_work_guard(ioc)};
-  std::thread thread{[this] { ioc.run(); }};
-  ~io_thread() {
-    guard.reset();
-    ioc.stop();
-    thread.join();
-  }
-};
-
-/// Echoes every byte back on 127.0.0.1:port().
-class echo_server {
- public:
-  explicit echo_server(net::io_context& ioc)
-      : acceptor_(ioc, tcp::endpoint(net::ip::make_address("127.0.0.1"), 0)) {
-    accept();
-  }
-  std::uint16_t port() const { return acceptor_.local_endpoint().port(); }
-
- private:
-  void accept() {
-    acceptor_.async_accept([this](boost::system::error_code ec, tcp::socket s) {
-      if (ec) return;
-      auto sock = std::make_shared<tcp::socket>(std::move(s));
-      pump(sock, std::make_shared<std::array<char, 16384>>());
-      accept();
-    });
-  }
-  static void pump(std::shared_ptr<tcp::socket> s, std::shared_ptr<std::array<char, 16384>> buf) {
-    s->async_read_some(net::buffer(*buf), [s, buf](boost::system::error_code ec, std::size_t n) {
-      if (ec) return;
-      net::async_write(*s, net::buffer(buf->data(), n), [s, buf](boost::system::error_code ec2, std::size_t) {
-        if (!ec2) pump(s, buf);
-      });
-    });
-  }
-  tcp::acceptor acceptor_;
-};
+// The shared test services (tests/support/tunnel_fixture.hpp) under the names this file uses.
+using io_thread = sb::test::io_threads;
+using echo_server = sb::test::echo_service;
 
 std::uint16_t closed_port() {
   net::io_context ioc;
