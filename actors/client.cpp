@@ -24,7 +24,8 @@ constexpr int max_auth_failures = 5;
 struct rate_limiter {
   double tokens = 0;
   steady_time refilled{};
-  std::optional<steady_time> over_since;
+  std::optional<steady_time> over_since;  // start of the current stretch over the limit
+  steady_time last_refused{};
 };
 
 struct client_state {
@@ -132,9 +133,12 @@ bool admit(client_actor* self) {
   l.refilled = now;
   if (l.tokens >= 1.0) {
     l.tokens -= 1.0;
-    l.over_since.reset();
+    // A stretch over the limit ends only after a second without refusals: a client sending at twice the
+    // rate gets half its messages through yet stays over the limit.
+    if (l.over_since && now - l.last_refused > std::chrono::seconds(1)) l.over_since.reset();
     return true;
   }
+  l.last_refused = now;
   if (!l.over_since) l.over_since = now;
   if (now - *l.over_since >= rate_limit_grace && !st.closing) {
     st.closing = true;

@@ -228,3 +228,29 @@ TEST_CASE("a client over the rate limit gets RATE_LIMITED") {
   CHECK(limited >= 15);
   CHECK(limited <= 23);
 }
+
+TEST_CASE("a handler that throws answers INTERNAL and the connection stays usable") {
+  gateway_fixture gw({}, [](sb::actors::gateway_node& n) {
+    n.register_handler("boom", [](sb::actors::handler_context&) { throw std::runtime_error("kaput"); });
+  });
+  auto client = gw.ready_client();
+  auto r = client->request("boom");
+  CHECK(error_code_of(r) == "INTERNAL");
+  CHECK(r["payload"]["message"].get<std::string>().find("kaput") == std::string::npos);  // no internals leak
+  CHECK(client->request("ping")["type"] == "pong");
+}
+
+TEST_CASE("a client that stays over the rate limit for 10 s is closed with 4008") {
+  gateway_fixture gw([](sb::protocol::gateway_config& c) { c.rate_limit = 1; });
+  auto client = gw.ready_client();
+  // Two messages a second against a limit of one: always over it, never idle long enough to recover.
+  const auto start = std::chrono::steady_clock::now();
+  std::optional<std::uint16_t> code;
+  while (!code && std::chrono::steady_clock::now() - start < 15s) {
+    client->send({{"type", "ping"}, {"id", client->next_id()}});
+    code = client->wait_closed(500ms);
+  }
+  CHECK(code == std::optional<std::uint16_t>(4008));
+  CHECK(std::chrono::steady_clock::now() - start >= 9s);
+  CHECK(gw.node->metrics().rate_limit_closes.load() == 1);
+}
