@@ -38,15 +38,20 @@ install_missing() {
   fi
 }
 
+# Builds the given targets (all of them when none is given).
 build_tree() {
   cmake -S "$root" -B "$build" -DCMAKE_BUILD_TYPE=Release
-  cmake --build "$build" -j "$jobs"
+  if (($#)); then
+    cmake --build "$build" -j "$jobs" --target "$@"
+  else
+    cmake --build "$build" -j "$jobs"
+  fi
 }
 
 case "${1:-}" in
   run)
     install_missing
-    build_tree
+    build_tree switchboard
     shift
     exec "$build/switchboard" serve "$@"
     ;;
