@@ -96,7 +96,7 @@ TEST_CASE("auth modes have their wire names") {
 
 TEST_CASE("every key is read from the configuration object") {
   const auto c = good({{"port", 9001},
-                       {"bind", "0.0.0.0"},
+                       {"bind", "127.0.0.2"},
                        {"path", "/gateway"},
                        {"authMode", "password"},
                        {"authTokens", {"t1", "t2"}},
@@ -118,7 +118,7 @@ TEST_CASE("every key is read from the configuration object") {
                        {"logLevel", "debug"},
                        {"drainTimeoutMs", 0}});
   CHECK(c.port == 9001);
-  CHECK(c.bind == "0.0.0.0");
+  CHECK(c.bind == "127.0.0.2");
   CHECK(c.path == "/gateway");
   CHECK(c.auth == auth_mode::password);
   CHECK(c.auth_tokens == std::vector<std::string>{"t1", "t2"});

@@ -50,14 +50,14 @@ TEST_CASE("a plain tcpip-forward payload is the address string followed by the p
 
 TEST_CASE("a V2 tcpip-forward payload appends the access token as a string") {
   port_forward_request r;
-  r.address = "0.0.0.0";
+  r.address = "127.0.0.2";
   r.port = 65535;
   r.access_token = token;
-  const bytes expected = cat({str("0.0.0.0"), {0x00, 0x00, 0xff, 0xff}, str(token)});
+  const bytes expected = cat({str("127.0.0.2"), {0x00, 0x00, 0xff, 0xff}, str(token)});
   CHECK(encode(r) == expected);
   auto back = decode_port_forward_request(expected);
   REQUIRE(back);
-  CHECK(back->address == "0.0.0.0");
+  CHECK(back->address == "127.0.0.2");
   CHECK(back->port == 65535);
   REQUIRE(back->access_token.has_value());
   CHECK(*back->access_token == token);
