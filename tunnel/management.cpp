@@ -1138,6 +1138,16 @@ const char* reason_phrase(int status) {
       return "Conflict";
     case 413:
       return "Payload Too Large";
+    case 429:
+      return "Too Many Requests";
+    case 500:
+      return "Internal Server Error";
+    case 502:
+      return "Bad Gateway";
+    case 503:
+      return "Service Unavailable";
+    case 504:
+      return "Gateway Timeout";
     default:
       return status >= 500 ? "Internal Server Error" : "Error";
   }
