@@ -223,7 +223,7 @@ TEST_CASE("an endpoint response without relay URIs is an error the host can repo
   CHECK_FALSE(error_of(parse_port(R"({"portNumber": "22"})")).empty());
 }
 
-TEST_CASE("ProblemDetails become the error's title and detail; other bodies are quoted, shortened") {
+TEST_CASE("ProblemDetails become the error's title and detail, and other bodies are quoted, shortened") {
   CHECK_FALSE(response_error(200, "{}").has_value());
   CHECK_FALSE(response_error(204, "").has_value());
 
