@@ -28,12 +28,6 @@ namespace {
 using io_thread = sb::test::io_threads;
 using echo_server = sb::test::echo_service;
 
-std::uint16_t closed_port() {
-  net::io_context ioc;
-  tcp::acceptor a(ioc, tcp::endpoint(net::ip::make_address("127.0.0.1"), 0));
-  return a.local_endpoint().port();
-}
-
 /// Our SSH server side: auth `none` (the session's default), direct-tcpip to 127.0.0.1 only.
 class server_handler : public sb::transport::ssh_link_handler {
  public:
@@ -313,7 +307,7 @@ TEST_CASE("libssh2 sees a channel open failure for a refused or forbidden direct
   REQUIRE(libssh2_userauth_list(session, "tunnel", 6) == nullptr);
   REQUIRE(libssh2_userauth_authenticated(session) == 1);
 
-  const auto port = closed_port();
+  const auto port = sb::test::free_port();
   LIBSSH2_CHANNEL* refused = libssh2_channel_direct_tcpip_ex(session, "127.0.0.1", port, "127.0.0.1", 40000);
   CHECK(refused == nullptr);
   CHECK(libssh2_session_last_errno(session) == LIBSSH2_ERROR_CHANNEL_FAILURE);

@@ -27,12 +27,6 @@ namespace {
 using io_thread = sb::test::io_threads;
 using echo_server = sb::test::echo_service;
 
-std::uint16_t free_port() {
-  net::io_context ioc;
-  tcp::acceptor a(ioc, tcp::endpoint(net::ip::make_address("127.0.0.1"), 0));
-  return a.local_endpoint().port();
-}
-
 /// Sends `data` to 127.0.0.1:port and reads the same number of bytes back.
 std::string round_trip(std::uint16_t port, const std::string& data) {
   net::io_context ioc;

@@ -14,12 +14,6 @@ namespace {
 
 const std::string binary = SWITCHBOARD_BINARY;
 
-std::uint16_t free_port() {
-  boost::asio::io_context ioc;
-  boost::asio::ip::tcp::acceptor a(ioc, {boost::asio::ip::make_address("127.0.0.1"), 0});
-  return a.local_endpoint().port();
-}
-
 struct created_tunnel {
   std::string id, host_token, connect_token;
 };

@@ -76,6 +76,12 @@ void relay_fixture::restart() {
   start(port);
 }
 
+std::uint16_t free_port() {
+  net::io_context ioc;
+  tcp::acceptor a(ioc, tcp::endpoint(net::ip::make_address("127.0.0.1"), 0));
+  return a.local_endpoint().port();
+}
+
 int concurrent_echo_check(std::uint16_t port, int streams, std::size_t bytes) {
   std::vector<std::future<bool>> results;
   for (int i = 0; i < streams; ++i) {

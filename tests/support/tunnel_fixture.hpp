@@ -69,6 +69,10 @@ class relay_fixture {
   std::uint16_t port_ = 0;
 };
 
+/// A port on 127.0.0.1 that was free a moment ago (bound to 0, then released): for a child process or an
+/// external tool that must be told its port, or for a port nothing listens on.
+std::uint16_t free_port();
+
 /// Waits for a future with a timeout; false when it did not become ready.
 template <class T>
 bool ready_within(std::future<T>& f, std::chrono::milliseconds t) {
