@@ -47,6 +47,14 @@ const std::vector<config_key>& gateway_config_keys() {
       {"nodeId", key_kind::string, "this node's id (generated when empty)"},
       {"logLevel", key_kind::string, "trace, debug, info, warn, error, critical or off"},
       {"drainTimeoutMs", key_kind::integer, "longest wait for clients to close on shutdown"},
+      {"maxJsonDepth", key_kind::integer, "deepest nesting of arrays and objects accepted in a message"},
+      {"maxSessionMetadataBytes", key_kind::integer, "largest serialized metadata of one session"},
+      {"maxAgentsPerClient", key_kind::integer, "agents one connection may register"},
+      {"maxAgents", key_kind::integer, "agent records kept on this node, online or offline"},
+      {"agentOfflineTtlMs", key_kind::integer, "forget an offline agent's record after this long"},
+      {"authTimeoutMs", key_kind::integer, "close a connection that has not authenticated by then"},
+      {"maxConnections", key_kind::integer, "open WebSocket connections on this node"},
+      {"maxConnectionsPerIp", key_kind::integer, "open WebSocket connections from one client address"},
       {"tunnelRelay", key_kind::string, "relay base URL: also expose this node through a tunnel"},
       {"tunnel", key_kind::string, "tunnel id for tunnelRelay"},
       {"tunnelToken", key_kind::string, "host access token of the tunnel"},
@@ -217,6 +225,14 @@ std::variant<gateway_config, std::string> parse_gateway_config(const nlohmann::j
   r.string("nodeId", cfg.node_id);
   r.string("logLevel", cfg.log_level);
   r.integer("drainTimeoutMs", cfg.drain_timeout_ms, 0, u32max);
+  r.integer("maxJsonDepth", cfg.max_json_depth, 2, 1024);
+  r.integer("maxSessionMetadataBytes", cfg.max_session_metadata_bytes, 2, 1ull << 30);
+  r.integer("maxAgentsPerClient", cfg.max_agents_per_client, 1, 1000000);
+  r.integer("maxAgents", cfg.max_agents, 1, 100000000);
+  r.integer("agentOfflineTtlMs", cfg.agent_offline_ttl_ms, 0, u32max);
+  r.integer("authTimeoutMs", cfg.auth_timeout_ms, 10, u32max);
+  r.integer("maxConnections", cfg.max_connections, 1, 100000000);
+  r.integer("maxConnectionsPerIp", cfg.max_connections_per_ip, 1, 100000000);
   r.string("tunnelRelay", cfg.tunnel_relay);
   r.string("tunnel", cfg.tunnel_id);
   r.string("tunnelToken", cfg.tunnel_token);

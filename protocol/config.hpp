@@ -40,6 +40,15 @@ struct gateway_config {
   std::string node_id;  // empty: generated at start
   std::string log_level = "info";
   std::uint32_t drain_timeout_ms = 10000;
+  // Hostile-input bounds: each is a key, a counter in /metrics (switchboard_limit_exceeded_total) and a test.
+  std::size_t max_json_depth = 64;                  // nesting of any JSON value a client sends
+  std::size_t max_session_metadata_bytes = 65536;   // serialized size of one session's metadata
+  std::size_t max_agents_per_client = 32;           // agents one connection may register
+  std::size_t max_agents = 100000;                  // agent records on this node, online or offline
+  std::uint32_t agent_offline_ttl_ms = 300000;      // an offline agent's record is forgotten after this
+  std::uint32_t auth_timeout_ms = 10000;            // close a connection not authenticated by then
+  std::size_t max_connections = 100000;             // open WebSocket connections on this node
+  std::size_t max_connections_per_ip = 1000;        // open WebSocket connections from one client address
   // Exposing this node through a tunnel (TUNNEL.md `serve --tunnel-relay URL --tunnel ID --tunnel-token
   // ...`).
   std::string tunnel_relay;

@@ -5,6 +5,7 @@
 #include <cmath>
 
 #include "protocol/ids.hpp"
+#include "protocol/json_bounds.hpp"
 
 namespace sb::protocol {
 
@@ -65,10 +66,12 @@ std::int64_t now_ms() {
   return duration_cast<milliseconds>(system_clock::now().time_since_epoch()).count();
 }
 
-decode_result decode(std::string_view text) {
-  json doc = json::parse(text.begin(), text.end(), nullptr, false);
-  if (doc.is_discarded())
-    return decode_error{error_code::bad_json, "message is not valid JSON", std::nullopt};
+decode_result decode(std::string_view text, std::size_t max_depth) {
+  auto parsed = parse_untrusted_json(text, max_depth);
+  if (parsed.error == json_parse_error::too_deep)
+    return invalid("message " + describe(parsed.error, max_depth) + " (maxJsonDepth)");
+  if (!parsed.ok()) return decode_error{error_code::bad_json, "message is not valid JSON", std::nullopt};
+  json doc = std::move(parsed.value);
   if (!doc.is_object()) return invalid("message must be a JSON object");
 
   // The id is read first so that every later error can carry replyTo.

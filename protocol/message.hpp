@@ -37,7 +37,8 @@ struct decode_error {
 
 using decode_result = std::variant<envelope, decode_error>;
 
-decode_result decode(std::string_view text);
+/// Decodes one text frame. Nesting deeper than `max_depth` is INVALID_MESSAGE before any value is built.
+decode_result decode(std::string_view text, std::size_t max_depth = 64);
 
 /// Serializes `msg`; the server stamps `timestamp` when the message has none.
 std::string encode(const envelope& msg);

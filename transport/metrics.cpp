@@ -98,6 +98,8 @@ std::string metrics_registry::render() const {
   family(out, "switchboard_messages_in_total", "type", "Client messages received, by type.", messages_in);
   family(out, "switchboard_messages_out_total", "type", "Messages sent to clients, by type.", messages_out);
   family(out, "switchboard_errors_total", "code", "Error replies sent, by code.", errors);
+  family(out, "switchboard_limit_exceeded_total", "limit",
+         "Inputs refused or connections closed by a configured bound, by its key.", limits_exceeded);
   if (const int ts = tunnel_status.load(); ts >= 0) {
     static const char* names[] = {"none", "connecting", "refreshingTunnelAccessToken", "connected",
                                   "disconnected"};

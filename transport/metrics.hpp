@@ -55,6 +55,8 @@ struct metrics_registry {
   labeled_counter messages_in;
   labeled_counter messages_out;
   labeled_counter errors;
+  // Every hostile-input bound that refused something, by its config key (maxJsonDepth, authTimeoutMs, ...).
+  labeled_counter limits_exceeded;
   histogram broadcast_latency;
 
   std::string render() const;

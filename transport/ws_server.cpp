@@ -13,10 +13,12 @@
 #include <boost/beast/version.hpp>
 #include <boost/beast/websocket.hpp>
 #include <boost/beast/websocket/ssl.hpp>
+#include <boost/range/iterator_range.hpp>
 #include <chrono>
 #include <deque>
 #include <stdexcept>
 
+#include "protocol/forwarded.hpp"
 #include "protocol/origin.hpp"
 #include "transport/listen.hpp"
 
@@ -52,14 +54,6 @@ std::optional<std::string> header(const http::request<http::string_body>& req, K
   return std::string(it->value());
 }
 
-// The first address of X-Forwarded-For is the original client.
-std::string first_forwarded(const std::string& value) {
-  auto comma = value.find(',');
-  std::string first = value.substr(0, comma);
-  first.erase(0, first.find_first_not_of(" \t"));
-  first.erase(first.find_last_not_of(" \t") + 1);
-  return first;
-}
 
 }  // namespace
 
@@ -402,10 +396,14 @@ class http_session : public std::enable_shared_from_this<http_session<Stream>> {
     peer.origin = header(req, http::field::origin);
     peer.user_agent = header(req, http::field::user_agent);
     if (protocol::any_contains(server_->opts.trusted_proxies, peer.socket_address)) {
-      if (auto xff = header(req, "X-Forwarded-For")) {
-        auto first = first_forwarded(*xff);
-        if (!first.empty()) peer.address = first;
+      // Several X-Forwarded-For fields are one list, in order (RFC 7230 3.2.2).
+      std::string xff;
+      for (const auto& field : boost::make_iterator_range(req.equal_range("X-Forwarded-For"))) {
+        if (!xff.empty()) xff += ',';
+        xff.append(field.value().data(), field.value().size());
       }
+      if (auto client = protocol::forwarded_client_address(xff, server_->opts.trusted_proxies))
+        peer.address = *client;
       peer.forwarded_proto = header(req, "X-Forwarded-Proto");
       peer.forwarded_host = header(req, "X-Forwarded-Host");
     }
