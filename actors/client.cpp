@@ -10,6 +10,7 @@
 #include "actors/spawn.hpp"
 #include "actors/type_ids.hpp"
 #include "protocol/ids.hpp"
+#include "protocol/merge_patch.hpp"
 
 namespace sb::actors {
 
@@ -216,6 +217,17 @@ void on_auth(client_actor* self, const protocol::envelope& in) {
   }
 }
 
+/// authTimeoutMs after the upgrade: a connection that answers pings but never authenticates would otherwise
+/// hold its socket and buffers for ever.
+void on_auth_deadline(client_actor* self) {
+  auto& st = self->state;
+  if (st.authenticated || st.closing) return;
+  st.closing = true;
+  st.ctx->metrics->limits_exceeded.add("authTimeoutMs");
+  spdlog::info("client {}: not authenticated within {} ms, closing", st.id, st.ctx->config.auth_timeout_ms);
+  st.sink->close(protocol::close_code::auth_failures, "authentication timeout");
+}
+
 // -- sessions
 // ------------------------------------------------------------------------------------------------
 
@@ -250,6 +262,11 @@ void on_session_create(client_actor* self, const protocol::envelope& in) {
   auto parsed = protocol::parse_session_create(in);
   auto* p = protocol::value_of(parsed);
   if (!p) return fail(self, in, error_code::invalid_message, protocol::error_of(parsed));
+  if (auto too_big =
+          protocol::metadata_over_limit(p->metadata, self->state.ctx->config.max_session_metadata_bytes)) {
+    self->state.ctx->metrics->limits_exceeded.add("maxSessionMetadataBytes");
+    return fail(self, in, error_code::invalid_message, *too_big);
+  }
   const auto sid = p->session_id ? *p->session_id : protocol::random_id("sess-");
   self->request(self->state.ctx->supervisor, internal_request_timeout, create_atom_v, sid, p->metadata,
                 self_member(self))
@@ -434,6 +451,7 @@ void on_inbound(client_actor* self, inbound_message& raw) {
   if (!admit(self)) return fail(self, reply_to, error_code::rate_limited, "rate limit exceeded");
   if (!in) {
     const auto& err = std::get<protocol::decode_error>(raw.msg);
+    if (err.limit) st.ctx->metrics->limits_exceeded.add(err.limit);
     return fail(self, err.id, err.code, err.message);
   }
   if (!st.authenticated && !allowed_before_auth(protocol::classify(in->type)))
@@ -486,9 +504,13 @@ caf::behavior client_behavior(client_actor* self, context_ptr ctx, std::string i
                                                    {"serverVersion", server_version},
                                                    {"heartbeatIntervalMs", cfg.heartbeat_interval_ms},
                                                    {"maxPayload", cfg.max_payload}}));
-  if (st.authenticated) publish_presence(self);
+  if (st.authenticated)
+    publish_presence(self);
+  else
+    self->delayed_send(self, std::chrono::milliseconds(cfg.auth_timeout_ms), auth_deadline_atom_v);
   spdlog::info("client {}: connected from {}{}", st.id, st.peer.address, st.peer.tls ? " (tls)" : "");
   return {
+      [self](auth_deadline_atom) { on_auth_deadline(self); },
       [self](inbound_message& msg) { on_inbound(self, msg); },
       [self](closed_atom, std::uint16_t code) { on_closed(self, code); },
       [self](kick_atom, std::string& reason) {

@@ -49,6 +49,9 @@ transport::server_options server_options_from(const protocol::gateway_config& c)
   o.client_timeout_ms = c.client_timeout_ms;
   o.send_queue_limit = c.send_queue_limit;
   o.send_queue_bytes = c.send_queue_bytes;
+  o.max_json_depth = c.max_json_depth;
+  o.max_connections = c.max_connections;
+  o.max_connections_per_ip = c.max_connections_per_ip;
   if (c.tls_enabled()) o.tls = transport::make_server_tls_context(c.tls_cert, c.tls_key);
   return o;
 }

@@ -127,7 +127,14 @@ caf::behavior session_behavior(session_actor* self, context_ptr ctx, std::string
       [self](patch_atom, const std::string&, const std::string& client_id, const json& patch) {
         auto& s = self->state;
         if (!s.members.count(client_id)) return not_member(s, client_id);
-        protocol::apply_merge_patch(s.metadata, patch);
+        // Patched on a copy: a patch that would cross maxSessionMetadataBytes is refused whole.
+        json next = s.metadata;
+        protocol::apply_merge_patch(next, patch);
+        if (auto too_big = protocol::metadata_over_limit(next, s.ctx->config.max_session_metadata_bytes)) {
+          s.ctx->metrics->limits_exceeded.add("maxSessionMetadataBytes");
+          return op_result::fail(error_code::invalid_message, *too_big);
+        }
+        s.metadata = std::move(next);
         auto body = describe(s);
         broadcast(self, protocol::make_event("session_info", {{"session", body}}, s.id), client_id);
         return op_result::ok(std::move(body));

@@ -39,6 +39,7 @@ CAF_ADD_ATOM(switchboard, sb, resolved_atom, "resolved")
 CAF_ADD_ATOM(switchboard, sb, refreshed_atom, "refreshed")
 CAF_ADD_ATOM(switchboard, sb, port_add_atom, "portadd")
 CAF_ADD_ATOM(switchboard, sb, port_remove_atom, "portdel")
+CAF_ADD_ATOM(switchboard, sb, auth_deadline_atom, "authdead")
 
 CAF_ADD_TYPE_ID(switchboard, (nlohmann::json))
 CAF_ADD_TYPE_ID(switchboard, (sb::protocol::envelope))

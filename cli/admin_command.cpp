@@ -2,6 +2,7 @@
 #include <iostream>
 
 #include "cli/commands.hpp"
+#include "protocol/json_bounds.hpp"
 #include "transport/admin_socket.hpp"
 
 namespace sb::cli {
@@ -26,8 +27,8 @@ const char* primary_key(const std::string& cmd) {
 
 /// Numbers and booleans given as text become JSON values; everything else stays a string.
 json value_of(const std::string& text) {
-  json parsed = json::parse(text, nullptr, false);
-  if (!parsed.is_discarded() && (parsed.is_number() || parsed.is_boolean())) return parsed;
+  auto parsed = protocol::parse_untrusted_json(text);
+  if (parsed.ok() && (parsed.value.is_number() || parsed.value.is_boolean())) return parsed.value;
   return text;
 }
 

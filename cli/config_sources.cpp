@@ -4,6 +4,8 @@
 #include <fstream>
 #include <sstream>
 
+#include "protocol/json_bounds.hpp"
+
 namespace sb::cli {
 
 namespace {
@@ -37,8 +39,11 @@ std::variant<json, std::string> read_file(const std::string& path) {
   if (!in) return "config file '" + path + "': cannot open";
   std::stringstream text;
   text << in.rdbuf();
-  json doc = json::parse(text.str(), nullptr, false);
-  if (doc.is_discarded()) return "config file '" + path + "': not valid JSON";
+  auto parsed = protocol::parse_untrusted_json(text.str());
+  if (!parsed.ok())
+    return "config file '" + path +
+           "': " + protocol::describe(parsed.error, protocol::default_max_json_depth);
+  json doc = std::move(parsed.value);
   if (!doc.is_object()) return "config file '" + path + "': must hold a JSON object";
   return doc;
 }

@@ -6,6 +6,7 @@
 #include <cctype>
 #include <limits>
 
+#include "protocol/json_bounds.hpp"
 #include "protocol/origin.hpp"
 #include "protocol/text.hpp"
 
@@ -112,9 +113,9 @@ std::variant<nlohmann::json, std::string> coerce_config_text(const config_key& k
       return json(text);
     case key_kind::string_list: {
       if (!text.empty() && text.front() == '[') {
-        json parsed = json::parse(text, nullptr, false);
-        if (parsed.is_discarded() || !parsed.is_array()) return where + "invalid JSON array";
-        return parsed;
+        auto parsed = parse_untrusted_json(text);
+        if (!parsed.ok() || !parsed.value.is_array()) return where + "invalid JSON array";
+        return std::move(parsed.value);
       }
       json out = json::array();
       for (auto& item : split_comma_list(text)) out.push_back(std::move(item));

@@ -69,7 +69,9 @@ std::int64_t now_ms() {
 decode_result decode(std::string_view text, std::size_t max_depth) {
   auto parsed = parse_untrusted_json(text, max_depth);
   if (parsed.error == json_parse_error::too_deep)
-    return invalid("message " + describe(parsed.error, max_depth) + " (maxJsonDepth)");
+    return decode_error{error_code::invalid_message,
+                        "message " + describe(parsed.error, max_depth) + " (maxJsonDepth)", std::nullopt,
+                        "maxJsonDepth"};
   if (!parsed.ok()) return decode_error{error_code::bad_json, "message is not valid JSON", std::nullopt};
   json doc = std::move(parsed.value);
   if (!doc.is_object()) return invalid("message must be a JSON object");

@@ -33,6 +33,7 @@ struct decode_error {
   error_code code;
   std::string message;
   std::optional<std::string> id;
+  const char* limit = nullptr;  // the config key of the bound that refused the message, if one did
 };
 
 using decode_result = std::variant<envelope, decode_error>;

@@ -4,14 +4,19 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <boost/asio/local/stream_protocol.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/read_until.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <boost/asio/strand.hpp>
 #include <boost/asio/streambuf.hpp>
 #include <boost/asio/write.hpp>
 #include <optional>
 #include <stdexcept>
+
+#include "protocol/json_bounds.hpp"
+#include "transport/listen.hpp"
 
 namespace sb::transport {
 
@@ -22,6 +27,8 @@ using nlohmann::json;
 namespace {
 
 constexpr std::size_t max_line = 64 * 1024;
+// Admin requests are flat objects; anything deeper is refused before it is built (see json_bounds.hpp).
+constexpr std::size_t max_depth = 16;
 
 json error_reply(const std::string& message) { return {{"ok", false}, {"error", message}}; }
 
@@ -44,9 +51,11 @@ class admin_connection : public std::enable_shared_from_this<admin_connection> {
     if (ec) return;
     std::string line(net::buffers_begin(input_.data()), net::buffers_begin(input_.data()) + n);
     input_.consume(n);
-    json request = json::parse(line, nullptr, false);
-    if (request.is_discarded() || !request.is_object() || !request.contains("cmd") ||
-        !request["cmd"].is_string())
+    auto parsed = protocol::parse_untrusted_json(line, max_depth);
+    if (parsed.error == protocol::json_parse_error::too_deep)
+      return reply(error_reply("request " + protocol::describe(parsed.error, max_depth)), true);
+    json request = std::move(parsed.value);
+    if (!parsed.ok() || !request.is_object() || !request.contains("cmd") || !request["cmd"].is_string())
       return reply(error_reply("expected a JSON object with a string 'cmd'"), true);
     // The handler may answer from another thread: hop back onto this connection's strand.
     handler_(std::move(request), [self = shared_from_this()](json response) {
@@ -77,18 +86,37 @@ struct admin_server::impl : std::enable_shared_from_this<admin_server::impl> {
   std::string path;
   admin_handler handler;
   local::acceptor acceptor;
+  net::steady_timer retry;
+  std::atomic<std::uint64_t> accept_failures{0};
 
   impl(net::io_context& io, std::string p, admin_handler h)
-      : ioc(io), path(std::move(p)), handler(std::move(h)), acceptor(net::make_strand(io)) {}
+      : ioc(io),
+        path(std::move(p)),
+        handler(std::move(h)),
+        acceptor(net::make_strand(io)),
+        retry(acceptor.get_executor()) {}
 
   void do_accept() {
     acceptor.async_accept(net::make_strand(ioc),
                           [self = shared_from_this()](boost::system::error_code ec, local::socket socket) {
-                            if (ec == net::error::operation_aborted || !self->acceptor.is_open()) return;
-                            if (!ec)
-                              std::make_shared<admin_connection>(std::move(socket), self->handler)->start();
-                            self->do_accept();
+                            self->on_accept(ec, std::move(socket));
                           });
+  }
+
+  void on_accept(boost::system::error_code ec, local::socket socket) {
+    if (ec == net::error::operation_aborted || !acceptor.is_open()) return;
+    if (ec) {
+      // EMFILE and friends: the pending connection stays queued, so accepting again at once would spin.
+      spdlog::warn("admin socket accept failed: {}", ec.message());
+      ++accept_failures;
+      retry.expires_after(accept_retry_delay);
+      retry.async_wait([self = shared_from_this()](boost::system::error_code wait_ec) {
+        if (!wait_ec) self->do_accept();
+      });
+      return;
+    }
+    std::make_shared<admin_connection>(std::move(socket), handler)->start();
+    do_accept();
   }
 };
 
@@ -124,6 +152,7 @@ void admin_server::start() {
 
 void admin_server::stop() {
   boost::system::error_code ec;
+  impl_->retry.cancel();
   if (impl_->acceptor.is_open()) {
     impl_->acceptor.close(ec);
     ::unlink(impl_->path.c_str());
@@ -131,6 +160,8 @@ void admin_server::stop() {
 }
 
 const std::string& admin_server::path() const { return impl_->path; }
+
+std::uint64_t admin_server::accept_failures() const { return impl_->accept_failures.load(); }
 
 json admin_call(const std::string& path, const json& request, std::chrono::milliseconds timeout) {
   net::io_context ioc;
@@ -150,11 +181,13 @@ json admin_call(const std::string& path, const json& request, std::chrono::milli
       return;
     }
     std::string text(net::buffers_begin(input.data()), net::buffers_begin(input.data()) + n);
-    auto parsed = json::parse(text, nullptr, false);
-    if (parsed.is_discarded())
-      failure = "admin socket answered with invalid JSON";
+    // Our own node answers, but the reply is still bytes from a socket: bounded like any other input.
+    auto parsed = protocol::parse_untrusted_json(text);
+    if (!parsed.ok())
+      failure =
+          "admin socket answered with " + protocol::describe(parsed.error, protocol::default_max_json_depth);
     else
-      result = std::move(parsed);
+      result = std::move(parsed.value);
   });
   ioc.run_for(timeout);
   if (result) return *result;

@@ -22,6 +22,8 @@ class admin_server {
   /// Closes and removes the socket. Call once the io_context no longer runs.
   void stop();
   const std::string& path() const;
+  /// Accepts that failed (EMFILE and friends); each one waited accept_retry_delay before the next try.
+  std::uint64_t accept_failures() const;
 
   struct impl;
 

@@ -13,13 +13,17 @@
 #include <boost/beast/version.hpp>
 #include <boost/beast/websocket.hpp>
 #include <boost/beast/websocket/ssl.hpp>
+#include <boost/beast/zlib/error.hpp>
 #include <boost/range/iterator_range.hpp>
 #include <chrono>
 #include <deque>
+#include <sstream>
 #include <stdexcept>
 
 #include "protocol/forwarded.hpp"
 #include "protocol/origin.hpp"
+#include "protocol/websocket_rules.hpp"
+#include "transport/connection_limits.hpp"
 #include "transport/listen.hpp"
 
 namespace sb::transport {
@@ -54,7 +58,6 @@ std::optional<std::string> header(const http::request<http::string_body>& req, K
   return std::string(it->value());
 }
 
-
 }  // namespace
 
 struct ws_server::impl : std::enable_shared_from_this<ws_server::impl> {
@@ -65,6 +68,7 @@ struct ws_server::impl : std::enable_shared_from_this<ws_server::impl> {
   std::shared_ptr<server_state> state;
   tcp::acceptor acceptor;
   std::uint16_t bound_port = 0;
+  std::shared_ptr<connection_limits> limits;
 
   impl(net::io_context& io, server_options o, server_hooks& h, metrics_registry& m,
        std::shared_ptr<server_state> s)
@@ -73,7 +77,8 @@ struct ws_server::impl : std::enable_shared_from_this<ws_server::impl> {
         hooks(h),
         metrics(m),
         state(std::move(s)),
-        acceptor(net::make_strand(io)) {}
+        acceptor(net::make_strand(io)),
+        limits(std::make_shared<connection_limits>(opts.max_connections, opts.max_connections_per_ip)) {}
 
   void do_accept();
   void on_accept(beast::error_code ec, tcp::socket socket);
@@ -88,14 +93,18 @@ struct ws_server::impl : std::enable_shared_from_this<ws_server::impl> {
 template <class Stream>
 class ws_session : public connection_sink, public std::enable_shared_from_this<ws_session<Stream>> {
  public:
-  ws_session(Stream&& stream, std::shared_ptr<ws_server::impl> server, peer_info peer)
+  ws_session(Stream&& stream, std::shared_ptr<ws_server::impl> server, peer_info peer,
+             std::unique_ptr<connection_limits::slot> slot)
       : ws_(std::move(stream)),
         server_(std::move(server)),
         peer_(std::move(peer)),
+        slot_(std::move(slot)),
         heartbeat_(ws_.get_executor()),
         force_close_(ws_.get_executor()) {}
 
-  void run(http::request<http::string_body> req) {
+  /// `received` holds the upgrade request as read plus whatever the client sent after it in the same
+  /// packets: frames sent right behind the request must not be lost, so Beast parses both from it.
+  void run(const std::string& received) {
     const auto& o = server_->opts;
     beast::get_lowest_layer(ws_).expires_never();
     websocket::stream_base::timeout timeouts{};
@@ -115,8 +124,10 @@ class ws_session : public connection_sink, public std::enable_shared_from_this<w
         [](websocket::response_type& res) { res.set(http::field::server, server_name); }));
     ws_.control_callback([this](websocket::frame_type kind, beast::string_view) {
       if (kind == websocket::frame_type::pong) last_seen_ = std::chrono::steady_clock::now();
+      if (kind == websocket::frame_type::close) on_peer_close();
     });
-    ws_.async_accept(req, beast::bind_front_handler(&ws_session::on_accept, this->shared_from_this()));
+    ws_.async_accept(net::buffer(received),
+                     beast::bind_front_handler(&ws_session::on_accept, this->shared_from_this()));
   }
 
   void send(protocol::frame data) override {
@@ -174,7 +185,7 @@ class ws_session : public connection_sink, public std::enable_shared_from_this<w
     } else {
       auto text = beast::buffers_to_string(buffer_.data());
       buffer_.consume(buffer_.size());
-      events_->on_message(protocol::decode(text), received);
+      events_->on_message(protocol::decode(text, server_->opts.max_json_depth), received);
     }
     do_read();
   }
@@ -229,18 +240,59 @@ class ws_session : public connection_sink, public std::enable_shared_from_this<w
 
   // -- closing -------------------------------------------------------------------------------------------
 
+  /// Beast echoes any close code from 1000 up; RFC 6455 7.4 defines none at or above 5000 (and reserves
+  /// others), so such a close fails the connection with 1002. Our close is started here, inside the read,
+  /// so that it takes the write lock before Beast's echo would (Beast then skips its own close frame).
+  void on_peer_close() {
+    const auto code = ws_.reason().code;
+    if (code == websocket::close_code::none || protocol::valid_close_code(code) || closing_) return;
+    spdlog::debug("{} sent invalid close code {}", peer_.address, code);
+    closing_ = true;
+    flush_before_close_ = false;
+    close_code_ = protocol::protocol_error_close;
+    close_reason_ = "invalid close code";
+    arm_force_close();
+    do_close();
+  }
+
+  /// A read failed inside permessage-deflate: Beast gives up on the stream without a close frame, so one is
+  /// written by hand (control frames are never compressed, server frames are unmasked) before the socket
+  /// goes, telling the peer why (RFC 7692 8.1 / RFC 6455 7.1.7). Skipped if a Beast write is mid-frame.
+  bool send_raw_close_after(beast::error_code ec) {
+    static const auto& zlib_errors = beast::zlib::make_error_code(beast::zlib::error::general).category();
+    const bool inflate_failed = ec.category() == zlib_errors || ec == websocket::error::partial_deflate_block;
+    if (!inflate_failed || writing_ || closing_) return false;
+    static constexpr char reason[] = "invalid compressed data";
+    auto frame = std::make_shared<std::string>();
+    frame->push_back(static_cast<char>(0x88));  // FIN + close
+    frame->push_back(static_cast<char>(2 + sizeof(reason) - 1));
+    frame->push_back(static_cast<char>(protocol::invalid_payload_close >> 8));
+    frame->push_back(static_cast<char>(protocol::invalid_payload_close & 0xff));
+    frame->append(reason, sizeof(reason) - 1);
+    closing_ = true;
+    close_code_ = protocol::invalid_payload_close;
+    net::async_write(
+        ws_.next_layer(), net::buffer(*frame),
+        [self = this->shared_from_this(), frame](beast::error_code, std::size_t) { self->terminate(); });
+    return true;
+  }
+
   void begin_close(std::uint16_t code, std::string reason, bool flush) {
     if (!open_ || closing_) return;
     closing_ = true;
     flush_before_close_ = flush;
     close_code_ = code;
     close_reason_ = std::move(reason);
-    // A peer that never reads would keep a write or the close handshake pending forever.
+    arm_force_close();
+    if (!writing_) do_close();
+  }
+
+  /// A peer that never reads would keep a write or the close handshake pending forever.
+  void arm_force_close() {
     force_close_.expires_after(force_close_after);
     force_close_.async_wait([self = this->shared_from_this()](beast::error_code ec) {
       if (!ec) self->terminate();
     });
-    if (!writing_) do_close();
   }
 
   void do_close() {
@@ -259,6 +311,7 @@ class ws_session : public connection_sink, public std::enable_shared_from_this<w
 
   void finish(beast::error_code ec) {
     if (finished_) return;
+    const bool close_written = send_raw_close_after(ec);
     finished_ = true;
     open_ = false;
     heartbeat_.cancel();
@@ -273,7 +326,8 @@ class ws_session : public connection_sink, public std::enable_shared_from_this<w
     server_->metrics.connections.fetch_sub(1);
     if (events_) events_->on_closed(code);
     events_.reset();  // break the cycle events -> actor -> sink -> events
-    if (!closing_ && ec != websocket::error::closed) terminate();
+    slot_.reset();    // the connection is over for the limits, whoever still holds this object
+    if (!closing_ && ec != websocket::error::closed && !close_written) terminate();
   }
 
   // -- heartbeat -----------------------------------------------------------------------------------------
@@ -305,6 +359,7 @@ class ws_session : public connection_sink, public std::enable_shared_from_this<w
   websocket::stream<Stream> ws_;
   std::shared_ptr<ws_server::impl> server_;
   peer_info peer_;
+  std::unique_ptr<connection_limits::slot> slot_;
   std::shared_ptr<connection_events> events_;
   beast::flat_buffer buffer_;
   std::deque<protocol::frame> queue_;
@@ -374,10 +429,25 @@ class http_session : public std::enable_shared_from_this<http_session<Stream>> {
       spdlog::info("refused upgrade from origin '{}'", *origin);
       return reject(req, http::status::forbidden, "origin not allowed\n");
     }
+    if (!protocol::valid_websocket_key(header(req, http::field::sec_websocket_key).value_or("")))
+      return reject(req, http::status::bad_request, "Sec-WebSocket-Key must be 16 bytes in base64\n");
     peer_info peer = make_peer(req);
+    connection_limits::refusal why{};
+    auto slot = s.limits->acquire(peer.address, why);
+    if (!slot) {
+      const bool total = why == connection_limits::refusal::total;
+      s.metrics.limits_exceeded.add(total ? "maxConnections" : "maxConnectionsPerIp");
+      spdlog::info("refused upgrade from {}: {}", peer.address,
+                   total ? "maxConnections reached" : "maxConnectionsPerIp reached");
+      return total ? reject(req, http::status::service_unavailable, "too many connections\n")
+                   : reject(req, http::status::too_many_requests, "too many connections from your address\n");
+    }
     // X-Forwarded-* from anyone but a trusted proxy could spoof the client's address: drop them here.
     for (auto f : {"X-Forwarded-For", "X-Forwarded-Proto", "X-Forwarded-Host"}) req.erase(f);
-    std::make_shared<ws_session<Stream>>(std::move(stream_), server_, std::move(peer))->run(std::move(req));
+    std::ostringstream received;
+    received << req << beast::make_printable(buffer_.data());
+    std::make_shared<ws_session<Stream>>(std::move(stream_), server_, std::move(peer), std::move(slot))
+        ->run(received.str());
   }
 
   peer_info make_peer(const http::request<http::string_body>& req) {

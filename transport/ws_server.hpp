@@ -28,6 +28,9 @@ struct server_options {
   std::uint32_t client_timeout_ms = 60000;
   std::size_t send_queue_limit = 1024;
   std::size_t send_queue_bytes = 8 * 1024 * 1024;
+  std::size_t max_json_depth = 64;
+  std::size_t max_connections = 100000;
+  std::size_t max_connections_per_ip = 1000;
   std::shared_ptr<boost::asio::ssl::context> tls;  // set: every connection is TLS
 };
 

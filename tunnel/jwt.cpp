@@ -18,6 +18,7 @@
 #include <sstream>
 #include <stdexcept>
 
+#include "protocol/json_bounds.hpp"
 #include "tunnel/base64.hpp"
 
 namespace sb::tunnel {
@@ -45,9 +46,10 @@ std::string hmac_sha256(const signing_key& key, std::string_view data) {
 std::optional<json> decode_json_object(std::string_view segment) {
   auto text = base64url_decode(segment);
   if (!text) return std::nullopt;
-  auto value = json::parse(*text, nullptr, false);
-  if (value.is_discarded() || !value.is_object()) return std::nullopt;
-  return value;
+  // Token segments come from whoever holds the token: bounded like any network input.
+  auto parsed = protocol::parse_untrusted_json(*text);
+  if (!parsed.ok() || !parsed.value.is_object()) return std::nullopt;
+  return std::move(parsed.value);
 }
 
 // Absent and null read as "not given"; any other type than the expected one makes the token malformed.

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cctype>
 
+#include "protocol/json_bounds.hpp"
 #include "tunnel/ssh/crypto.hpp"
 
 namespace sb::tunnel {
@@ -126,11 +127,11 @@ std::variant<tunnel_info, std::string> tunnel_from(const json& j) {
 }
 
 std::variant<json, std::string> parse_json(std::string_view body) {
-  auto j = json::parse(body.begin(), body.end(), nullptr, false);
-  if (j.is_discarded()) return std::string("the response is not valid JSON");
-  return j;
+  auto parsed = protocol::parse_untrusted_json(body);
+  if (!parsed.ok())
+    return "the response is " + protocol::describe(parsed.error, protocol::default_max_json_depth);
+  return std::move(parsed.value);
 }
-
 
 }  // namespace
 
@@ -254,8 +255,8 @@ std::optional<management_error> response_error(int status, std::string_view body
   if (status >= 200 && status < 300) return std::nullopt;
   management_error e;
   e.status = status;
-  auto j = json::parse(body.begin(), body.end(), nullptr, false);
-  if (!j.is_discarded() && j.is_object() && (j.contains("title") || j.contains("detail"))) {
+  const auto j = protocol::parse_untrusted_json(body).value;
+  if (j.is_object() && (j.contains("title") || j.contains("detail"))) {
     e.title = text(j, "title");
     e.detail = text(j, "detail");
     // Some services put the useful text under `errors` (ValidationProblemDetails); keep it visible.

@@ -1,9 +1,11 @@
 // The real `switchboard serve` binary: configuration sources, start-up errors, generated token, and the
 // SIGTERM drain.
+#include <boost/asio/local/stream_protocol.hpp>
 #include <catch2/catch.hpp>
 #include <csignal>
 #include <fstream>
 #include <regex>
+#include <thread>
 
 #include "support/gateway_fixture.hpp"
 #include "support/process.hpp"
@@ -154,4 +156,47 @@ TEST_CASE("running out of file descriptors pauses accepting and recovers, withou
       },
       10s));
   CHECK(server.err().find("accept failed") != std::string::npos);
+}
+
+TEST_CASE("the admin socket backs off instead of spinning when descriptors run out") {
+  temp_dir dir;
+  const auto sock = (dir.path() / "admin.sock").string();
+  child_process server(
+      {"/bin/sh", "-c",
+       "ulimit -n 48; exec " + binary + " serve --port 0 --auth-mode none --admin-socket " + sock},
+      dir.path());
+  REQUIRE(server.wait_for_output("switchboard ws://", 10s));
+  const auto port = port_from_banner(server.out());
+  boost::asio::io_context ioc;
+  std::vector<boost::asio::ip::tcp::socket> held;
+  for (int i = 0; i < 80; ++i) {
+    boost::asio::ip::tcp::socket s(ioc);
+    boost::system::error_code ec;
+    s.connect({boost::asio::ip::make_address("127.0.0.1"), port}, ec);
+    if (!ec) held.push_back(std::move(s));
+  }
+  {
+    // One admin connection while no descriptor is free: it waits in the backlog, and each accept fails.
+    boost::asio::local::stream_protocol::socket admin(ioc);
+    admin.connect(boost::asio::local::stream_protocol::endpoint(sock));
+    std::this_thread::sleep_for(1s);
+  }
+  std::this_thread::sleep_for(500ms);  // the client has left; a spinning acceptor would go on regardless
+  const auto err = server.err();
+  std::size_t failures = 0;
+  for (auto at = err.find("admin socket accept failed"); at != std::string::npos;
+       at = err.find("admin socket accept failed", at + 1))
+    ++failures;
+  CHECK(failures >= 1);
+  CHECK(failures <= 30);  // about one per 100 ms of backoff over 1.5 s; a spin makes thousands
+  held.clear();
+  CHECK(eventually(
+      [&] {
+        try {
+          return sb::transport::admin_call(sock, {{"cmd", "stats"}}, 1s)["ok"] == true;
+        } catch (...) {
+          return false;
+        }
+      },
+      10s));
 }

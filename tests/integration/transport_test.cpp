@@ -87,13 +87,30 @@ TEST_CASE("origins outside the allow-list are refused with 403 before the upgrad
 TEST_CASE("X-Forwarded-For is honoured from trusted proxies only") {
   SECTION("from a trusted proxy the forwarded address is the client's") {
     gateway_fixture gw([](sb::protocol::gateway_config& c) {
-      c.trusted_proxies_text = {"127.0.0.0/8"};
-      c.trusted_proxies = {*sb::protocol::parse_cidr("127.0.0.0/8")};
+      c.trusted_proxies = {*sb::protocol::parse_cidr("127.0.0.0/8"), *sb::protocol::parse_cidr("10.0.0.0/8")};
     });
     client_options o;
     o.headers["X-Forwarded-For"] = "203.0.113.9, 10.0.0.1";
     auto client = gw.connect(o);
     CHECK(address_of(gw, *client) == "203.0.113.9");
+  }
+  SECTION("the rightmost untrusted hop wins over what the client wrote on the left") {
+    gateway_fixture gw([](sb::protocol::gateway_config& c) {
+      c.trusted_proxies = {*sb::protocol::parse_cidr("127.0.0.0/8")};
+    });
+    client_options o;
+    o.headers["X-Forwarded-For"] = "198.51.100.1, 203.0.113.9";  // the first entry is the client's own claim
+    auto client = gw.connect(o);
+    CHECK(address_of(gw, *client) == "203.0.113.9");
+  }
+  SECTION("a forwarded entry that is not an address is not taken") {
+    gateway_fixture gw([](sb::protocol::gateway_config& c) {
+      c.trusted_proxies = {*sb::protocol::parse_cidr("127.0.0.0/8")};
+    });
+    client_options o;
+    o.headers["X-Forwarded-For"] = "<script>";
+    auto client = gw.connect(o);
+    CHECK(address_of(gw, *client) == "127.0.0.1");
   }
   SECTION("from anyone else the header is ignored") {
     gateway_fixture gw([](sb::protocol::gateway_config& c) {
