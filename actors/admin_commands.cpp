@@ -3,6 +3,7 @@
 #include <spdlog/spdlog.h>
 
 #include <caf/all.hpp>
+#include <variant>
 
 #include "actors/supervisor.hpp"
 #include "actors/type_ids.hpp"
@@ -164,6 +165,43 @@ caf::result<json> now(supervisor_actor* self, json answer) {
   return rp;
 }
 
+// Listings are paged so that one answer stays bounded however many records exist: `limit` entries at most
+// (default 1000, at most 10000) after `cursor` (the `next` of the page before), and the owner cuts a page
+// short by bytes as well.
+constexpr std::uint64_t default_page_limit = 1000;
+constexpr std::uint64_t max_page_limit = 10000;
+
+struct page_request {
+  std::string cursor;
+  std::uint64_t limit = default_page_limit;
+};
+
+std::variant<page_request, std::string> page_args(const json& request) {
+  page_request page;
+  if (auto it = request.find("cursor"); it != request.end() && !it->is_null()) {
+    if (!it->is_string()) return std::string("'cursor' must be a string (the 'next' of the page before)");
+    page.cursor = it->get<std::string>();
+  }
+  if (auto it = request.find("limit"); it != request.end() && !it->is_null()) {
+    if (!it->is_number_unsigned() || it->get<std::uint64_t>() < 1 ||
+        it->get<std::uint64_t>() > max_page_limit)
+      return "'limit' must be an integer from 1 to " + std::to_string(max_page_limit);
+    page.limit = it->get<std::uint64_t>();
+  }
+  return page;
+}
+
+caf::result<json> list_agents(supervisor_actor* self, const json& request) {
+  auto args = page_args(request);
+  if (auto* err = std::get_if<std::string>(&args)) return now(self, fail(*err));
+  const auto& page = std::get<page_request>(args);
+  auto rp = self->make_response_promise<json>();
+  self->request(self->state.ctx->registry, ask_timeout, list_atom_v, page.cursor, page.limit)
+      .then([rp](json& result) mutable { rp.deliver(ok(std::move(result))); },
+            [rp](caf::error&) mutable { rp.deliver(fail("agent registry did not answer")); });
+  return rp;
+}
+
 }  // namespace
 
 caf::result<json> run_admin_command(supervisor_actor* self, const json& request) {
@@ -175,16 +213,7 @@ caf::result<json> run_admin_command(supervisor_actor* self, const json& request)
   if (cmd == "client") return ask_one(self, st.clients, request, "client", "client");
   if (cmd == "sessions") return collect(self, st.sessions, "sessions");
   if (cmd == "session") return ask_one(self, st.sessions, request, "session", "session");
-  if (cmd == "agents") {
-    auto rp = self->make_response_promise<json>();
-    self->request(st.ctx->registry, ask_timeout, list_atom_v)
-        .then(
-            [rp](json& list) mutable {
-              rp.deliver(ok({{"agents", std::move(list)}}));
-            },
-            [rp](caf::error&) mutable { rp.deliver(fail("agent registry did not answer")); });
-    return rp;
-  }
+  if (cmd == "agents") return list_agents(self, request);
   if (cmd == "kick") return now(self, kick(self, request));
   if (cmd == "drain") return now(self, drain_clients(self));
   if (cmd == "log") return now(self, set_log_level(request));

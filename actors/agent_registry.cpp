@@ -1,8 +1,17 @@
 // The agent registry actor: agents, their capabilities and status, and the requests in flight to them with
 // their timers. Routed requests and their answers go straight to the connections involved.
+//
+// Every input here comes from clients, so every collection is bounded and every lookup is indexed:
+//   - records: at most maxAgents on the node and maxAgentsPerClient held by one connection;
+//   - a record nobody holds (its client went away) is forgotten agentOfflineTtlMs later;
+//   - route candidates are kept per capability and per type, ordered the way PROTOCOL.md chooses (fewest in
+//     flight, then earliest registered), so a register, route or disconnect costs O(log n), never a scan;
+//   - the admin listing is paged by count and by bytes.
 #include <spdlog/spdlog.h>
 
 #include <caf/all.hpp>
+#include <set>
+#include <unordered_map>
 
 #include "actors/spawn.hpp"
 #include "actors/type_ids.hpp"
@@ -15,6 +24,21 @@ namespace {
 using protocol::agent_status_value;
 using protocol::error_code;
 
+/// The code a register refused by an agent bound is answered with. PROTOCOL.md names no limit code; the
+/// message is refused as it stands, and the text names the config key.
+constexpr error_code limit_error = error_code::invalid_message;
+
+/// One admin page stays well below admin_call's 4 MiB read buffer (transport/admin_socket.cpp), and an
+/// agent whose metadata fills a default maxPayload (1 MiB) still fits in one entry.
+constexpr std::size_t page_byte_budget = 2 * 1024 * 1024;
+/// An entry larger than this (a huge name or metadata under a raised maxPayload) is listed without its name,
+/// capabilities and metadata, so a page is bounded whatever one agent sent.
+constexpr std::size_t max_entry_bytes = page_byte_budget;
+
+/// A route candidate's place in its index: the first one is the one PROTOCOL.md chooses.
+using candidate = std::pair<std::size_t, std::uint64_t>;  // (requests in flight, registration sequence)
+using candidate_set = std::set<candidate>;
+
 struct agent_record {
   protocol::agent_register_payload info;
   agent_status_value status = agent_status_value::online;
@@ -22,9 +46,17 @@ struct agent_record {
   transport::sink_ptr sink;  // the holder's connection
   std::uint64_t registered_seq = 0;
   std::int64_t registered_at = 0;
-  std::size_t in_flight = 0;
+  std::set<std::string> routes;  // request ids in flight to this agent
   std::uint64_t handled = 0;
+  std::optional<steady_time> expires;  // set while nobody holds the record
+
+  std::size_t in_flight() const { return routes.size(); }
+  bool routable() const { return status == agent_status_value::online && sink != nullptr; }
+  candidate key() const { return {in_flight(), registered_seq}; }
 };
+
+using agent_map = std::map<std::string, agent_record>;
+using agent_it = agent_map::iterator;
 
 struct route_entry {
   std::string agent_id;
@@ -36,19 +68,126 @@ struct route_entry {
 struct registry_state {
   static inline const char* name = "sb.agent_registry";
   context_ptr ctx;
-  std::map<std::string, agent_record> agents;
+  agent_map agents;  // ordered by id: the admin listing pages by it
+  std::unordered_map<std::uint64_t, agent_it> by_seq;
+  std::map<std::string, candidate_set> by_capability;      // routable agents only
+  std::map<std::string, candidate_set> by_type;            // routable agents only
+  std::map<std::string, std::set<std::string>> by_client;  // holder -> the agent ids it holds
+  std::set<std::pair<steady_time, std::uint64_t>> expiry;  // unheld records by deadline
+  bool sweep_armed = false;
+  std::size_t online = 0;
   std::map<std::string, route_entry> routes;  // request id -> route
+  std::map<std::string, std::set<std::string>> routes_by_requester;
   std::uint64_t next_seq = 0;
 };
 
 using registry_actor = caf::stateful_actor<registry_state>;
 
-void update_gauges(registry_state& st) {
-  std::int64_t online = 0;
-  for (const auto& [_, a] : st.agents) online += a.status == agent_status_value::online;
-  st.ctx->metrics->agents.store(static_cast<std::int64_t>(st.agents.size()));
-  st.ctx->metrics->agents_online.store(online);
+// -- indices
+// -------------------------------------------------------------------------------------------------
+// A record's status, holder connection, in-flight count, type and capabilities decide where it sits in the
+// indices. Every change to those is bracketed by detach() and attach(), so the indices never go stale.
+
+void detach(registry_state& st, const agent_record& a) {
+  if (a.status == agent_status_value::online) --st.online;
+  if (!a.routable()) return;
+  const auto key = a.key();
+  auto drop = [&key](std::map<std::string, candidate_set>& index, const std::string& name) {
+    auto it = index.find(name);
+    if (it == index.end()) return;  // a capability listed twice is gone already
+    it->second.erase(key);
+    if (it->second.empty()) index.erase(it);
+  };
+  for (const auto& cap : a.info.capabilities) drop(st.by_capability, cap);
+  drop(st.by_type, a.info.type);
 }
+
+void attach(registry_state& st, const agent_record& a) {
+  if (a.status == agent_status_value::online) ++st.online;
+  if (!a.routable()) return;
+  for (const auto& cap : a.info.capabilities) st.by_capability[cap].insert(a.key());
+  st.by_type[a.info.type].insert(a.key());
+}
+
+template <class F>
+void change(registry_state& st, agent_record& a, F&& f) {
+  detach(st, a);
+  f(a);
+  attach(st, a);
+}
+
+void update_gauges(registry_state& st) {
+  st.ctx->metrics->agents.store(static_cast<std::int64_t>(st.agents.size()));
+  st.ctx->metrics->agents_online.store(static_cast<std::int64_t>(st.online));
+}
+
+void release_holder(registry_state& st, const std::string& client_id, const std::string& agent_id) {
+  auto it = st.by_client.find(client_id);
+  if (it == st.by_client.end()) return;
+  it->second.erase(agent_id);
+  if (it->second.empty()) st.by_client.erase(it);
+}
+
+void cancel_expiry(registry_state& st, agent_record& a) {
+  if (!a.expires) return;
+  st.expiry.erase({*a.expires, a.registered_seq});
+  a.expires.reset();
+}
+
+/// Forgets a record and every index entry for it. Its routes must have been finished already.
+void remove_record(registry_state& st, agent_it it) {
+  auto& a = it->second;
+  detach(st, a);
+  cancel_expiry(st, a);
+  if (!a.client_id.empty()) release_holder(st, a.client_id, it->first);
+  st.by_seq.erase(a.registered_seq);
+  st.agents.erase(it);
+}
+
+// -- offline expiry
+// ------------------------------------------------------------------------------------------
+// One timer is armed at a time, for the earliest deadline: deadlines only grow (the TTL is fixed), so a
+// record going offline never needs an earlier one, and churn cannot pile up timers.
+
+void arm_sweep(registry_actor* self) {
+  auto& st = self->state;
+  if (st.sweep_armed || st.expiry.empty()) return;
+  const auto delay = st.expiry.begin()->first - std::chrono::steady_clock::now();
+  st.sweep_armed = true;
+  self->delayed_send(self, std::max(delay, steady_time::duration::zero()), timeout_atom_v);
+}
+
+void expire_later(registry_actor* self, agent_record& a) {
+  auto& st = self->state;
+  cancel_expiry(st, a);
+  a.expires =
+      std::chrono::steady_clock::now() + std::chrono::milliseconds(st.ctx->config.agent_offline_ttl_ms);
+  st.expiry.emplace(*a.expires, a.registered_seq);
+  arm_sweep(self);
+}
+
+void sweep(registry_actor* self) {
+  auto& st = self->state;
+  st.sweep_armed = false;
+  const auto now = std::chrono::steady_clock::now();
+  std::size_t forgotten = 0;
+  while (!st.expiry.empty() && st.expiry.begin()->first <= now) {
+    auto seq = st.expiry.begin()->second;
+    st.expiry.erase(st.expiry.begin());
+    auto it = st.by_seq.find(seq);
+    if (it == st.by_seq.end()) continue;
+    it->second->second.expires.reset();
+    spdlog::info("agent {}: forgotten after {} ms offline", it->second->first,
+                 st.ctx->config.agent_offline_ttl_ms);
+    remove_record(st, it->second);
+    ++forgotten;
+  }
+  if (forgotten > 0) update_gauges(st);
+  arm_sweep(self);
+}
+
+// -- routes
+// --------------------------------------------------------------------------------------------------
 
 void send_error(registry_state& st, const transport::sink_ptr& sink, const std::string& reply_to,
                 error_code code, std::string message) {
@@ -58,25 +197,32 @@ void send_error(registry_state& st, const transport::sink_ptr& sink, const std::
 
 /// Ends a route: the agent gets its slot back; the entry is gone, so a late answer is ROUTE_NOT_FOUND.
 route_entry finish_route(registry_state& st, std::map<std::string, route_entry>::iterator it) {
+  const auto request_id = it->first;
   auto entry = std::move(it->second);
   st.routes.erase(it);
-  if (auto a = st.agents.find(entry.agent_id); a != st.agents.end() && a->second.in_flight > 0)
-    --a->second.in_flight;
+  if (auto r = st.routes_by_requester.find(entry.requester); r != st.routes_by_requester.end()) {
+    r->second.erase(request_id);
+    if (r->second.empty()) st.routes_by_requester.erase(r);
+  }
+  if (auto a = st.agents.find(entry.agent_id); a != st.agents.end())
+    change(st, a->second, [&](agent_record& rec) { rec.routes.erase(request_id); });
   return entry;
 }
 
 /// Requests in flight to agents that just went away fail at once with NO_AGENT (PROTOCOL.md).
-void fail_routes_to(registry_state& st, const std::string& agent_id) {
-  for (auto it = st.routes.begin(); it != st.routes.end();) {
-    if (it->second.agent_id != agent_id) {
-      ++it;
-      continue;
-    }
-    auto entry = finish_route(st, it++);
+void fail_routes_to(registry_state& st, agent_record& a, const std::string& agent_id) {
+  const auto pending = a.routes;  // finish_route edits the record's set
+  for (const auto& request_id : pending) {
+    auto it = st.routes.find(request_id);
+    if (it == st.routes.end()) continue;
+    auto entry = finish_route(st, it);
     send_error(st, entry.requester_sink, entry.reply_to, error_code::no_agent,
                "agent '" + agent_id + "' went away before answering");
   }
 }
+
+// -- listing
+// -------------------------------------------------------------------------------------------------
 
 json describe(const std::string& id, const agent_record& a) {
   return {{"agentId", id},
@@ -86,68 +232,124 @@ json describe(const std::string& id, const agent_record& a) {
           {"metadata", a.info.metadata},
           {"status", std::string(protocol::to_string(a.status))},
           {"clientId", a.client_id.empty() ? json(nullptr) : json(a.client_id)},
-          {"inFlight", a.in_flight},
+          {"inFlight", a.in_flight()},
           {"handled", a.handled},
           {"registeredAt", a.registered_at}};
 }
 
+/// An entry and its serialized size; an oversized one keeps only its bounded fields (ids, type, counters).
+std::pair<json, std::size_t> page_entry(const std::string& id, const agent_record& a) {
+  auto entry = describe(id, a);
+  const auto bytes = entry.dump(-1, ' ', false, json::error_handler_t::replace).size();
+  if (bytes <= max_entry_bytes) return {std::move(entry), bytes};
+  for (const char* key : {"name", "capabilities", "metadata"}) entry.erase(key);
+  entry["truncated"] = true;
+  entry["bytes"] = bytes;
+  return {entry, entry.dump(-1, ' ', false, json::error_handler_t::replace).size()};
+}
+
+/// Up to `limit` agents after `cursor` (by id), cut short at page_byte_budget; `next` when more follow.
+json list_page(const registry_state& st, const std::string& cursor, std::uint64_t limit) {
+  json agents = json::array();
+  std::size_t bytes = 0;
+  auto it = cursor.empty() ? st.agents.begin() : st.agents.upper_bound(cursor);
+  for (; it != st.agents.end() && agents.size() < limit; ++it) {
+    auto [entry, size] = page_entry(it->first, it->second);
+    if (!agents.empty() && bytes + size > page_byte_budget) break;
+    bytes += size;
+    agents.push_back(std::move(entry));
+  }
+  json out = {{"agents", std::move(agents)}, {"total", st.agents.size()}};
+  if (it != st.agents.end()) out["next"] = std::prev(it)->first;
+  return out;
+}
+
+// -- requests
+// ------------------------------------------------------------------------------------------------
+
 /// Checks that `client_id` holds `agent_id`; returns the record or the error to answer.
-std::variant<agent_record*, op_result> held_by(registry_state& st, const std::string& client_id,
-                                               const std::string& agent_id) {
+std::variant<agent_it, op_result> held_by(registry_state& st, const std::string& client_id,
+                                          const std::string& agent_id) {
   auto it = st.agents.find(agent_id);
   if (it == st.agents.end()) return op_result::fail(error_code::no_agent, "no agent '" + agent_id + "'");
   if (it->second.client_id != client_id)
     return op_result::fail(error_code::agent_conflict, "agent '" + agent_id + "' is held by another client");
-  return &it->second;
+  return it;
+}
+
+op_result refuse(registry_state& st, const char* key, std::size_t bound, const std::string& what) {
+  st.ctx->metrics->limits_exceeded.add(key);
+  return op_result::fail(limit_error, what + " (" + key + " is " + std::to_string(bound) + ")");
+}
+
+/// Makes room for one more record: the longest-unheld offline record goes first; nothing online is dropped.
+bool make_room(registry_state& st) {
+  if (st.agents.size() < st.ctx->config.max_agents) return true;
+  if (st.expiry.empty()) return false;
+  auto it = st.by_seq.find(st.expiry.begin()->second);
+  if (it == st.by_seq.end()) return false;
+  spdlog::info("agent {}: offline record dropped to make room (maxAgents)", it->second->first);
+  remove_record(st, it->second);
+  return st.agents.size() < st.ctx->config.max_agents;
 }
 
 op_result on_register(registry_actor* self, const std::string& client_id, transport::sink_ptr& sink,
                       protocol::agent_register_payload& p) {
   auto& st = self->state;
+  const auto& cfg = st.ctx->config;
   auto it = st.agents.find(p.agent_id);
   if (it != st.agents.end() && !it->second.client_id.empty() && it->second.client_id != client_id)
     return op_result::fail(error_code::agent_conflict,
                            "agent '" + p.agent_id + "' is held by another live client");
-  const auto id = p.agent_id;
-  auto& rec = st.agents[id];
-  if (rec.client_id.empty() && rec.registered_at == 0) {
-    rec.registered_seq = st.next_seq++;
-    rec.registered_at = protocol::now_ms();
+  const bool held_here = it != st.agents.end() && it->second.client_id == client_id;
+  if (!held_here) {
+    auto holds = st.by_client.find(client_id);
+    if (holds != st.by_client.end() && holds->second.size() >= cfg.max_agents_per_client)
+      return refuse(st, "maxAgentsPerClient", cfg.max_agents_per_client,
+                    "this connection holds the most agents it may");
   }
-  rec.info = std::move(p);
-  rec.status = agent_status_value::online;
-  rec.client_id = client_id;
-  rec.sink = std::move(sink);
+  if (it == st.agents.end()) {
+    if (!make_room(st))
+      return refuse(st, "maxAgents", cfg.max_agents, "this node holds the most agent records it may");
+    it = st.agents.emplace(p.agent_id, agent_record{}).first;
+    it->second.status = agent_status_value::offline;  // not counted anywhere until change() below
+    it->second.registered_seq = st.next_seq++;
+    it->second.registered_at = protocol::now_ms();
+    st.by_seq.emplace(it->second.registered_seq, it);
+  }
+  const auto id = it->first;
+  change(st, it->second, [&](agent_record& rec) {
+    rec.info = std::move(p);
+    rec.status = agent_status_value::online;
+    rec.client_id = client_id;
+    rec.sink = std::move(sink);
+  });
+  cancel_expiry(st, it->second);
+  st.by_client[client_id].insert(id);
   update_gauges(st);
   spdlog::info("agent {}: registered by client {}", id, client_id);
   return op_result::ok({{"agentId", id}});
 }
 
-bool matches(const agent_record& a, const protocol::route_request_payload& p, const std::string& id) {
-  switch (p.selector) {
-    case protocol::route_selector::agent_id:
-      return id == p.target;
-    case protocol::route_selector::capability:
-      return std::find(a.info.capabilities.begin(), a.info.capabilities.end(), p.target) !=
-             a.info.capabilities.end();
-    case protocol::route_selector::agent_type:
-      return a.info.type == p.target;
-  }
-  return false;
-}
-
 /// The online candidate with the fewest requests in flight; ties go to the earliest registered.
-std::map<std::string, agent_record>::iterator choose(registry_state& st,
-                                                     const protocol::route_request_payload& p) {
-  auto best = st.agents.end();
-  for (auto it = st.agents.begin(); it != st.agents.end(); ++it) {
-    const auto& a = it->second;
-    if (a.status != agent_status_value::online || !a.sink || !matches(a, p, it->first)) continue;
-    if (best == st.agents.end() || a.in_flight < best->second.in_flight ||
-        (a.in_flight == best->second.in_flight && a.registered_seq < best->second.registered_seq))
-      best = it;
+agent_it choose(registry_state& st, const protocol::route_request_payload& p) {
+  auto from_index = [&st](const std::map<std::string, candidate_set>& index, const std::string& name) {
+    auto it = index.find(name);
+    if (it == index.end() || it->second.empty()) return st.agents.end();
+    auto rec = st.by_seq.find(it->second.begin()->second);
+    return rec == st.by_seq.end() ? st.agents.end() : rec->second;
+  };
+  switch (p.selector) {
+    case protocol::route_selector::agent_id: {
+      auto it = st.agents.find(p.target);
+      return it != st.agents.end() && it->second.routable() ? it : st.agents.end();
+    }
+    case protocol::route_selector::capability:
+      return from_index(st.by_capability, p.target);
+    case protocol::route_selector::agent_type:
+      return from_index(st.by_type, p.target);
   }
-  return best;
+  return st.agents.end();
 }
 
 void on_route(registry_actor* self, const std::string& requester, transport::sink_ptr& sink,
@@ -160,8 +362,9 @@ void on_route(registry_actor* self, const std::string& requester, transport::sin
         "no online agent for " + std::string(protocol::to_string(p.selector)) + " '" + p.target + "'");
   const auto request_id = protocol::random_id("r-");
   auto& agent = chosen->second;
-  ++agent.in_flight;
+  change(st, agent, [&](agent_record& rec) { rec.routes.insert(request_id); });
   st.routes.emplace(request_id, route_entry{chosen->first, requester, std::move(sink), reply_to});
+  st.routes_by_requester[requester].insert(request_id);
   st.ctx->metrics->routes_total.fetch_add(1);
   send_to(agent.sink,
           protocol::make_event(
@@ -194,21 +397,28 @@ op_result on_response(registry_actor* self, const std::string& client_id,
 
 void on_client_gone(registry_actor* self, const std::string& client_id) {
   auto& st = self->state;
-  for (auto& [id, a] : st.agents) {
-    if (a.client_id != client_id) continue;
-    // The record stays so the agent can come back; only its connection is gone.
-    a.status = agent_status_value::offline;
-    a.client_id.clear();
-    a.sink.reset();
-    spdlog::info("agent {}: offline (client {} disconnected)", id, client_id);
-    fail_routes_to(st, id);
+  if (auto held = st.by_client.find(client_id); held != st.by_client.end()) {
+    const auto ids = std::move(held->second);
+    st.by_client.erase(held);
+    for (const auto& id : ids) {
+      auto it = st.agents.find(id);
+      if (it == st.agents.end()) continue;
+      // The record stays (for agentOfflineTtlMs) so the agent can come back; only its connection is gone.
+      change(st, it->second, [](agent_record& rec) {
+        rec.status = agent_status_value::offline;
+        rec.client_id.clear();
+        rec.sink.reset();
+      });
+      spdlog::info("agent {}: offline (client {} disconnected)", id, client_id);
+      fail_routes_to(st, it->second, id);
+      expire_later(self, it->second);
+    }
   }
   // The requester is gone: its pending answers have nowhere to go.
-  for (auto it = st.routes.begin(); it != st.routes.end();) {
-    if (it->second.requester == client_id)
-      finish_route(st, it++);
-    else
-      ++it;
+  if (auto asked = st.routes_by_requester.find(client_id); asked != st.routes_by_requester.end()) {
+    const auto ids = asked->second;  // finish_route edits the entry
+    for (const auto& request_id : ids)
+      if (auto it = st.routes.find(request_id); it != st.routes.end()) finish_route(st, it);
   }
   update_gauges(st);
 }
@@ -224,8 +434,9 @@ caf::behavior registry_behavior(registry_actor* self, context_ptr ctx) {
         auto& st = self->state;
         auto held = held_by(st, client_id, p.agent_id);
         if (auto* err = std::get_if<op_result>(&held)) return *err;
-        st.agents.erase(p.agent_id);
-        fail_routes_to(st, p.agent_id);
+        auto it = std::get<agent_it>(held);
+        fail_routes_to(st, it->second, p.agent_id);
+        remove_record(st, it);
         update_gauges(st);
         return op_result::ok();
       },
@@ -233,7 +444,7 @@ caf::behavior registry_behavior(registry_actor* self, context_ptr ctx) {
         auto& st = self->state;
         auto held = held_by(st, client_id, p.agent_id);
         if (auto* err = std::get_if<op_result>(&held)) return *err;
-        std::get<agent_record*>(held)->status = p.status;
+        change(st, std::get<agent_it>(held)->second, [&](agent_record& rec) { rec.status = p.status; });
         update_gauges(st);
         return op_result::ok();
       },
@@ -251,18 +462,21 @@ caf::behavior registry_behavior(registry_actor* self, context_ptr ctx) {
                    "agent '" + entry.agent_id + "' did not answer within " +
                        std::to_string(st.ctx->config.route_timeout_ms) + " ms");
       },
+      [self](timeout_atom) { sweep(self); },
       [self](gone_atom, const std::string& client_id) { on_client_gone(self, client_id); },
-      [self](list_atom) -> json {
-        json out = json::array();
-        for (const auto& [id, a] : self->state.agents) out.push_back(describe(id, a));
-        return out;
+      [self](list_atom, const std::string& cursor, std::uint64_t limit) -> json {
+        return list_page(self->state, cursor, limit);
       },
       [self](status_atom) -> json {
         const auto& s = self->state;
         return {{"kind", "agent_registry"},
                 {"id", "agents"},
                 {"mailbox", self->mailbox().size()},
-                {"state", {{"agents", s.agents.size()}, {"inFlight", s.routes.size()}}}};
+                {"state",
+                 {{"agents", s.agents.size()},
+                  {"online", s.online},
+                  {"offlineExpiring", s.expiry.size()},
+                  {"inFlight", s.routes.size()}}}};
       },
   };
 }

@@ -37,7 +37,9 @@ int run_admin(const admin_options& opts) {
   for (const auto& arg : opts.args) {
     auto eq = arg.find('=');
     if (eq != std::string::npos) {
-      request[arg.substr(0, eq)] = value_of(arg.substr(eq + 1));
+      auto key = arg.substr(0, eq);
+      // A paging cursor is an id: `cursor=123` must stay the string "123".
+      request[key] = key == "cursor" ? json(arg.substr(eq + 1)) : value_of(arg.substr(eq + 1));
     } else if (const char* key = primary_key(opts.command); key && !request.contains(key)) {
       request[key] = value_of(arg);
     } else {
@@ -69,10 +71,10 @@ std::function<int()> add_admin_command(CLI::App& app) {
   auto* cmd = app.add_subcommand("admin", "Ask a running node over its admin socket");
   cmd->add_option("--socket", opts->socket, "admin socket path (also SWITCHBOARD_ADMIN_SOCKET)")
       ->capture_default_str();
-  cmd->add_option(
-         "command", opts->command,
-         "stats, actors, clients, client ID, sessions, session ID, agents, kick ID [reason=..], drain, "
-         "log LEVEL, tunnel, ports.add PORT, ports.remove PORT, cluster")
+  cmd->add_option("command", opts->command,
+                  "stats, actors, clients, client ID, sessions, session ID, agents [limit=N] [cursor=NEXT], "
+                  "kick ID [reason=..], drain, "
+                  "log LEVEL, tunnel, ports.add PORT, ports.remove PORT, cluster")
       ->required();
   cmd->add_option("args", opts->args, "a bare value or key=value pairs");
   return [opts] { return run_admin(*opts); };

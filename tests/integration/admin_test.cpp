@@ -2,6 +2,7 @@
 #include <spdlog/spdlog.h>
 #include <sys/wait.h>
 
+#include <algorithm>
 #include <boost/asio/local/stream_protocol.hpp>
 #include <boost/asio/read_until.hpp>
 #include <boost/asio/streambuf.hpp>
@@ -9,6 +10,7 @@
 #include <catch2/catch.hpp>
 #include <cstdio>
 #include <filesystem>
+#include <optional>
 
 #include "support/gateway_fixture.hpp"
 
@@ -266,6 +268,144 @@ TEST_CASE("agents lists every agent with its status and holder") {
   CHECK(ra["clientId"] == gateway_fixture::id_of(*a));
   CHECK(rb["status"] == "busy");
   CHECK(rb["clientId"] == gateway_fixture::id_of(*b));
+}
+
+namespace {
+
+/// Registers `count` agents "<prefix>NNNN" from `client` and requires every ack.
+void register_agents(ws_client& client, const std::string& prefix, int count, const json& metadata = {}) {
+  for (int i = 0; i < count; ++i) {
+    char name[16];
+    std::snprintf(name, sizeof name, "%04d", i);
+    json payload = {{"agentId", prefix + name}, {"type", "worker"}, {"capabilities", {"work"}}};
+    if (!metadata.is_null()) payload["metadata"] = metadata;
+    auto r = client.request("agent_register", payload);
+    INFO(r.dump());
+    REQUIRE(r["type"] == "ack");
+  }
+}
+
+/// Pages through `agents` with `limit`; returns the agent ids in order and the number of pages.
+std::pair<std::vector<std::string>, int> page_agents(gateway_fixture& gw, std::optional<int> limit) {
+  std::vector<std::string> ids;
+  json request = {{"cmd", "agents"}};
+  if (limit) request["limit"] = *limit;
+  int pages = 0;
+  for (; pages < 1000; ++pages) {
+    auto r = gw.admin(request);
+    INFO(r.dump().substr(0, 500));
+    REQUIRE(is_ok(r));
+    const auto& page = r["result"];
+    if (limit) CHECK(page["agents"].size() <= static_cast<std::size_t>(*limit));
+    for (const auto& a : page["agents"]) ids.push_back(a["agentId"].get<std::string>());
+    if (!page.contains("next")) return {ids, pages + 1};
+    CHECK(page["next"] == page["agents"].back()["agentId"]);
+    request["cursor"] = page["next"];
+  }
+  FAIL("paging did not end");
+  return {ids, pages};
+}
+
+}  // namespace
+
+TEST_CASE("agents pages by limit and cursor with every agent exactly once") {
+  gateway_fixture gw([](sb::protocol::gateway_config& c) { c.rate_limit = 0; });
+  auto a = gw.ready_client();
+  auto b = gw.ready_client();
+  register_agents(*a, "a-", 30);
+  register_agents(*b, "b-", 25);
+
+  auto [ids, pages] = page_agents(gw, 7);
+  CHECK(pages == 8);  // 55 agents, 7 a page
+  REQUIRE(ids.size() == 55);
+  CHECK(std::is_sorted(ids.begin(), ids.end()));
+  CHECK(std::adjacent_find(ids.begin(), ids.end()) == ids.end());
+  CHECK(ids.front() == "a-0000");
+  CHECK(ids.back() == "b-0024");
+
+  // Without a limit the default page holds them all; the total is always given.
+  auto whole = gw.admin({{"cmd", "agents"}});
+  REQUIRE(is_ok(whole));
+  CHECK(whole["result"]["agents"].size() == 55);
+  CHECK(whole["result"]["total"] == 55);
+  CHECK_FALSE(whole["result"].contains("next"));
+
+  // A cursor past the end is an empty last page.
+  auto past = gw.admin({{"cmd", "agents"}, {"cursor", "zzz"}});
+  REQUIRE(is_ok(past));
+  CHECK(past["result"]["agents"].empty());
+  CHECK_FALSE(past["result"].contains("next"));
+
+  // An agent removed between pages is simply absent; nothing shifts or repeats.
+  auto first = gw.admin({{"cmd", "agents"}, {"limit", 10}});
+  REQUIRE(first["result"]["next"] == "a-0009");
+  REQUIRE(a->request("agent_unregister", {{"agentId", "a-0010"}})["type"] == "ack");
+  auto second = gw.admin({{"cmd", "agents"}, {"limit", 10}, {"cursor", "a-0009"}});
+  REQUIRE(is_ok(second));
+  CHECK(second["result"]["agents"].front()["agentId"] == "a-0011");
+}
+
+TEST_CASE("agents refuses a limit outside 1 to 10000 and a cursor that is not a string") {
+  gateway_fixture gw;
+  for (const json& bad : {json(0), json(10001), json(-1), json(2.5), json("10")})
+    CHECK(is_failure(gw.admin({{"cmd", "agents"}, {"limit", bad}})));
+  CHECK(is_failure(gw.admin({{"cmd", "agents"}, {"cursor", 5}})));
+  CHECK(is_ok(gw.admin({{"cmd", "agents"}, {"limit", 10000}})));
+}
+
+TEST_CASE("agents with large metadata are paged by bytes so each answer fits the admin reply") {
+  // Eight agents with 900 KB of metadata each: one unpaged answer would be about 7 MiB, past the 4 MiB
+  // that admin_call reads.
+  gateway_fixture gw;
+  auto a = gw.ready_client();
+  register_agents(*a, "big-", 8, {{"blob", std::string(900 * 1024, 'x')}});
+  auto [ids, pages] = page_agents(gw, std::nullopt);
+  CHECK(ids.size() == 8);
+  CHECK(std::adjacent_find(ids.begin(), ids.end()) == ids.end());
+  CHECK(pages >= 4);
+}
+
+TEST_CASE("an agent entry larger than a page is listed without its metadata") {
+  gateway_fixture gw([](sb::protocol::gateway_config& c) { c.max_payload = 8 * 1024 * 1024; });
+  auto a = gw.ready_client();
+  register_agents(*a, "huge-", 1, {{"blob", std::string(3 * 1024 * 1024, 'x')}});
+  register_agents(*a, "small-", 1);
+  auto r = gw.admin({{"cmd", "agents"}});
+  REQUIRE(is_ok(r));
+  auto huge = find_by(r["result"]["agents"], "agentId", "huge-0000");
+  REQUIRE(huge.is_object());
+  CHECK(huge["truncated"] == true);
+  CHECK(huge["bytes"].get<std::size_t>() > 3 * 1024 * 1024);
+  CHECK_FALSE(huge.contains("metadata"));
+  CHECK(huge["status"] == "online");
+  CHECK(find_by(r["result"]["agents"], "agentId", "small-0000")["metadata"] == json::object());
+}
+
+TEST_CASE("the admin command line passes limit and cursor for agents") {
+  gateway_fixture gw;
+  auto a = gw.ready_client();
+  for (const char* id : {"100", "200", "300"})
+    REQUIRE(a->request("agent_register", {{"agentId", id}, {"type", "t"}, {"capabilities", {"c"}}})["type"] ==
+            "ack");
+  const auto base =
+      std::string(SWITCHBOARD_BINARY) + " admin --socket " + quoted(gw.admin_path()) + " agents";
+  auto first = run(base + " limit=2");
+  REQUIRE(first.exit_code == 0);
+  auto page = json::parse(first.out, nullptr, false);
+  INFO(first.out);
+  REQUIRE(page.is_object());
+  CHECK(page["agents"].size() == 2);
+  CHECK(page["next"] == "200");
+  // A numeric-looking cursor stays the id it names.
+  auto second = run(base + " limit=2 cursor=200");
+  REQUIRE(second.exit_code == 0);
+  page = json::parse(second.out, nullptr, false);
+  INFO(second.out);
+  REQUIRE(page.is_object());
+  REQUIRE(page["agents"].size() == 1);
+  CHECK(page["agents"][0]["agentId"] == "300");
+  CHECK_FALSE(page.contains("next"));
+  CHECK(run(base + " limit=0 2>/dev/null").exit_code != 0);
 }
 
 TEST_CASE("kick closes the client with 4000 and an unknown id is ok false") {

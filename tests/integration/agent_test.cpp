@@ -76,12 +76,56 @@ std::string route_and_answer(ws_client& requester, json payload,
   return "no reply";
 }
 
+/// Every agent record, fetched page by page from the admin socket.
+json admin_agents(gateway_fixture& gw) {
+  json all = json::array();
+  json request = {{"cmd", "agents"}};
+  for (int pages = 0; pages < 10000; ++pages) {
+    auto r = gw.admin(request);
+    if (!r.value("ok", false)) throw std::runtime_error("admin agents failed: " + r.dump());
+    for (auto& a : r["result"]["agents"]) all.push_back(std::move(a));
+    if (!r["result"].contains("next")) return all;
+    request["cursor"] = r["result"]["next"];
+  }
+  throw std::runtime_error("admin agents did not end");
+}
+
 json admin_agent(gateway_fixture& gw, const std::string& agent_id) {
-  auto r = gw.admin({{"cmd", "agents"}});
-  if (!r.value("ok", false)) return nullptr;
-  for (const auto& a : r["result"]["agents"])
+  for (const auto& a : admin_agents(gw))
     if (a["agentId"] == agent_id) return a;
   return nullptr;
+}
+
+std::int64_t stats_agents(gateway_fixture& gw) {
+  return gw.admin({{"cmd", "stats"}})["result"]["agents"].get<std::int64_t>();
+}
+
+std::uint64_t limit_count(gateway_fixture& gw, const std::string& key) {
+  return gw.node->metrics().limits_exceeded.get(key);
+}
+
+/// Registers `count` agents "<prefix>N" from one client, pipelined in batches (so acks never pile up past
+/// sendQueueLimit); type "type-(N % 10)", capabilities {"cap-<prefix>N", "common"}. Returns the replies.
+std::vector<json> register_many(ws_client& client, const std::string& prefix, int count,
+                                const json& metadata = json::object()) {
+  std::vector<json> replies;
+  constexpr int batch = 200;
+  for (int start = 0; start < count; start += batch) {
+    std::vector<std::string> ids;
+    for (int i = start; i < std::min(count, start + batch); ++i) {
+      auto id = client.next_id();
+      ids.push_back(id);
+      const auto agent = prefix + std::to_string(i);
+      json payload = agent_payload(agent, "type-" + std::to_string(i % 10), {"cap-" + agent, "common"});
+      payload["metadata"] = metadata;
+      client.send({{"type", "agent_register"}, {"id", id}, {"payload", payload}});
+    }
+    for (const auto& id : ids) {
+      auto r = reply_to(client, id, 10s);
+      replies.push_back(r ? *r : json(nullptr));
+    }
+  }
+  return replies;
 }
 
 }  // namespace
@@ -467,4 +511,196 @@ TEST_CASE(
   CHECK(admin_agent(gw, "agent-a")["clientId"] == gateway_fixture::id_of(*successor));
   CHECK(route_and_answer(*requester, {{"agentId", "agent-a"}, {"request", 3}},
                          {{"agent-a", successor.get()}}) == "agent-a");
+}
+
+// -- bounds (hostile input: one client must not grow the registry without limit) ----------------------------
+
+TEST_CASE("an agent_register past maxAgentsPerClient is refused with INVALID_MESSAGE and counted") {
+  gateway_fixture gw([](sb::protocol::gateway_config& c) { c.max_agents_per_client = 3; });
+  auto holder = gw.ready_client();
+  auto other = gw.ready_client();
+  for (const char* id : {"a-1", "a-2", "a-3"}) register_agent(*holder, id, "worker", {"work"});
+
+  auto refused = holder->request("agent_register", agent_payload("a-4", "worker", {"work"}));
+  INFO(refused.dump());
+  CHECK(error_code_of(refused) == "INVALID_MESSAGE");
+  CHECK(refused["payload"]["message"].get<std::string>().find("maxAgentsPerClient") != std::string::npos);
+  CHECK(limit_count(gw, "maxAgentsPerClient") == 1);
+  CHECK(admin_agent(gw, "a-4").is_null());
+  CHECK(stats_agents(gw) == 3);
+  auto metrics = http_get(gw.port(), "/metrics");
+  CHECK(metrics.second.find("switchboard_limit_exceeded_total{limit=\"maxAgentsPerClient\"} 1") !=
+        std::string::npos);
+
+  // Re-registering an agent it holds is an update, not one more.
+  register_agent(*holder, "a-2", "worker", {"work", "more"});
+  // The bound is per connection: another client still registers.
+  register_agent(*other, "b-1", "worker", {"work"});
+  // Giving one up makes room again.
+  REQUIRE(holder->request("agent_unregister", {{"agentId", "a-1"}})["type"] == "ack");
+  register_agent(*holder, "a-4", "worker", {"work"});
+  CHECK(limit_count(gw, "maxAgentsPerClient") == 1);
+
+  // Taking over an offline record counts towards the taker's bound too.
+  auto third = gw.ready_client();
+  for (const char* id : {"c-1", "c-2", "c-3"}) register_agent(*third, id, "worker", {"work"});
+  other.reset();
+  REQUIRE(eventually([&] { return admin_agent(gw, "b-1")["status"] == "offline"; }));
+  CHECK(error_code_of(third->request("agent_register", agent_payload("b-1", "worker", {"work"}))) ==
+        "INVALID_MESSAGE");
+  CHECK(limit_count(gw, "maxAgentsPerClient") == 2);
+}
+
+TEST_CASE("maxAgents bounds the records on a node and an offline record gives way to a new agent") {
+  gateway_fixture gw([](sb::protocol::gateway_config& c) { c.max_agents = 4; });
+  auto a = gw.ready_client();
+  auto b = gw.ready_client();
+  auto c = gw.ready_client();
+  register_agent(*a, "a-1", "worker", {"work"});
+  register_agent(*a, "a-2", "worker", {"work"});
+  register_agent(*b, "b-1", "worker", {"work"});
+  register_agent(*b, "b-2", "worker", {"work"});
+
+  auto refused = c->request("agent_register", agent_payload("c-1", "worker", {"work"}));
+  INFO(refused.dump());
+  CHECK(error_code_of(refused) == "INVALID_MESSAGE");
+  CHECK(refused["payload"]["message"].get<std::string>().find("maxAgents") != std::string::npos);
+  CHECK(limit_count(gw, "maxAgents") == 1);
+  CHECK(stats_agents(gw) == 4);
+  // Updating a record that exists needs no room.
+  register_agent(*a, "a-1", "worker", {"work", "more"});
+
+  // B goes away: its records are offline, and the one offline longest makes room for a new agent.
+  b.reset();
+  REQUIRE(eventually([&] { return gw.admin({{"cmd", "stats"}})["result"]["agentsOnline"] == 2; }));
+  register_agent(*c, "c-1", "worker", {"work"});
+  CHECK(stats_agents(gw) == 4);
+  const auto all = admin_agents(gw);
+  CHECK(all.size() == 4);
+  CHECK(admin_agent(gw, "c-1")["status"] == "online");
+  // Online agents are never dropped: with every record online the next one is refused again.
+  register_agent(*c, "c-2", "worker", {"work"});
+  CHECK(error_code_of(c->request("agent_register", agent_payload("c-3", "worker", {"work"}))) ==
+        "INVALID_MESSAGE");
+  CHECK(limit_count(gw, "maxAgents") == 2);
+  for (const char* id : {"a-1", "a-2", "c-1", "c-2"}) CHECK(admin_agent(gw, id)["status"] == "online");
+}
+
+TEST_CASE("an offline agent's record and its metadata are forgotten after agentOfflineTtlMs") {
+  gateway_fixture gw([](sb::protocol::gateway_config& c) { c.agent_offline_ttl_ms = 300; });
+  auto agent = gw.ready_client();
+  auto requester = gw.ready_client();
+  const json big = {{"blob", std::string(10 * 1024, 'm')}};
+  auto payload = agent_payload("agent-a", "worker", {"work"});
+  payload["metadata"] = big;
+  REQUIRE(agent->request("agent_register", payload)["type"] == "ack");
+  CHECK(admin_agent(gw, "agent-a")["metadata"] == big);
+
+  const auto dropped = std::chrono::steady_clock::now();
+  agent.reset();
+  REQUIRE(eventually([&] { return admin_agent(gw, "agent-a")["status"] == "offline"; }));
+  // Polled until gone: the record, its metadata with it, and the count.
+  REQUIRE(eventually([&] { return admin_agent(gw, "agent-a").is_null(); }, 5s));
+  CHECK(std::chrono::steady_clock::now() - dropped >= 300ms);
+  CHECK(stats_agents(gw) == 0);
+  CHECK(admin_agents(gw).empty());
+  CHECK(error_code_of(requester->request("route_request", {{"agentId", "agent-a"}, {"request", 1}})) ==
+        "NO_AGENT");
+  // The id is free again, for anybody.
+  register_agent(*requester, "agent-a", "worker", {"work"});
+}
+
+TEST_CASE("an agent that comes back before agentOfflineTtlMs keeps its record") {
+  gateway_fixture gw([](sb::protocol::gateway_config& c) { c.agent_offline_ttl_ms = 1000; });
+  auto first = gw.ready_client();
+  auto witness = gw.ready_client();
+  register_agent(*first, "returning", "worker", {"work"});
+  register_agent(*witness, "leaving", "worker", {"work"});
+  const auto registered_at = admin_agent(gw, "returning")["registeredAt"];
+
+  first.reset();
+  REQUIRE(eventually([&] { return admin_agent(gw, "returning")["status"] == "offline"; }));
+  witness.reset();  // goes offline after "returning" did, so it expires after "returning" would have
+  REQUIRE(eventually([&] { return admin_agent(gw, "leaving")["status"] == "offline"; }));
+  auto successor = gw.ready_client();
+  register_agent(*successor, "returning", "worker", {"work"});
+
+  // Once the later record has expired, the earlier deadline has passed too.
+  REQUIRE(eventually([&] { return admin_agent(gw, "leaving").is_null(); }, 5s));
+  auto rec = admin_agent(gw, "returning");
+  REQUIRE(rec.is_object());
+  CHECK(rec["status"] == "online");
+  CHECK(rec["clientId"] == gateway_fixture::id_of(*successor));
+  CHECK(rec["registeredAt"] == registered_at);
+
+  // Offline again later, it gets a fresh TTL and then goes.
+  successor.reset();
+  REQUIRE(eventually([&] { return admin_agent(gw, "returning").is_null(); }, 5s));
+  CHECK(stats_agents(gw) == 0);
+}
+
+TEST_CASE("thousands of agents on one client are found by id, capability and type and routed in order") {
+  gateway_fixture gw([](sb::protocol::gateway_config& c) {
+    c.rate_limit = 0;
+    c.max_agents_per_client = 5000;
+  });
+  auto agents = gw.ready_client();
+  auto requester = gw.ready_client();
+  constexpr int count = 3000;
+  auto replies = register_many(*agents, "agent-", count);
+  int acked = 0;
+  for (const auto& r : replies) acked += r.is_object() && r["type"] == "ack";
+  CHECK(acked == count);
+  CHECK(stats_agents(gw) == count);
+  CHECK(gw.admin({{"cmd", "stats"}})["result"]["agentsOnline"] == count);
+
+  const std::vector<std::pair<std::string, ws_client*>> holder = {{"holder", agents.get()}};
+  CHECK(route_and_answer(*requester, {{"agentId", "agent-2345"}, {"request", 1}}, holder) == "agent-2345");
+  CHECK(route_and_answer(*requester, {{"capability", "cap-agent-1234"}, {"request", 1}}, holder) ==
+        "agent-1234");
+  CHECK(route_and_answer(*requester, {{"agentType", "type-7"}, {"request", 1}}, holder) == "agent-7");
+  CHECK(route_and_answer(*requester, {{"capability", "common"}, {"request", 1}}, holder) == "agent-0");
+  CHECK(route_and_answer(*requester, {{"capability", "cap-agent-3000"}, {"request", 1}}, holder) ==
+        "error:NO_AGENT");
+
+  // Held requests move the choice along the earliest-registered order of the type.
+  auto first = send_route(*requester, {{"agentType", "type-3"}, {"request", "x"}});
+  auto held_first = routed(*agents);
+  REQUIRE(held_first);
+  auto second = send_route(*requester, {{"agentType", "type-3"}, {"request", "y"}});
+  auto held_second = routed(*agents);
+  REQUIRE(held_second);
+  answer(*agents, *held_first, "x");
+  answer(*agents, *held_second, "y");
+  auto r1 = reply_to(*requester, first);
+  auto r2 = reply_to(*requester, second);
+  REQUIRE(r1);
+  REQUIRE(r2);
+  CHECK((*r1)["payload"]["agentId"] == "agent-3");
+  CHECK((*r2)["payload"]["agentId"] == "agent-13");
+
+  // An agent set busy leaves every index it was in; back online it is chosen again.
+  REQUIRE(agents->request("agent_status", {{"agentId", "agent-7"}, {"status", "busy"}})["type"] == "ack");
+  CHECK(route_and_answer(*requester, {{"agentType", "type-7"}, {"request", 1}}, holder) == "agent-17");
+  CHECK(route_and_answer(*requester, {{"capability", "cap-agent-7"}, {"request", 1}}, holder) ==
+        "error:NO_AGENT");
+  REQUIRE(agents->request("agent_status", {{"agentId", "agent-7"}, {"status", "online"}})["type"] == "ack");
+  CHECK(route_and_answer(*requester, {{"capability", "cap-agent-7"}, {"request", 1}}, holder) == "agent-7");
+
+  // A re-registration with new capabilities replaces the old ones in the index.
+  auto update = agents->request("agent_register", agent_payload("agent-42", "other", {"fresh"}));
+  REQUIRE(update["type"] == "ack");
+  CHECK(route_and_answer(*requester, {{"capability", "cap-agent-42"}, {"request", 1}}, holder) ==
+        "error:NO_AGENT");
+  CHECK(route_and_answer(*requester, {{"capability", "fresh"}, {"request", 1}}, holder) == "agent-42");
+  CHECK(route_and_answer(*requester, {{"agentType", "other"}, {"request", 1}}, holder) == "agent-42");
+
+  // The holder goes: every agent is offline at once and none is routable.
+  agents.reset();
+  REQUIRE(eventually([&] { return gw.admin({{"cmd", "stats"}})["result"]["agentsOnline"] == 0; }));
+  CHECK(stats_agents(gw) == count);
+  CHECK(error_code_of(requester->request("route_request", {{"capability", "common"}, {"request", 1}})) ==
+        "NO_AGENT");
+  CHECK(error_code_of(requester->request("route_request", {{"agentType", "type-1"}, {"request", 1}})) ==
+        "NO_AGENT");
 }
