@@ -9,6 +9,7 @@
 
 #include <cstdint>
 #include <cstdio>
+#include <cstdlib>
 #include <map>
 #include <string>
 #include <vector>
@@ -22,15 +23,23 @@ using namespace sb;
 
 namespace {
 
+std::string& path_storage() {
+  static std::string path;
+  return path;
+}
+
 const std::string& file_path() {
-  static const std::string path = [] {
+  auto& path = path_storage();
+  if (path.empty()) {
     std::string p =
         access("/dev/shm", W_OK) == 0 ? "/dev/shm/sb-fuzz-config-XXXXXX" : "/tmp/sb-fuzz-config-XXXXXX";
     const int fd = mkstemp(p.data());
     sb_fuzz::require(fd >= 0, "a temporary config file");
     close(fd);
-    return p;
-  }();
+    path = p;
+    // libFuzzer leaves through exit(); `path` outlives this handler (constructed, so destroyed, earlier).
+    std::atexit([] { std::remove(path_storage().c_str()); });
+  }
   return path;
 }
 

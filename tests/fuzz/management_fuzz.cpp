@@ -10,6 +10,8 @@
 #include <unistd.h>
 
 #include <cstdint>
+#include <cstdlib>
+#include <filesystem>
 #include <memory>
 #include <string>
 
@@ -25,6 +27,11 @@ namespace {
 constexpr const char* management_token = "fuzz-admin";
 constexpr std::int64_t fixed_now = 1800000000;
 
+std::filesystem::path& the_dir() {
+  static std::filesystem::path dir;
+  return dir;
+}
+
 struct relay {
   std::unique_ptr<tunnel_store> store;
   std::unique_ptr<management_api> api;
@@ -34,6 +41,9 @@ struct relay {
     std::string dir =
         access("/dev/shm", W_OK) == 0 ? "/dev/shm/sb-fuzz-mgmt-XXXXXX" : "/tmp/sb-fuzz-mgmt-XXXXXX";
     sb_fuzz::require(mkdtemp(dir.data()) != nullptr, "a temporary directory for the tunnel store");
+    the_dir() = dir;
+    // libFuzzer leaves through exit(): the store goes with it.
+    std::atexit([] { std::filesystem::remove_all(the_dir()); });
     store = std::make_unique<tunnel_store>(dir);
     api = std::make_unique<management_api>(*store, management_token, "http://127.0.0.1:1", store->key(),
                                            [] { return fixed_now; });
