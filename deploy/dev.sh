@@ -1,7 +1,12 @@
 #!/usr/bin/env bash
-# The two set-up commands of README.md, in one place:
+# The set-up commands of README.md, in one place:
 #   bash deploy/dev.sh run    install what is missing, build Release, run one gateway node (127.0.0.1:8080, token auth)
-#   bash deploy/dev.sh test   install what is missing, build, run every test through ctest
+#   bash deploy/dev.sh test   install what is missing, then three trees, each built and run through ctest:
+#                               build/       Release: every test
+#                               build-asan/  AddressSanitizer + UndefinedBehaviorSanitizer: every test again
+#                               build-fuzz/  clang++-14 libFuzzer targets: a short run of each (tests/fuzz)
+#   bash deploy/dev.sh tsan   ThreadSanitizer tree (build-tsan/): the actor, transport and tunnel integration tests
+#   bash deploy/dev.sh fuzz [cpu-seconds-per-target] [target...]   long fuzzing runs (tests/fuzz/run-long)
 # Works on a fresh Debian 12 machine as root; .ci/run calls the test command.
 set -euo pipefail
 
@@ -14,6 +19,7 @@ debian_packages=(
   libcaf-dev libboost-dev nlohmann-json3-dev libssl-dev openssl
   catch2 libspdlog-dev libcli11-dev libssh2-1-dev
   openssh-client openssh-server
+  clang-14 libclang-rt-14-dev
 )
 
 install_missing() {
@@ -38,14 +44,57 @@ install_missing() {
   fi
 }
 
-# Builds the given targets (all of them when none is given).
+# ccache, when installed, makes rebuilds of unchanged sources (and of the sanitizer trees) nearly free.
+launcher=()
+if command -v ccache >/dev/null 2>&1; then
+  launcher=(-DCMAKE_CXX_COMPILER_LAUNCHER=ccache)
+  export CCACHE_BASEDIR="${CCACHE_BASEDIR:-$root}"
+fi
+
+# configure_tree DIR CMAKE-ARGS...: configures one build tree.
+configure_tree() {
+  local dir=$1
+  shift
+  cmake -S "$root" -B "$dir" "${launcher[@]}" "$@" >/dev/null
+}
+
+# Builds the given targets of the Release tree (all of them when none is given).
 build_tree() {
-  cmake -S "$root" -B "$build" -DCMAKE_BUILD_TYPE=Release
+  configure_tree "$build" -DCMAKE_BUILD_TYPE=Release
   if (($#)); then
     cmake --build "$build" -j "$jobs" --target "$@"
   else
     cmake --build "$build" -j "$jobs"
   fi
+}
+
+# Sanitizer trees: -O1 keeps them fast enough for the integration tests; -g1 gives file:line in reports.
+sanitizer_args=(-DCMAKE_BUILD_TYPE=Debug "-DCMAKE_CXX_FLAGS_DEBUG=-O1 -g1")
+# Every sanitizer finding fails the test that triggered it. Leaks are findings too, except the ones listed
+# (with the reason) in tests/sanitizers/lsan.supp; UBSan reports inside CAF headers in tests/sanitizers/ubsan.supp.
+export ASAN_OPTIONS="halt_on_error=1:abort_on_error=0:detect_leaks=1:strict_string_checks=1:detect_stack_use_after_return=0"
+export UBSAN_OPTIONS="halt_on_error=1:print_stacktrace=1:suppressions=$root/tests/sanitizers/ubsan.supp"
+export LSAN_OPTIONS="suppressions=$root/tests/sanitizers/lsan.supp:print_suppressions=0"
+export TSAN_OPTIONS="halt_on_error=1:second_deadlock_stack=1:suppressions=$root/tests/sanitizers/tsan.supp"
+
+build_asan() {
+  configure_tree "$root/build-asan" "${sanitizer_args[@]}" -DSWITCHBOARD_SANITIZERS=address,undefined
+  cmake --build "$root/build-asan" -j "$jobs"
+}
+
+build_fuzz() {
+  configure_tree "$root/build-fuzz" -DSWITCHBOARD_FUZZ=ON -DCMAKE_CXX_COMPILER=clang++-14 \
+    -DCMAKE_BUILD_TYPE=RelWithDebInfo
+  cmake --build "$root/build-fuzz" -j "$jobs"
+}
+
+# run_ctest DIR ARGS...: runs one tree's tests; remembers a failure instead of stopping, so one failing tree
+# does not hide the others' results.
+failed_trees=()
+run_ctest() {
+  local dir=$1
+  shift
+  (cd "$dir" && ctest --output-on-failure -j "$jobs" --timeout 300 "$@") || failed_trees+=("${dir##*/}")
 }
 
 case "${1:-}" in
@@ -56,14 +105,42 @@ case "${1:-}" in
     exec "$build/switchboard" serve "$@"
     ;;
   test)
+    start=$SECONDS
     install_missing
     (cd "$root/tests/interop" && npm ci --no-audit --no-fund --loglevel=error)
     build_tree
-    cd "$build"
-    exec ctest --output-on-failure -j "$jobs" --timeout 300
+    run_ctest "$build"
+    echo "release tree done after $((SECONDS - start)) s"
+    build_asan
+    run_ctest "$root/build-asan"
+    echo "asan tree done after $((SECONDS - start)) s"
+    build_fuzz
+    # The fuzz smoke runs are CPU-bound: one at a time, each for SWITCHBOARD_FUZZ_SECONDS.
+    (cd "$root/build-fuzz" && ctest --output-on-failure -j 1 --timeout 300) || failed_trees+=(build-fuzz)
+    echo "all trees done after $((SECONDS - start)) s"
+    if ((${#failed_trees[@]})); then
+      echo "FAILED in: ${failed_trees[*]}" >&2
+      exit 1
+    fi
+    ;;
+  tsan)
+    install_missing
+    configure_tree "$root/build-tsan" "${sanitizer_args[@]}" -DSWITCHBOARD_SANITIZERS=thread
+    cmake --build "$root/build-tsan" -j "$jobs" --target integration_tests tunnel_tests
+    shift
+    # Actors (CAF's scheduler threads), transport strands and the tunnel relay/host/client in one process
+    # each; extra arguments are Catch filters for integration_tests, e.g. "[relay]".
+    "$root/build-tsan/tests/tunnel_tests"
+    exec "$root/build-tsan/tests/integration_tests" "$@"
+    ;;
+  fuzz)
+    install_missing
+    build_fuzz
+    shift
+    exec "$root/tests/fuzz/run-long" "$@"
     ;;
   *)
-    echo "usage: $0 run|test" >&2
+    echo "usage: $0 run|test|tsan|fuzz" >&2
     exit 2
     ;;
 esac
