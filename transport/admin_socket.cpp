@@ -15,6 +15,7 @@
 #include <optional>
 #include <stdexcept>
 
+#include "protocol/admin_request.hpp"
 #include "protocol/json_bounds.hpp"
 #include "transport/listen.hpp"
 
@@ -51,12 +52,9 @@ class admin_connection : public std::enable_shared_from_this<admin_connection> {
     if (ec) return;
     std::string line(net::buffers_begin(input_.data()), net::buffers_begin(input_.data()) + n);
     input_.consume(n);
-    auto parsed = protocol::parse_untrusted_json(line, max_depth);
-    if (parsed.error == protocol::json_parse_error::too_deep)
-      return reply(error_reply("request " + protocol::describe(parsed.error, max_depth)), true);
-    json request = std::move(parsed.value);
-    if (!parsed.ok() || !request.is_object() || !request.contains("cmd") || !request["cmd"].is_string())
-      return reply(error_reply("expected a JSON object with a string 'cmd'"), true);
+    auto parsed = protocol::parse_admin_request(line, max_depth);
+    if (auto* error = std::get_if<std::string>(&parsed)) return reply(error_reply(*error), true);
+    json request = std::move(std::get<json>(parsed));
     // The handler may answer from another thread: hop back onto this connection's strand.
     handler_(std::move(request), [self = shared_from_this()](json response) {
       net::post(self->socket_.get_executor(),
