@@ -1,8 +1,12 @@
 // Admin socket commands (PROTOCOL.md "Admin socket"). Live state is asked from the actors that own it, never
 // read from a separate bookkeeping copy.
+#include "actors/admin_commands.hpp"
+
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <caf/all.hpp>
+#include <optional>
 #include <variant>
 
 #include "actors/supervisor.hpp"
@@ -65,15 +69,6 @@ caf::result<json> ask_one(supervisor_actor* self, const std::map<std::string, ca
             rp.deliver(ok({{result_key, std::move(info)}}));
           },
           [rp, what](caf::error&) mutable { rp.deliver(fail(std::string(what) + " did not answer")); });
-  return rp;
-}
-
-caf::result<json> collect(supervisor_actor* self, const std::map<std::string, caf::actor>& index,
-                          const std::string& key) {
-  auto rp = self->make_response_promise<json>();
-  fan_in(self, entries(index), info_atom_v, nullptr, [rp, key](json list) mutable {
-    rp.deliver(ok({{key, std::move(list)}}));
-  });
   return rp;
 }
 
@@ -165,12 +160,6 @@ caf::result<json> now(supervisor_actor* self, json answer) {
   return rp;
 }
 
-// Listings are paged so that one answer stays bounded however many records exist: `limit` entries at most
-// (default 1000, at most 10000) after `cursor` (the `next` of the page before), and the owner cuts a page
-// short by bytes as well.
-constexpr std::uint64_t default_page_limit = 1000;
-constexpr std::uint64_t max_page_limit = 10000;
-
 struct page_request {
   std::string cursor;
   std::uint64_t limit = default_page_limit;
@@ -191,6 +180,48 @@ std::variant<page_request, std::string> page_args(const json& request) {
   return page;
 }
 
+/// A page of the actors in `index` (ordered by id), each asked live: up to `limit` after `cursor`, sorted by
+/// `id_key` and cut short at page_byte_budget; `next` when more follow. An actor that does not answer in time
+/// is left out of its page without ending the listing.
+caf::result<json> collect_page(supervisor_actor* self, const std::map<std::string, caf::actor>& index,
+                               const json& request, const std::string& key, const std::string& id_key) {
+  auto args = page_args(request);
+  if (auto* err = std::get_if<std::string>(&args)) return now(self, fail(*err));
+  const auto& page = std::get<page_request>(args);
+  std::vector<std::pair<std::string, caf::actor>> targets;
+  auto it = page.cursor.empty() ? index.begin() : index.upper_bound(page.cursor);
+  for (; it != index.end() && targets.size() < page.limit; ++it) targets.emplace_back(*it);
+  std::optional<std::string> more;
+  if (it != index.end()) more = targets.back().first;
+  const auto total = index.size();
+  auto rp = self->make_response_promise<json>();
+  fan_in(self, std::move(targets), info_atom_v, nullptr, [rp, key, id_key, more, total](json list) mutable {
+    auto id_of = [&id_key](const json& e) { return e.is_object() ? e.value(id_key, "") : ""; };
+    std::sort(list.begin(), list.end(),
+              [&id_of](const json& a, const json& b) { return id_of(a) < id_of(b); });
+    json entries = json::array();
+    std::size_t bytes = 0;
+    auto next = more;
+    for (auto& e : list) {
+      auto size = e.dump(-1, ' ', false, json::error_handler_t::replace).size();
+      if (size > max_entry_bytes) {
+        e = {{id_key, id_of(e)}, {"truncated", true}, {"bytes", size}};
+        size = e.dump().size();
+      }
+      if (!entries.empty() && bytes + size > page_byte_budget) {
+        next = id_of(entries.back());
+        break;
+      }
+      bytes += size;
+      entries.push_back(std::move(e));
+    }
+    json out = {{key, std::move(entries)}, {"total", total}};
+    if (next) out["next"] = *next;
+    rp.deliver(ok(std::move(out)));
+  });
+  return rp;
+}
+
 caf::result<json> list_agents(supervisor_actor* self, const json& request) {
   auto args = page_args(request);
   if (auto* err = std::get_if<std::string>(&args)) return now(self, fail(*err));
@@ -209,9 +240,9 @@ caf::result<json> run_admin_command(supervisor_actor* self, const json& request)
   auto& st = self->state;
   if (cmd == "stats") return now(self, stats(self));
   if (cmd == "actors") return list_actors(self);
-  if (cmd == "clients") return collect(self, st.clients, "clients");
+  if (cmd == "clients") return collect_page(self, st.clients, request, "clients", "clientId");
   if (cmd == "client") return ask_one(self, st.clients, request, "client", "client");
-  if (cmd == "sessions") return collect(self, st.sessions, "sessions");
+  if (cmd == "sessions") return collect_page(self, st.sessions, request, "sessions", "id");
   if (cmd == "session") return ask_one(self, st.sessions, request, "session", "session");
   if (cmd == "agents") return list_agents(self, request);
   if (cmd == "kick") return now(self, kick(self, request));

@@ -13,6 +13,7 @@
 #include <set>
 #include <unordered_map>
 
+#include "actors/admin_commands.hpp"
 #include "actors/spawn.hpp"
 #include "actors/type_ids.hpp"
 #include "protocol/ids.hpp"
@@ -27,13 +28,6 @@ using protocol::error_code;
 /// The code a register refused by an agent bound is answered with. PROTOCOL.md names no limit code; the
 /// message is refused as it stands, and the text names the config key.
 constexpr error_code limit_error = error_code::invalid_message;
-
-/// One admin page stays well below admin_call's 4 MiB read buffer (transport/admin_socket.cpp), and an
-/// agent whose metadata fills a default maxPayload (1 MiB) still fits in one entry.
-constexpr std::size_t page_byte_budget = 2 * 1024 * 1024;
-/// An entry larger than this (a huge name or metadata under a raised maxPayload) is listed without its name,
-/// capabilities and metadata, so a page is bounded whatever one agent sent.
-constexpr std::size_t max_entry_bytes = page_byte_budget;
 
 /// A route candidate's place in its index: the first one is the one PROTOCOL.md chooses.
 using candidate = std::pair<std::size_t, std::uint64_t>;  // (requests in flight, registration sequence)

@@ -408,6 +408,54 @@ TEST_CASE("the admin command line passes limit and cursor for agents") {
   CHECK(run(base + " limit=0 2>/dev/null").exit_code != 0);
 }
 
+TEST_CASE("clients and sessions page by limit and cursor with every entry exactly once") {
+  gateway_fixture gw;
+  std::vector<std::unique_ptr<ws_client>> clients;
+  std::vector<std::string> client_ids;
+  for (int i = 0; i < 12; ++i) {
+    clients.push_back(gw.ready_client());
+    client_ids.push_back(gateway_fixture::id_of(*clients.back()));
+  }
+  std::sort(client_ids.begin(), client_ids.end());
+  for (int i = 0; i < 11; ++i)
+    REQUIRE(clients[0]->request("session_create", {{"sessionId", "s-" + std::to_string(10 + i)}})["type"] ==
+            "session_info");
+  REQUIRE(eventually([&] { return stats(gw)["clients"] == 12; }));
+
+  // Pages through `cmd`, returning the ids in order and the number of pages.
+  auto page_all = [&gw](const std::string& cmd, const std::string& key, const std::string& id_key,
+                        int limit) {
+    std::vector<std::string> ids;
+    json request = {{"cmd", cmd}, {"limit", limit}};
+    int pages = 0;
+    while (pages < 100) {
+      auto r = gw.admin(request);
+      INFO(r.dump());
+      REQUIRE(is_ok(r));
+      ++pages;
+      CHECK(r["result"][key].size() <= static_cast<std::size_t>(limit));
+      for (const auto& e : r["result"][key]) ids.push_back(e[id_key].get<std::string>());
+      if (!r["result"].contains("next")) break;
+      request["cursor"] = r["result"]["next"];
+    }
+    return std::make_pair(ids, pages);
+  };
+  auto [got_clients, client_pages] = page_all("clients", "clients", "clientId", 5);
+  CHECK(client_pages == 3);
+  CHECK(got_clients == client_ids);
+  auto [got_sessions, session_pages] = page_all("sessions", "sessions", "id", 4);
+  CHECK(session_pages == 3);
+  REQUIRE(got_sessions.size() == 11);
+  CHECK(got_sessions.front() == "s-10");
+  CHECK(got_sessions.back() == "s-20");
+  CHECK(std::is_sorted(got_sessions.begin(), got_sessions.end()));
+  CHECK(std::adjacent_find(got_sessions.begin(), got_sessions.end()) == got_sessions.end());
+
+  CHECK(is_failure(gw.admin({{"cmd", "clients"}, {"limit", 0}})));
+  CHECK(is_failure(gw.admin({{"cmd", "sessions"}, {"cursor", 3}})));
+  CHECK(gw.admin({{"cmd", "sessions"}})["result"]["total"] == 11);
+}
+
 TEST_CASE("kick closes the client with 4000 and an unknown id is ok false") {
   gateway_fixture gw;
   auto victim = gw.ready_client();
