@@ -111,6 +111,7 @@ caf::behavior connection_behavior(connection_actor* self, tunnel_host_config cfg
         o.protocol = s.cfg.protocol;
         o.ports = s.cfg.ports;
         o.host_key = s.cfg.host_key;
+        o.ca_file = s.cfg.ca_file;
         s.peer = std::make_shared<transport::host_peer>(*s.cfg.ioc, o,
                                                         callbacks_to(caf::actor_cast<caf::actor>(self)));
         s.peer->start();

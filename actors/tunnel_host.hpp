@@ -35,6 +35,7 @@ struct tunnel_host_config {
   std::set<std::uint16_t> ports;
   tunnel::backoff_policy backoff;
   std::shared_ptr<const tunnel::ssh::ecdsa_key> host_key;
+  std::string ca_file;  // PEM CAs for a wss relay with a private certificate, passed to the relay WebSocket
   boost::asio::io_context* ioc = nullptr;
   /// Registers the endpoint with `token` and returns the relay URI. Blocking: it runs on its own thread.
   std::function<relay_endpoint_result(const std::string& token)> resolve;

@@ -77,6 +77,7 @@ tunnel_host_config make_tunnel_host_config(const tunnel_settings& settings, boos
   c.ioc = &ioc;
   auto key = std::make_shared<tunnel::ssh::ecdsa_key>(tunnel::ssh::ecdsa_key::generate());
   c.host_key = key;
+  c.ca_file = settings.ca_file;
   const auto host_id = protocol::random_id("host-");
   tunnel::endpoint_registration endpoint{
       host_id + "-relay", host_id, {tunnel::ssh::base64_encode(key->public_blob())}};

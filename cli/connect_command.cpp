@@ -144,6 +144,7 @@ int run_connect(const connect_flags& flags, const CLI::App& command) {
       o.protocol = s.protocol;
       o.host_public_keys = endpoint.keys;
       o.port_map = maps;
+      o.ca_file = s.ca_file;
       transport::relay_peer_callbacks cb;
       cb.connected = [&events](tunnel::protocol_version v) { events.push(v); };
       cb.ended = [&events](const transport::relay_outcome& out) { events.push(out); };

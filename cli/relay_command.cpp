@@ -6,6 +6,7 @@
 #include <pthread.h>
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <atomic>
 #include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/io_context.hpp>
@@ -53,7 +54,8 @@ const std::set<std::string> log_levels = {"trace",   "debug", "info",     "warn"
 
 struct relay_flags {
   std::optional<std::string> port, bind, public_url, tls_cert, tls_key, management_token,
-      management_token_file, signing_key_file, data_dir, log_level;
+      management_token_file, signing_key_file, data_dir, log_level, max_json_depth, ssh_handshake_timeout_ms,
+      idle_timeout_ms;
 };
 
 struct relay_settings {
@@ -66,7 +68,22 @@ struct relay_settings {
   std::string signing_key_file;
   std::string data_dir = default_data_dir;
   std::string log_level = "info";
+  std::size_t max_json_depth = tunnel::default_max_json_depth;
+  transport::relay_limits limits;
 };
+
+/// A whole number in [min, max], or a usage error naming where it came from.
+std::uint64_t parse_bounded(const sourced& v, std::uint64_t min, std::uint64_t max) {
+  std::uint64_t n = 0;
+  const bool digits =
+      !v.value.empty() && v.value.size() <= 19 &&
+      std::all_of(v.value.begin(), v.value.end(), [](unsigned char c) { return std::isdigit(c); });
+  if (digits) n = std::stoull(v.value);
+  if (!digits || n < min || n > max)
+    throw usage_error(v.source + ": '" + v.value + "' is not a whole number from " + std::to_string(min) +
+                      " to " + std::to_string(max));
+  return n;
+}
 
 relay_settings resolve(const relay_flags& f) {
   relay_settings s;
@@ -104,6 +121,14 @@ relay_settings resolve(const relay_flags& f) {
     if (v->value.empty()) throw usage_error(v->source + " is empty");
     s.data_dir = v->value;
   }
+  if (auto v = flag_or_env(f.max_json_depth, "max-json-depth"))
+    s.max_json_depth = parse_bounded(*v, 1, tunnel::default_max_json_depth);
+  // A day at most: beyond that a bound protects nothing.
+  constexpr std::uint64_t max_timeout_ms = 24ull * 60 * 60 * 1000;
+  if (auto v = flag_or_env(f.ssh_handshake_timeout_ms, "ssh-handshake-timeout-ms"))
+    s.limits.ssh_handshake_timeout = std::chrono::milliseconds(parse_bounded(*v, 0, max_timeout_ms));
+  if (auto v = flag_or_env(f.idle_timeout_ms, "idle-timeout-ms"))
+    s.limits.idle_timeout = std::chrono::milliseconds(parse_bounded(*v, 0, max_timeout_ms));
   if (auto v = flag_or_env(f.log_level, "log-level")) {
     if (!log_levels.count(v->value))
       throw usage_error(v->source + ": '" + v->value +
@@ -230,7 +255,8 @@ int run_relay(const relay_flags& flags, const CLI::App& command) {
     return 2;
   }
   api->set_relay_host_public_keys({tunnel::ssh::base64_encode(key->public_blob())});
-  auto hub = std::make_shared<transport::relay_hub>(key);
+  api->set_max_json_depth(s.max_json_depth);
+  auto hub = std::make_shared<transport::relay_hub>(key, s.limits);
   server.serve(*api, hub);
 
   auto work = net::make_work_guard(ioc);
@@ -268,7 +294,12 @@ int run_relay(const relay_flags& flags, const CLI::App& command) {
     spdlog::warn("connections still open after {} s: closing them", disconnect_grace.count());
   ioc.stop();
   for (auto& t : threads) t.join();
-  spdlog::info("stopped");
+  const auto& limits_hit = hub->counters();
+  spdlog::info(
+      "stopped; connections closed by limits: {} without an SSH handshake in time, {} idle; {} "
+      "bodies refused as too deep",
+      limits_hit.ssh_handshake_timeouts.load(), limits_hit.idle_timeouts.load(),
+      api->counters().json_too_deep.load());
   return 0;
 }
 
@@ -298,6 +329,15 @@ std::function<int()> add_relay_command(CLI::App& app) {
       "FILE");
   opt("data-dir", flags->data_dir,
       "tunnels, keys and the generated management token (default ./switchboard-relay)", "DIR");
+  opt("max-json-depth", flags->max_json_depth,
+      "deepest nesting accepted in a management request body, 1 to 64; deeper is 400 (default 64)", "N");
+  opt("ssh-handshake-timeout-ms", flags->ssh_handshake_timeout_ms,
+      "a relay WebSocket whose SSH session is not ready by then is closed; 0: no limit (default 10000)",
+      "MS");
+  opt("idle-timeout-ms", flags->idle_timeout_ms,
+      "a client relay WebSocket with no bytes either way for this long is closed; 0: no limit (default "
+      "300000)",
+      "MS");
   opt("log-level", flags->log_level, "trace, debug, info, warn, error, critical, off (default info)",
       "LEVEL");
   cmd->footer(

@@ -175,6 +175,35 @@ std::string http_reply::header(const std::string& lower_name) const {
   return it == headers.end() ? std::string{} : it->second;
 }
 
+std::variant<std::shared_ptr<net::ssl::context>, std::string> make_client_tls_context(
+    const std::string& ca_file) {
+  auto ctx = std::make_shared<net::ssl::context>(net::ssl::context::tls_client);
+  ctx->set_options(net::ssl::context::default_workarounds | net::ssl::context::no_sslv2 |
+                   net::ssl::context::no_sslv3 | net::ssl::context::no_tlsv1 | net::ssl::context::no_tlsv1_1);
+  beast::error_code ec;
+  ctx->set_default_verify_paths(ec);
+  if (ec) return "cannot load the system CA store: " + ec.message();
+  if (!ca_file.empty()) {
+    ctx->load_verify_file(ca_file, ec);
+    if (ec) return "cannot load CA file '" + ca_file + "': " + ec.message();
+  }
+  ctx->set_verify_mode(net::ssl::verify_peer);
+  return ctx;
+}
+
+bool expect_peer_name(SSL* ssl, const std::string& host) {
+  X509_VERIFY_PARAM* param = SSL_get0_param(ssl);
+  if (is_ip_literal(host)) return X509_VERIFY_PARAM_set1_ip_asc(param, host.c_str()) == 1;
+  X509_VERIFY_PARAM_set_hostflags(param, X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS);
+  return SSL_set_tlsext_host_name(ssl, host.c_str()) == 1 &&
+         X509_VERIFY_PARAM_set1_host(param, host.c_str(), host.size()) == 1;
+}
+
+std::string verify_failure(SSL* ssl) {
+  const long result = SSL_get_verify_result(ssl);
+  return result == X509_V_OK ? std::string() : X509_verify_cert_error_string(result);
+}
+
 std::variant<http_reply, std::string> http_request(const http_call& call,
                                                    const http_client_options& options) {
   auto url = parse_url(call.url);
@@ -197,23 +226,11 @@ std::variant<http_reply, std::string> http_request(const http_call& call,
       beast::tcp_stream stream(ioc);
       return run_exchange(ioc, stream, *url, request, options);
     }
-    net::ssl::context ctx(net::ssl::context::tls_client);
-    ctx.set_options(net::ssl::context::default_workarounds | net::ssl::context::no_sslv2 |
-                    net::ssl::context::no_sslv3 | net::ssl::context::no_tlsv1 |
-                    net::ssl::context::no_tlsv1_1);
-    beast::error_code ec;
-    ctx.set_default_verify_paths(ec);
-    if (ec) return "cannot load the system CA store: " + ec.message();
-    if (!options.ca_file.empty()) {
-      ctx.load_verify_file(options.ca_file, ec);
-      if (ec) return "cannot load CA file '" + options.ca_file + "': " + ec.message();
-    }
-    ctx.set_verify_mode(net::ssl::verify_peer);
-    beast::ssl_stream<beast::tcp_stream> stream(ioc, ctx);
-    // SNI for names only (RFC 6066 §3 forbids IP literals); the certificate must match either way.
-    if (!is_ip_literal(url->host) && !SSL_set_tlsext_host_name(stream.native_handle(), url->host.c_str()))
+    auto ctx = make_client_tls_context(options.ca_file);
+    if (auto* error = std::get_if<std::string>(&ctx)) return *error;
+    beast::ssl_stream<beast::tcp_stream> stream(ioc, *std::get<0>(ctx));
+    if (!expect_peer_name(stream.native_handle(), url->host))
       return "cannot set the TLS server name '" + url->host + "'";
-    stream.set_verify_callback(net::ssl::host_name_verification(url->host));
     return run_exchange(ioc, stream, *url, request, options);
   } catch (const std::exception& e) {
     // Allocation or an unexpected Asio error: still a value for the caller.

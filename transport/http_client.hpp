@@ -3,9 +3,13 @@
 // and the tunnel host/client call it from threads that may block. One request per connection
 // (`Connection: close`); https verifies the server against the system store, plus a CA file if given.
 // Network, TLS and protocol failures come back as an error string; nothing here throws for them.
+#include <openssl/ssl.h>
+
+#include <boost/asio/ssl/context.hpp>
 #include <chrono>
 #include <cstddef>
 #include <map>
+#include <memory>
 #include <string>
 #include <variant>
 
@@ -41,6 +45,21 @@ struct http_reply {
   /// The value of header `lower_name`, or "" when absent.
   std::string header(const std::string& lower_name) const;
 };
+
+/// A TLS client context trusting the system store plus the PEM CAs in `ca_file` (when not empty), verifying
+/// the peer; or why it cannot be built. The management calls and the relay WebSocket both use it, so an
+/// https relay with a private CA is trusted the same way by both.
+std::variant<std::shared_ptr<boost::asio::ssl::context>, std::string> make_client_tls_context(
+    const std::string& ca_file);
+
+/// Before a client handshake: SNI for a host name (RFC 6066 forbids IP literals there), and OpenSSL's chain
+/// verification told to check that the certificate names `host`, as a DNS name or, for an IP literal, as
+/// an IP address SAN. False when OpenSSL refuses the name.
+bool expect_peer_name(SSL* ssl, const std::string& host);
+
+/// Why the peer's certificate was refused ("IP address mismatch", "unable to get local issuer
+/// certificate"), or "" when verification did not fail: appended to a handshake error.
+std::string verify_failure(SSL* ssl);
 
 /// Performs one request; on failure returns a message such as "connect to 127.0.0.1:9: Connection refused"
 /// or "timed out after 15000 ms". An HTTP error status is a reply, not a failure.

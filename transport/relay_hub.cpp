@@ -2,6 +2,8 @@
 
 #include <spdlog/spdlog.h>
 
+#include <boost/asio/steady_timer.hpp>
+
 #include "transport/splice.hpp"
 
 namespace sb::transport {
@@ -23,6 +25,116 @@ ssh::session_config relay_session(std::shared_ptr<const ssh::ecdsa_key> key, boo
 
 const char* name_of(protocol_version v) { return v == protocol_version::v2 ? "v2" : "v1"; }
 
+using steady = std::chrono::steady_clock;
+
+/// A relay WebSocket under the relay_limits: closed when its SSH handshake is not done in time, or when no
+/// byte moved either way for the idle timeout. All calls on the inner stream's executor (the link's strand).
+class guarded_stream : public byte_stream, public std::enable_shared_from_this<guarded_stream> {
+ public:
+  /// `handshake_on_first_bytes`: for a stream the relay only pipes (V1 end to end), the first bytes from
+  /// the peer stand for the handshake, since the session inside is not the relay's to see.
+  guarded_stream(std::shared_ptr<byte_stream> inner, const relay_limits& limits, bool guard_idle,
+                 bool handshake_on_first_bytes, std::shared_ptr<relay_counters> counters, std::string what)
+      : inner_(std::move(inner)),
+        timer_(inner_->executor()),
+        handshake_timeout_(limits.ssh_handshake_timeout),
+        idle_timeout_(guard_idle ? limits.idle_timeout : std::chrono::milliseconds::zero()),
+        handshake_on_first_bytes_(handshake_on_first_bytes),
+        counters_(std::move(counters)),
+        what_(std::move(what)) {}
+
+  /// Arms the deadlines; call once, before the stream is handed to its user.
+  void start() {
+    boost::asio::dispatch(inner_->executor(), [self = shared_from_this()] {
+      self->started_ = self->last_activity_ = steady::now();
+      self->handshaken_ = self->handshake_timeout_.count() == 0;
+      self->arm();
+    });
+  }
+
+  /// The SSH session is ready: the handshake deadline no longer applies.
+  void handshake_done() { handshaken_ = true; }
+
+  boost::asio::any_io_executor executor() override { return inner_->executor(); }
+
+  void read(std::function<void(boost::system::error_code, tunnel::ssh::bytes)> done) override {
+    inner_->read([self = shared_from_this(), done = std::move(done)](boost::system::error_code ec,
+                                                                     tunnel::ssh::bytes data) {
+      if (!data.empty()) {
+        self->last_activity_ = steady::now();
+        if (self->handshake_on_first_bytes_) self->handshaken_ = true;
+      }
+      if (ec) self->stop();
+      done(ec, std::move(data));
+    });
+  }
+
+  void write(tunnel::ssh::bytes data, std::function<void(boost::system::error_code)> done) override {
+    last_activity_ = steady::now();
+    inner_->write(std::move(data),
+                  [self = shared_from_this(), done = std::move(done)](boost::system::error_code ec) {
+                    self->last_activity_ = steady::now();
+                    done(ec);
+                  });
+  }
+
+  void close() override {
+    stop();
+    inner_->close();
+  }
+
+ private:
+  void stop() {
+    stopped_ = true;
+    timer_.cancel();
+  }
+
+  void arm() {
+    if (stopped_) return;
+    std::optional<steady::time_point> next;
+    if (!handshaken_) next = started_ + handshake_timeout_;
+    if (idle_timeout_.count() > 0) {
+      const auto idle_at = last_activity_ + idle_timeout_;
+      if (!next || idle_at < *next) next = idle_at;
+    }
+    if (!next) return;
+    timer_.expires_at(*next);
+    timer_.async_wait([self = shared_from_this()](boost::system::error_code ec) {
+      if (!ec) self->check();
+    });
+  }
+
+  void check() {
+    if (stopped_) return;
+    const auto now = steady::now();
+    if (!handshaken_ && now >= started_ + handshake_timeout_) {
+      const auto total = ++counters_->ssh_handshake_timeouts;
+      spdlog::warn(
+          "relay: closing {}: no SSH handshake within {} ms (ssh handshake timeouts: {}, idle "
+          "timeouts: {})",
+          what_, handshake_timeout_.count(), total, counters_->idle_timeouts.load());
+      return close();
+    }
+    if (idle_timeout_.count() > 0 && now >= last_activity_ + idle_timeout_) {
+      const auto total = ++counters_->idle_timeouts;
+      spdlog::info("relay: closing {}: idle for {} ms (idle timeouts: {}, ssh handshake timeouts: {})", what_,
+                   idle_timeout_.count(), total, counters_->ssh_handshake_timeouts.load());
+      return close();
+    }
+    arm();
+  }
+
+  std::shared_ptr<byte_stream> inner_;
+  boost::asio::steady_timer timer_;
+  const std::chrono::milliseconds handshake_timeout_, idle_timeout_;
+  const bool handshake_on_first_bytes_;
+  std::shared_ptr<relay_counters> counters_;
+  const std::string what_;
+  steady::time_point started_{}, last_activity_{};
+  bool handshaken_ = false;
+  bool stopped_ = false;
+};
+
 }  // namespace
 
 struct relay_hub::tunnel_slot {
@@ -40,8 +152,10 @@ struct relay_hub::host_conn : ssh_link_handler, std::enable_shared_from_this<hos
   std::string tunnel_id;
   protocol_version version = protocol_version::v2;
   std::shared_ptr<ssh_link> link;
+  std::shared_ptr<guarded_stream> guard;
 
   void on_ready(ssh_link&) override {
+    guard->handshake_done();
     spdlog::info("relay: host of tunnel {} ready ({})", tunnel_id, name_of(version));
   }
 
@@ -80,6 +194,7 @@ struct relay_hub::client_conn : ssh_link_handler, std::enable_shared_from_this<c
   protocol_version version = protocol_version::v2;
   std::shared_ptr<ssh_link> link;     // set when the relay terminates the client's SSH session
   std::set<std::uint32_t> announced;  // link strand
+  std::shared_ptr<guarded_stream> guard;
   bool ready = false;
 
   void announce(std::uint32_t port) {
@@ -97,6 +212,7 @@ struct relay_hub::client_conn : ssh_link_handler, std::enable_shared_from_this<c
   }
 
   void on_ready(ssh_link&) override {
+    guard->handshake_done();
     ready = true;
     if (auto h = hub.lock())
       for (auto port : h->ports_of(tunnel_id)) announce(port);
@@ -160,7 +276,8 @@ struct relay_hub::client_conn : ssh_link_handler, std::enable_shared_from_this<c
 // -- the hub
 // --------------------------------------------------------------------------------------------------
 
-relay_hub::relay_hub(std::shared_ptr<const ssh::ecdsa_key> relay_key) : key_(std::move(relay_key)) {}
+relay_hub::relay_hub(std::shared_ptr<const ssh::ecdsa_key> relay_key, relay_limits limits)
+    : key_(std::move(relay_key)), limits_(limits) {}
 relay_hub::~relay_hub() = default;
 
 void relay_hub::add_host(const std::string& tunnel_id, protocol_version version,
@@ -171,7 +288,10 @@ void relay_hub::add_host(const std::string& tunnel_id, protocol_version version,
   conn->version = version;
   auto cfg = relay_session(key_, true);
   cfg.static_none = version == protocol_version::v1;
-  conn->link = std::make_shared<ssh_link>(std::move(stream), cfg, *conn);
+  conn->guard = std::make_shared<guarded_stream>(std::move(stream), limits_, false, false, counters_,
+                                                 "a host connection of tunnel " + tunnel_id);
+  conn->guard->start();
+  conn->link = std::make_shared<ssh_link>(conn->guard, cfg, *conn);
   conn->link->hold(conn);
   std::shared_ptr<host_conn> previous;
   {
@@ -196,7 +316,10 @@ void relay_hub::add_client(const std::string& tunnel_id, protocol_version versio
   auto host = host_of(tunnel_id);
   if (version == protocol_version::v1 && host && host->version == protocol_version::v1) {
     // Both ends speak V1: their SSH session is end to end; the relay only moves its bytes.
-    open_and_splice_stream(stream, host->link, tunnel::client_stream_channel);
+    auto guard = std::make_shared<guarded_stream>(std::move(stream), limits_, true, true, counters_,
+                                                  "a V1 client connection of tunnel " + tunnel_id);
+    guard->start();
+    open_and_splice_stream(guard, host->link, tunnel::client_stream_channel);
     return;
   }
   auto conn = std::make_shared<client_conn>();
@@ -205,8 +328,11 @@ void relay_hub::add_client(const std::string& tunnel_id, protocol_version versio
   conn->version = version;
   // A V1 client expects a real key exchange with the host key it was given: the relay's own, published in
   // the endpoint's hostPublicKeys.
-  conn->link = std::make_shared<ssh_link>(std::move(stream),
-                                          relay_session(key_, version == protocol_version::v2), *conn);
+  conn->guard = std::make_shared<guarded_stream>(std::move(stream), limits_, true, false, counters_,
+                                                 "a client connection of tunnel " + tunnel_id);
+  conn->guard->start();
+  conn->link =
+      std::make_shared<ssh_link>(conn->guard, relay_session(key_, version == protocol_version::v2), *conn);
   conn->link->hold(conn);
   {
     std::lock_guard<std::mutex> g(mtx_);

@@ -5,6 +5,8 @@
 //   V2 host  <-SSH(none kex)->  relay  <-SSH(none or ECDH)->  V2 client     forwarded-tcpip channels spliced
 //   V1 host  <-SSH(static none)-> relay <-raw bytes-> V1 client             client-ssh-session-stream pipe
 //   V2 host  <-SSH(none kex)->  relay  <-SSH(ECDH, relay key)-> V1 client   relay terminates the client
+#include <atomic>
+#include <chrono>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -18,9 +20,29 @@
 
 namespace sb::transport {
 
+/// Time bounds on every relay WebSocket after its upgrade (`switchboard relay --ssh-handshake-timeout-ms`,
+/// `--idle-timeout-ms`). A token holder could otherwise park connections that never speak SSH, each holding a
+/// socket and memory, for ever. Zero disables a bound.
+struct relay_limits {
+  /// The SSH session must be ready (version exchange, key exchange) within this; for a V1 client spliced
+  /// end to end to a V1 host, whose session the relay cannot see, its first bytes must arrive within it.
+  std::chrono::milliseconds ssh_handshake_timeout{10'000};
+  /// A client connection that moves no byte either way for this long is closed; the client reconnects as
+  /// after any lost connection. Hosts are exempt: one per tunnel (a new one replaces the previous), and
+  /// waiting idle for clients is their job.
+  std::chrono::milliseconds idle_timeout{300'000};
+};
+
+/// What the limits closed, for the relay's metrics (a later /metrics renders these; today each closing
+/// logs the running totals).
+struct relay_counters {
+  std::atomic<std::uint64_t> ssh_handshake_timeouts{0};
+  std::atomic<std::uint64_t> idle_timeouts{0};
+};
+
 class relay_hub : public std::enable_shared_from_this<relay_hub> {
  public:
-  explicit relay_hub(std::shared_ptr<const tunnel::ssh::ecdsa_key> relay_key);
+  explicit relay_hub(std::shared_ptr<const tunnel::ssh::ecdsa_key> relay_key, relay_limits limits = {});
   ~relay_hub();
 
   /// A host connected; a previous host of the same tunnel is disconnected with reason 12
@@ -34,6 +56,7 @@ class relay_hub : public std::enable_shared_from_this<relay_hub> {
   /// Drops every connection (relay shutdown); peers see connectionLost and reconnect.
   void close_all();
   nlohmann::json status() const;
+  const relay_counters& counters() const { return *counters_; }
 
   struct host_conn;
   struct client_conn;
@@ -52,6 +75,8 @@ class relay_hub : public std::enable_shared_from_this<relay_hub> {
   std::set<std::uint32_t> ports_of(const std::string& tunnel_id) const;
 
   std::shared_ptr<const tunnel::ssh::ecdsa_key> key_;
+  relay_limits limits_;
+  std::shared_ptr<relay_counters> counters_ = std::make_shared<relay_counters>();  // outlives guarded streams
   mutable std::mutex mtx_;
   std::map<std::string, std::shared_ptr<tunnel_slot>> tunnels_;
 };

@@ -48,7 +48,6 @@ std::optional<relay_route> match_relay_path(const std::string& path) {
   return relay_route{rest.substr(0, slash), role == "host"};
 }
 
-
 bool is_protocol_name(const std::string& p) {
   return p == tunnel::subprotocol::host_v1 || p == tunnel::subprotocol::host_v2 ||
          p == tunnel::subprotocol::client_v1 || p == tunnel::subprotocol::client_v2;
@@ -122,14 +121,21 @@ class relay_http_session : public std::enable_shared_from_this<relay_http_sessio
   }
 
   void manage(const http::request<http::string_body>& req) {
-    auto result = server_->api->handle(to_management_request(req));
-    http::response<http::string_body> res{static_cast<http::status>(result.status), req.version()};
-    for (const auto& [k, v] : result.headers) res.set(k, v);
-    res.set(http::field::server, "switchboard-relay");
-    res.keep_alive(req.keep_alive());
-    res.body() = std::move(result.body);
-    res.prepare_payload();
-    write(std::move(res));
+    // A change answers once it is durable, from the store's writer thread: this I/O thread moves on, and
+    // the reply is written back on the session's strand.
+    const auto version = req.version();
+    const bool keep_alive = req.keep_alive();
+    server_->api->handle(to_management_request(req), [self = this->shared_from_this(), version,
+                                                      keep_alive](tunnel::http_response result) {
+      http::response<http::string_body> res{static_cast<http::status>(result.status), version};
+      for (const auto& [k, v] : result.headers) res.set(k, v);
+      res.set(http::field::server, "switchboard-relay");
+      res.keep_alive(keep_alive);
+      res.body() = std::move(result.body);
+      res.prepare_payload();
+      net::dispatch(self->stream_.get_executor(),
+                    [self, res = std::move(res)]() mutable { self->write(std::move(res)); });
+    });
   }
 
   void reply_status(int status, const std::string& detail) {

@@ -234,6 +234,7 @@ struct host_peer::impl : ssh_link_handler, std::enable_shared_from_this<host_pee
   void start() {
     auto w = relay_websocket(opts.relay_uri, opts.token, opts.protocol, tunnel::subprotocol::host_v2,
                              tunnel::subprotocol::host_v1);
+    w.ca_file = opts.ca_file;
     connect_websocket(ioc, w, [self = shared_from_this()](websocket_connect_result r) {
       self->on_connected(std::move(r));
     });
@@ -429,6 +430,7 @@ struct client_peer::impl : ssh_link_handler, std::enable_shared_from_this<client
   void start() {
     auto w = relay_websocket(opts.relay_uri, opts.token, opts.protocol, tunnel::subprotocol::client_v2,
                              tunnel::subprotocol::client_v1);
+    w.ca_file = opts.ca_file;
     connect_websocket(ioc, w, [self = shared_from_this()](websocket_connect_result r) {
       self->on_connected(std::move(r));
     });

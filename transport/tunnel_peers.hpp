@@ -43,6 +43,7 @@ struct host_options {
   protocol_choice protocol = protocol_choice::automatic;
   std::set<std::uint16_t> ports;
   std::shared_ptr<const tunnel::ssh::ecdsa_key> host_key;  // published in hostPublicKeys; serves V1 clients
+  std::string ca_file;  // PEM CAs for a wss relay with a private certificate (--ca-file)
 };
 
 /// The host's side: forwards its ports to the relay and connects each forwarded stream to 127.0.0.1:port.
@@ -74,6 +75,7 @@ struct client_options {
   std::vector<std::string> host_public_keys;  // base64 blobs a V1 session's host key must match
   std::map<std::uint16_t, std::uint16_t>
       port_map;  // remote -> local; unmapped ports listen on the same number
+  std::string ca_file;  // PEM CAs for a wss relay with a private certificate (--ca-file)
 };
 
 /// The client's side: listens on 127.0.0.1 for each port the relay announces and forwards each connection.

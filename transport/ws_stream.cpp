@@ -10,6 +10,7 @@
 #include <boost/beast/websocket/ssl.hpp>
 #include <deque>
 
+#include "transport/http_client.hpp"
 #include "transport/url.hpp"
 
 namespace sb::transport {
@@ -107,14 +108,17 @@ class connector : public std::enable_shared_from_this<connector<Stream>> {
 
   void on_connected() {
     if constexpr (std::is_same_v<Stream, beast::ssl_stream<beast::tcp_stream>>) {
-      SSL_set_tlsext_host_name(ws_.next_layer().native_handle(), url_.host.c_str());
       // The certificate must name the host we meant, not just chain to a trusted CA.
-      ws_.next_layer().set_verify_callback(net::ssl::host_name_verification(url_.host));
-      ws_.next_layer().async_handshake(net::ssl::stream_base::client,
-                                       [self = this->shared_from_this()](boost::system::error_code ec) {
-                                         if (ec) return self->fail(ec, "TLS handshake failed");
-                                         self->upgrade();
-                                       });
+      if (!expect_peer_name(ws_.next_layer().native_handle(), url_.host))
+        return fail(make_error_code(boost::system::errc::invalid_argument),
+                    "cannot verify TLS peer name '" + url_.host + "'");
+      ws_.next_layer().async_handshake(
+          net::ssl::stream_base::client, [self = this->shared_from_this()](boost::system::error_code ec) {
+            if (!ec) return self->upgrade();
+            // "certificate verify failed" alone does not say which check failed.
+            const auto why = verify_failure(self->ws_.next_layer().native_handle());
+            self->fail(ec, "TLS handshake failed", why.empty() ? "" : " (" + why + ")");
+          });
     } else {
       upgrade();
     }
@@ -149,10 +153,10 @@ class connector : public std::enable_shared_from_this<connector<Stream>> {
     done_(std::move(r));
   }
 
-  void fail(boost::system::error_code ec, const std::string& what) {
+  void fail(boost::system::error_code ec, const std::string& what, const std::string& detail = "") {
     websocket_connect_result r;
     r.ec = ec;
-    r.error = what + ": " + ec.message();
+    r.error = what + ": " + ec.message() + detail;
     done_(std::move(r));
   }
 
@@ -178,9 +182,14 @@ void connect_websocket(net::io_context& ioc, websocket_connect_options options,
   if (url->tls()) {
     auto ctx = options.tls;
     if (!ctx) {
-      ctx = std::make_shared<net::ssl::context>(net::ssl::context::tls_client);
-      ctx->set_default_verify_paths();
-      ctx->set_verify_mode(net::ssl::verify_peer);
+      auto made = make_client_tls_context(options.ca_file);
+      if (auto* error = std::get_if<std::string>(&made)) {
+        websocket_connect_result r;
+        r.ec = make_error_code(boost::system::errc::invalid_argument);
+        r.error = *error;
+        return net::post(ioc, [done, r] { done(r); });
+      }
+      ctx = std::get<0>(std::move(made));
     }
     websocket::stream<beast::ssl_stream<beast::tcp_stream>> ws(net::make_strand(ioc), *ctx);
     // Keep the context alive with the attempt.

@@ -27,8 +27,12 @@ struct websocket_connect_result {
 struct websocket_connect_options {
   std::string url;
   std::vector<std::string> subprotocols;
-  std::string authorization;                       // full header value, e.g. "tunnel eyJ..."
-  std::shared_ptr<boost::asio::ssl::context> tls;  // for wss; default verifies against the system store
+  std::string authorization;  // full header value, e.g. "tunnel eyJ..."
+  /// For wss: when null, a context verifying against the system store plus `ca_file` (the same trust as the
+  /// management calls, see make_client_tls_context). The certificate must name the URL's host, a DNS name
+  /// or an IP literal.
+  std::shared_ptr<boost::asio::ssl::context> tls;
+  std::string ca_file;  // PEM CAs trusted besides the system store (a private CA); empty: none
   std::chrono::milliseconds timeout = std::chrono::seconds(15);
 };
 

@@ -9,11 +9,14 @@
 #include <cstring>
 #include <ctime>
 #include <fstream>
+#include <future>
 #include <set>
 #include <sstream>
 #include <stdexcept>
+#include <variant>
 
 #include "protocol/ids.hpp"
+#include "protocol/json_bounds.hpp"
 
 namespace sb::tunnel {
 
@@ -80,7 +83,6 @@ http_response json_response(int status, const json& body) {
 // DELETE and event uploads return a boolean in every SDK (the C# one deserializes the body as bool, so an
 // empty 200 body would fail there).
 http_response true_response() { return json_response(200, true); }
-
 
 // RFC 7807 ProblemDetails; the SDK shows "Tunnel service error: <title> <detail>".
 http_response problem(int status, const std::string& detail) {
@@ -477,69 +479,194 @@ std::int64_t system_clock_seconds() {
 // -------------------------------------------------------------------------------------------------------------
 // tunnel_store
 
-tunnel_store::tunnel_store(std::string data_dir, std::string key_file) : data_dir_(std::move(data_dir)) {
+void write_ticket::on_settled(std::function<void(const outcome&)> done) {
+  std::unique_lock lock(mutex_);
+  if (!settled_) {
+    done_ = std::move(done);
+    return;
+  }
+  const auto result = result_;
+  lock.unlock();
+  done(result);
+}
+
+write_ticket::outcome write_ticket::wait() {
+  std::unique_lock lock(mutex_);
+  settled_cv_.wait(lock, [this] { return settled_; });
+  return result_;
+}
+
+void write_ticket::settle(outcome result) {
+  std::function<void(const outcome&)> done;
+  {
+    std::lock_guard lock(mutex_);
+    if (settled_) return;
+    settled_ = true;
+    result_ = result;
+    done = std::move(done_);
+  }
+  settled_cv_.notify_all();
+  if (done) done(result);
+}
+
+tunnel_store::tunnel_store(std::string data_dir, std::string key_file, store_write_fn write)
+    : data_dir_(std::move(data_dir)), write_(std::move(write)) {
   if (data_dir_.empty()) throw std::runtime_error("a data directory is required");
   while (data_dir_.size() > 1 && data_dir_.back() == '/') data_dir_.pop_back();
+  if (!write_)
+    write_ = [](const std::string& path, std::string_view content) {
+      return write_private_file(path, content);
+    };
   make_directories(data_dir_);
   key_ = load_or_create_key(key_file.empty() ? data_dir_ + "/" + key_file_name : key_file);
 
-  const std::string path = data_dir_ + "/" + tunnels_file_name;
-  if (!file_exists(path)) return;
-  const auto doc = json::parse(read_whole_file(path), nullptr, false);
-  if (doc.is_discarded() || !doc.is_object() || !doc.contains("tunnels") || !doc["tunnels"].is_array())
-    throw std::runtime_error(path + " is not a switchboard tunnel store");
-  if (doc.value("version", 0) != store_format_version)
-    throw std::runtime_error(path + " has an unknown format version");
-  for (const auto& item : doc["tunnels"]) {
-    tunnel_record t;
-    if (auto error = tunnel_from_store(item, t)) throw std::runtime_error(path + ": " + *error);
-    tunnels_[t.tunnel_id] = std::move(t);
+  path_ = data_dir_ + "/" + tunnels_file_name;
+  auto loaded = std::make_shared<tunnel_map>();
+  if (file_exists(path_)) {
+    const auto& path = path_;
+    // The file is the operator's, but still input: bounded like a request body, with room for the store's own
+    // wrapping (document, tunnel list, tunnel, port list, port) around options of the deepest accepted body.
+    const auto parsed = protocol::parse_untrusted_json(read_whole_file(path), store_max_json_depth);
+    if (parsed.error == protocol::json_parse_error::too_deep)
+      throw std::runtime_error(path + " is not a switchboard tunnel store: " +
+                               protocol::describe(parsed.error, store_max_json_depth));
+    const auto& doc = parsed.value;
+    if (!parsed.ok() || !doc.is_object() || !doc.contains("tunnels") || !doc["tunnels"].is_array())
+      throw std::runtime_error(path + " is not a switchboard tunnel store");
+    if (doc.value("version", 0) != store_format_version)
+      throw std::runtime_error(path + " has an unknown format version");
+    for (const auto& item : doc["tunnels"]) {
+      tunnel_record t;
+      if (auto error = tunnel_from_store(item, t)) throw std::runtime_error(path + ": " + *error);
+      (*loaded)[t.tunnel_id] = std::move(t);
+    }
   }
+  durable_ = loaded;
+  latest_ = loaded;
+  writer_ = std::thread([this] { writer_loop(); });
+}
+
+tunnel_store::~tunnel_store() {
+  {
+    std::lock_guard lock(queue_mutex_);
+    stopping_ = true;
+  }
+  queue_cv_.notify_all();
+  writer_.join();
+}
+
+std::shared_ptr<const tunnel_store::tunnel_map> tunnel_store::snapshot() const {
+  std::lock_guard lock(snapshot_mutex_);
+  return durable_;
 }
 
 std::optional<tunnel_record> tunnel_store::find(const std::string& tunnel_id) const {
-  std::lock_guard lock(mutex_);
-  auto it = tunnels_.find(tunnel_id);
-  if (it == tunnels_.end()) return std::nullopt;
+  const auto tunnels = snapshot();
+  auto it = tunnels->find(tunnel_id);
+  if (it == tunnels->end()) return std::nullopt;
   return it->second;
 }
 
 std::vector<tunnel_record> tunnel_store::list() const {
-  std::lock_guard lock(mutex_);
+  const auto tunnels = snapshot();
   std::vector<tunnel_record> out;
-  out.reserve(tunnels_.size());
-  for (const auto& [id, t] : tunnels_) out.push_back(t);
+  out.reserve(tunnels->size());
+  for (const auto& [id, t] : *tunnels) out.push_back(t);
   return out;
 }
 
-std::size_t tunnel_store::size() const {
-  std::lock_guard lock(mutex_);
-  return tunnels_.size();
+std::size_t tunnel_store::size() const { return snapshot()->size(); }
+
+std::optional<tunnel_record> tunnel_store::find_latest(const std::string& tunnel_id) const {
+  std::shared_ptr<const tunnel_map> tunnels;
+  {
+    std::lock_guard lock(queue_mutex_);
+    tunnels = latest_;
+  }
+  auto it = tunnels->find(tunnel_id);
+  if (it == tunnels->end()) return std::nullopt;
+  return it->second;
+}
+
+std::shared_ptr<write_ticket> tunnel_store::submit_put(tunnel_record record) {
+  std::unique_lock lock(queue_mutex_);
+  // Copy-on-write: readers and the write in flight keep the state they hold.
+  auto next = std::make_shared<tunnel_map>(*latest_);
+  (*next)[record.tunnel_id] = std::move(record);
+  latest_ = std::move(next);
+  auto ticket = std::make_shared<write_ticket>();
+  queued_.push_back(ticket);
+  lock.unlock();
+  queue_cv_.notify_one();
+  return ticket;
+}
+
+std::shared_ptr<write_ticket> tunnel_store::submit_erase(const std::string& tunnel_id) {
+  auto ticket = std::make_shared<write_ticket>();
+  std::unique_lock lock(queue_mutex_);
+  if (!latest_->count(tunnel_id)) {
+    lock.unlock();
+    ticket->settle(std::nullopt);  // nothing to change, nothing to write
+    return ticket;
+  }
+  auto next = std::make_shared<tunnel_map>(*latest_);
+  next->erase(tunnel_id);
+  latest_ = std::move(next);
+  queued_.push_back(ticket);
+  lock.unlock();
+  queue_cv_.notify_one();
+  return ticket;
 }
 
 std::optional<std::string> tunnel_store::put(tunnel_record record) {
-  std::lock_guard lock(mutex_);
-  auto next = tunnels_;
-  next[record.tunnel_id] = std::move(record);
-  if (auto error = save(next)) return error;
-  tunnels_ = std::move(next);
-  return std::nullopt;
+  return submit_put(std::move(record))->wait();
 }
 
 std::optional<std::string> tunnel_store::erase(const std::string& tunnel_id) {
-  std::lock_guard lock(mutex_);
-  if (!tunnels_.count(tunnel_id)) return std::nullopt;
-  auto next = tunnels_;
-  next.erase(tunnel_id);
-  if (auto error = save(next)) return error;
-  tunnels_ = std::move(next);
-  return std::nullopt;
+  return submit_erase(tunnel_id)->wait();
 }
 
-std::optional<std::string> tunnel_store::save(const std::map<std::string, tunnel_record>& tunnels) const {
+void tunnel_store::writer_loop() {
+  std::unique_lock lock(queue_mutex_);
+  for (;;) {
+    queue_cv_.wait(lock, [this] { return stopping_ || !queued_.empty(); });
+    if (queued_.empty()) return;  // stopping, and every submitted change is settled
+    // Everything submitted so far goes into this one write.
+    const auto state = latest_;
+    auto batch = std::move(queued_);
+    queued_.clear();
+    lock.unlock();
+    const auto error = write_(path_, serialize(*state));
+    lock.lock();
+    if (!error) {
+      {
+        std::lock_guard swap(snapshot_mutex_);
+        durable_ = state;
+      }
+      lock.unlock();
+      for (auto& t : batch) t->settle(std::nullopt);
+    } else {
+      ++write_failures_;
+      spdlog::error("tunnel store: {}; {} change(s) refused, the file keeps the last saved state", *error,
+                    batch.size() + queued_.size());
+      // Changes submitted during the write were built on the failed state: they go with it.
+      for (auto& t : queued_) batch.push_back(std::move(t));
+      queued_.clear();
+      {
+        std::lock_guard swap(snapshot_mutex_);
+        latest_ = durable_;
+      }
+      lock.unlock();
+      for (auto& t : batch) t->settle(*error);
+    }
+    lock.lock();
+  }
+}
+
+std::string tunnel_store::serialize(const tunnel_map& tunnels) const {
   json doc = {{"version", store_format_version}, {"tunnels", json::array()}};
   for (const auto& [id, t] : tunnels) doc["tunnels"].push_back(store_json(t));
-  return write_private_file(data_dir_ + "/" + tunnels_file_name, dump(doc) + "\n");
+  return dump(doc) + "\n";
 }
 
 // -------------------------------------------------------------------------------------------------------------
@@ -569,10 +696,18 @@ std::optional<http_response> deny(const Caller& who, const std::string& tunnel_i
   return problem(403, "the access token has none of the scopes this request needs (" + names + ")");
 }
 
-std::optional<json> parse_body(const http_request& request) {
-  auto body = json::parse(request.body, nullptr, false);
-  if (body.is_discarded()) return std::nullopt;
-  return body;
+// A body, or the 400 that refuses it. Parsed through the one bounded door: a deeply nested body would
+// otherwise overflow the stack when the value is later copied or dumped (a connect token is enough to post
+// one to /events).
+std::variant<json, http_response> parse_body(const http_request& request, std::size_t max_depth,
+                                             std::atomic<std::uint64_t>& too_deep) {
+  auto body = protocol::parse_untrusted_json(request.body, max_depth);
+  if (body.error == protocol::json_parse_error::too_deep) {
+    ++too_deep;
+    return problem(400, "the request body is refused: " + protocol::describe(body.error, max_depth));
+  }
+  if (!body.ok()) return problem(400, "the request body is not valid JSON");
+  return std::move(body.value);
 }
 
 std::string normalize_public_url(std::string url) {
@@ -601,21 +736,65 @@ management_api::management_api(tunnel_store& store, std::string management_token
   ws_base_ = (https ? "wss://" : "ws://") + public_url_.substr(public_url_.find("://") + 3);
 }
 
-http_response management_api::handle(const http_request& request) {
+namespace {
+
+/// The answer to a change that could not be made durable: what failed, without the server's paths.
+http_response not_durable(const char* what, const std::string& error) {
+  const auto colon = error.rfind(": ");
+  const auto reason = colon == std::string::npos ? error : error.substr(colon + 2);
+  const bool full = reason == std::strerror(ENOSPC) || reason == std::strerror(EDQUOT);
+  auto r = problem(full ? 507 : 503, std::string(what) + ": the relay cannot make changes durable (" +
+                                         reason + "); nothing was changed");
+  r.headers["Retry-After"] = "10";
+  return r;
+}
+
+}  // namespace
+
+void management_api::handle(const http_request& request, std::function<void(http_response)> done) {
   http_response response;
+  std::shared_ptr<write_ticket> pending;
+  const char* what = "";
   try {
-    std::lock_guard lock(mutex_);
-    response =
-        request.body.size() > max_request_body
-            ? problem(413, "request bodies are limited to " + std::to_string(max_request_body) + " bytes")
-            : dispatch(request);
+    if (request.body.size() > max_request_body) {
+      response = problem(413, "request bodies are limited to " + std::to_string(max_request_body) + " bytes");
+    } else if (request.method == "GET") {
+      // Reads only look at the durable snapshot: no lock, whatever the writers do.
+      response = dispatch(request);
+    } else {
+      std::lock_guard lock(write_mutex_);
+      pending_.reset();
+      response = dispatch(request);
+      pending = std::move(pending_);
+      what = pending_what_;
+    }
   } catch (const std::exception& e) {
     // Only our own failures (allocation, RNG) get here; input errors are answered as values above.
     spdlog::error("management API {} {}: {}", request.method, request.path, e.what());
     response = problem(500, "internal error");
   }
   response.headers[served_by_header] = served_by_value;
-  return response;
+  if (!pending) return done(std::move(response));
+  pending->on_settled([counters = counters_, what, response = std::move(response),
+                       done = std::move(done)](const write_ticket::outcome& error) mutable {
+    if (!error) return done(std::move(response));
+    ++counters->store_write_failures;
+    auto refused = not_durable(what, *error);
+    refused.headers[served_by_header] = served_by_value;
+    done(std::move(refused));
+  });
+}
+
+http_response management_api::handle(const http_request& request) {
+  std::promise<http_response> answer;
+  auto f = answer.get_future();
+  handle(request, [&answer](http_response r) { answer.set_value(std::move(r)); });
+  return f.get();
+}
+
+void management_api::await_durable(std::shared_ptr<write_ticket> ticket, const char* what) {
+  pending_ = std::move(ticket);
+  pending_what_ = what;
 }
 
 http_response management_api::dispatch(const http_request& request) {
@@ -713,7 +892,6 @@ std::optional<http_response> management_api::authenticate(const http_request& re
 
 relay_auth management_api::authorize_relay(const std::string& tunnel_id, std::string_view token,
                                            std::string_view required_scope) const {
-  std::lock_guard lock(mutex_);
   caller who;
   if (!management_token_.empty() && protocol::constant_time_equal(std::string(token), management_token_)) {
     who.admin = true;
@@ -728,12 +906,10 @@ relay_auth management_api::authorize_relay(const std::string& tunnel_id, std::st
 }
 
 std::optional<tunnel_record> management_api::find_tunnel(const std::string& tunnel_id) const {
-  std::lock_guard lock(mutex_);
   return store_.find(tunnel_id);
 }
 
 std::optional<tunnel_endpoint> management_api::current_endpoint(const std::string& tunnel_id) const {
-  std::lock_guard lock(mutex_);
   auto t = store_.find(tunnel_id);
   if (!t) return std::nullopt;
   for (const auto& e : t->endpoints)
@@ -741,8 +917,11 @@ std::optional<tunnel_endpoint> management_api::current_endpoint(const std::strin
   return std::nullopt;
 }
 
+void management_api::set_max_json_depth(std::size_t depth) {
+  max_json_depth_ = std::clamp<std::size_t>(depth, 1, default_max_json_depth);
+}
+
 void management_api::set_relay_host_public_keys(std::vector<std::string> base64_keys) {
-  std::lock_guard lock(mutex_);
   relay_host_keys_ = std::move(base64_keys);
 }
 
@@ -922,10 +1101,11 @@ http_response management_api::put_tunnel(const http_request& request, const call
   if (auto r = deny(who, id, manage_scopes)) return *r;
   if (!valid_tunnel_id(id))
     return problem(400, "a tunnel id is 3 to 49 lowercase letters, digits or inner '-'");
-  auto body = parse_body(request);
-  if (!body) return problem(400, "the request body is not valid JSON");
+  auto parsed = parse_body(request, max_json_depth_, counters_->json_too_deep);
+  if (auto* refused = std::get_if<http_response>(&parsed)) return *refused;
+  const auto* body = &std::get<json>(parsed);
 
-  auto existing = store_.find(id);
+  auto existing = store_.find_latest(id);
   // The C# SDK sends If-None-Match; the TypeScript, Go and Java SDKs send "If-Not-Match" for the same
   // create-only request.
   const bool create_only = header(request, "if-none-match") == "*" || header(request, "if-not-match") == "*";
@@ -945,21 +1125,15 @@ http_response management_api::put_tunnel(const http_request& request, const call
   auto tokens = requested_tokens(
       request, who, [&](const std::vector<std::string>& scopes) { return issue_tunnel_token(id, scopes); });
   if (auto* r = std::get_if<http_response>(&tokens)) return *r;
-  if (auto error = store_.put(t)) {
-    spdlog::error("cannot save tunnel {}: {}", id, *error);
-    return problem(500, "the tunnel could not be saved");
-  }
+  await_durable(store_.submit_put(t), "the tunnel could not be saved");
   spdlog::info("tunnel {} {}", id, existing ? "updated" : "created");
   return json_response(existing ? 200 : 201, tunnel_json(t, true, std::get<0>(tokens)));
 }
 
 http_response management_api::delete_tunnel(const caller& who, const std::string& id) {
   if (auto r = deny(who, id, manage_scopes)) return *r;
-  if (!store_.find(id)) return tunnel_not_found(id);
-  if (auto error = store_.erase(id)) {
-    spdlog::error("cannot delete tunnel {}: {}", id, *error);
-    return problem(500, "the tunnel could not be deleted");
-  }
+  if (!store_.find_latest(id)) return tunnel_not_found(id);
+  await_durable(store_.submit_erase(id), "the tunnel could not be deleted");
   spdlog::info("tunnel {} deleted", id);
   return true_response();
 }
@@ -988,12 +1162,13 @@ http_response management_api::get_port(const caller& who, const std::string& id,
 http_response management_api::put_port(const http_request& request, const caller& who, const std::string& id,
                                        const std::string& port) {
   if (auto r = deny(who, id, port_write_scopes)) return *r;
-  auto t = store_.find(id);
+  auto t = store_.find_latest(id);
   if (!t) return tunnel_not_found(id);
   const auto number = parse_port_number(port);
   if (!number) return problem(400, "a port number is an integer from 1 to 65535");
-  auto body = parse_body(request);
-  if (!body) return problem(400, "the request body is not valid JSON");
+  auto parsed = parse_body(request, max_json_depth_, counters_->json_too_deep);
+  if (auto* refused = std::get_if<http_response>(&parsed)) return *refused;
+  const auto* body = &std::get<json>(parsed);
   tunnel_port p;
   if (auto error = read_port(*body, number, p)) return problem(400, *error);
 
@@ -1018,27 +1193,21 @@ http_response management_api::put_port(const http_request& request, const caller
                                      }),
                     p);
   }
-  if (auto error = store_.put(*t)) {
-    spdlog::error("cannot save port {} of tunnel {}: {}", port, id, *error);
-    return problem(500, "the port could not be saved");
-  }
+  await_durable(store_.submit_put(*t), "the port could not be saved");
   spdlog::info("tunnel {} port {} {}", id, port, exists ? "updated" : "added");
   return json_response(exists ? 200 : 201, port_json(*t, p));
 }
 
 http_response management_api::delete_port(const caller& who, const std::string& id, const std::string& port) {
   if (auto r = deny(who, id, port_write_scopes)) return *r;
-  auto t = store_.find(id);
+  auto t = store_.find_latest(id);
   if (!t) return tunnel_not_found(id);
   const auto number = parse_port_number(port);
   auto it = std::find_if(t->ports.begin(), t->ports.end(),
                          [&](const tunnel_port& q) { return number && q.port_number == *number; });
   if (it == t->ports.end()) return problem(404, "tunnel '" + id + "' has no port " + port);
   t->ports.erase(it);
-  if (auto error = store_.put(*t)) {
-    spdlog::error("cannot save tunnel {} after removing port {}: {}", id, port, *error);
-    return problem(500, "the port could not be deleted");
-  }
+  await_durable(store_.submit_put(*t), "the port could not be deleted");
   spdlog::info("tunnel {} port {} removed", id, port);
   return true_response();
 }
@@ -1046,11 +1215,12 @@ http_response management_api::delete_port(const caller& who, const std::string& 
 http_response management_api::put_endpoint(const http_request& request, const caller& who,
                                            const std::string& id, const std::string& endpoint_id) {
   if (auto r = deny(who, id, endpoint_scopes)) return *r;
-  auto t = store_.find(id);
+  auto t = store_.find_latest(id);
   if (!t) return tunnel_not_found(id);
   if (!valid_endpoint_id(endpoint_id)) return problem(400, "an endpoint id is 1 to 200 URL-safe characters");
-  auto body = parse_body(request);
-  if (!body) return problem(400, "the request body is not valid JSON");
+  auto parsed = parse_body(request, max_json_depth_, counters_->json_too_deep);
+  if (auto* refused = std::get_if<http_response>(&parsed)) return *refused;
+  const auto* body = &std::get<json>(parsed);
   std::string mode;
   if (auto it = request.query.find("connectionMode"); it != request.query.end()) mode = it->second;
   tunnel_endpoint e;
@@ -1067,10 +1237,7 @@ http_response management_api::put_endpoint(const http_request& request, const ca
                      [&](const tunnel_endpoint& x) { return x.connection_mode == e.connection_mode; }),
       t->endpoints.end());
   t->endpoints.push_back(e);
-  if (auto error = store_.put(*t)) {
-    spdlog::error("cannot save endpoint {} of tunnel {}: {}", endpoint_id, id, *error);
-    return problem(500, "the endpoint could not be saved");
-  }
+  await_durable(store_.submit_put(*t), "the endpoint could not be saved");
   spdlog::info("tunnel {} endpoint {} registered by host {}{}", id, endpoint_id, e.host_id,
                replaced > 0 ? fmt::format(", replacing {} other endpoint(s)", replaced) : std::string());
   return json_response(200, endpoint_json(*t, e));
@@ -1079,7 +1246,7 @@ http_response management_api::put_endpoint(const http_request& request, const ca
 http_response management_api::delete_endpoint(const caller& who, const std::string& id,
                                               const std::string& endpoint_id) {
   if (auto r = deny(who, id, endpoint_scopes)) return *r;
-  auto t = store_.find(id);
+  auto t = store_.find_latest(id);
   if (!t) return tunnel_not_found(id);
   auto it = std::find_if(t->endpoints.begin(), t->endpoints.end(),
                          [&](const tunnel_endpoint& x) { return x.id == endpoint_id; });
@@ -1087,10 +1254,7 @@ http_response management_api::delete_endpoint(const caller& who, const std::stri
   if (it == t->endpoints.end())
     return problem(404, "tunnel '" + id + "' has no endpoint '" + endpoint_id + "'");
   t->endpoints.erase(it);
-  if (auto error = store_.put(*t)) {
-    spdlog::error("cannot save tunnel {} after removing endpoint {}: {}", id, endpoint_id, *error);
-    return problem(500, "the endpoint could not be deleted");
-  }
+  await_durable(store_.submit_put(*t), "the endpoint could not be deleted");
   spdlog::info("tunnel {} endpoint {} removed", id, endpoint_id);
   return true_response();
 }
@@ -1099,8 +1263,9 @@ http_response management_api::post_events(const http_request& request, const cal
                                           const std::string& id) {
   if (auto r = deny(who, id, event_scopes)) return *r;
   if (!store_.find(id)) return tunnel_not_found(id);
-  auto body = parse_body(request);
-  if (!body) return problem(400, "the request body is not valid JSON");
+  auto parsed = parse_body(request, max_json_depth_, counters_->json_too_deep);
+  if (auto* refused = std::get_if<http_response>(&parsed)) return *refused;
+  const auto* body = &std::get<json>(parsed);
   // Current SDKs send an array of TunnelEvent; accept a single object too.
   const json events = body->is_array() ? *body : json::array({*body});
   auto text = [](const json& event, const char* name) {
@@ -1148,6 +1313,8 @@ const char* reason_phrase(int status) {
       return "Service Unavailable";
     case 504:
       return "Gateway Timeout";
+    case 507:
+      return "Insufficient Storage";
     default:
       return status >= 500 ? "Internal Server Error" : "Error";
   }

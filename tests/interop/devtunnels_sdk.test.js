@@ -2,7 +2,11 @@
 // Interop test: Microsoft's official Dev Tunnels SDK (npm @microsoft/dev-tunnels-connections and
 // -management, versions pinned in package.json) against our relay, host and client.
 //
-//   node tests/interop/devtunnels_sdk.test.js /path/to/switchboard
+//   node tests/interop/devtunnels_sdk.test.js /path/to/switchboard [--tls] [--versions 1,2,default]
+//
+// --tls: the relay serves https/wss with a leaf certificate (IP SAN 127.0.0.1) from a CA this script makes
+// with openssl; the SDK trusts it through NODE_EXTRA_CA_CERTS (read by each worker at start), our host and
+// client through --ca-file. A private CA must work for the management calls and the relay WebSocket alike.
 //
 // The script starts `switchboard relay --port 0` on 127.0.0.1 and reads the management token from the
 // data dir. Every case creates its own tunnel through the SDK's TunnelManagementHttpClient (Bearer
@@ -573,10 +577,14 @@ function observeClientE2E(client, ctx) {
 }
 
 // `switchboard host` for the tunnel, exposing the echo port.
+function caFileArgs(config) {
+  return config.caFile ? ['--ca-file', config.caFile] : [];
+}
+
 function startOurHost(ctx, config, tunnel, port, protocol) {
   return ctx.launch(
     ['host', '--relay', config.relayUrl, '--tunnel', tunnel.tunnelId, '--token', tunnel.accessTokens.host,
-      '--port', String(port), '--protocol', protocol],
+      '--port', String(port), '--protocol', protocol, ...caFileArgs(config)],
     `switchboard host --protocol ${protocol}`,
   );
 }
@@ -586,7 +594,7 @@ async function startOurClient(ctx, config, tunnel, port, protocol) {
   const local = await freePort();
   const proc = ctx.launch(
     ['connect', '--relay', config.relayUrl, '--tunnel', tunnel.tunnelId, '--token', tunnel.accessTokens.connect,
-      '--map', `${port}:${local}`, '--protocol', protocol],
+      '--map', `${port}:${local}`, '--protocol', protocol, ...caFileArgs(config)],
     `switchboard connect --protocol ${protocol}`,
   );
   // Readiness: the local listener accepts and a short probe is echoed. A probe may be cut off while the tunnel
@@ -661,8 +669,26 @@ async function runCase(id, version, config, ctx, sdk) {
 // ---------------------------------------------------------------------------------------------------------------
 // Parent: the relay, one worker per protocol version, the verdict.
 
+// A CA and a leaf for 127.0.0.1 signed by it, in dir; the CN is not an address, so only the IP SAN matches.
+function makeTestPki(dir) {
+  const { execFileSync } = require('node:child_process');
+  const run = (args) => execFileSync('openssl', args, { cwd: dir, stdio: 'ignore' });
+  const ec = ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes'];
+  run(['req', '-x509', ...ec, '-days', '1', '-subj', '/CN=switchboard-interop-ca', '-addext',
+    'basicConstraints=critical,CA:TRUE', '-addext', 'keyUsage=critical,keyCertSign,cRLSign', '-keyout', 'ca.key',
+    '-out', 'ca.pem']);
+  run(['req', ...ec, '-subj', '/CN=switchboard-interop-relay', '-keyout', 'leaf.key', '-out', 'leaf.csr']);
+  fs.writeFileSync(path.join(dir, 'leaf.ext'), 'subjectAltName=IP:127.0.0.1\nextendedKeyUsage=serverAuth\n');
+  run(['x509', '-req', '-in', 'leaf.csr', '-CA', 'ca.pem', '-CAkey', 'ca.key', '-CAcreateserial', '-days', '1',
+    '-extfile', 'leaf.ext', '-out', 'leaf.pem']);
+  return { ca: path.join(dir, 'ca.pem'), cert: path.join(dir, 'leaf.pem'), key: path.join(dir, 'leaf.key') };
+}
+
 async function runParent() {
   const binary = process.argv[2];
+  const tls = process.argv.includes('--tls');
+  const versionsAt = process.argv.indexOf('--versions');
+  const versions = versionsAt > 0 ? process.argv[versionsAt + 1].split(',') : VERSIONS;
   let passed = 0;
   let failed = 0;
   let finished = false;
@@ -739,7 +765,18 @@ async function runParent() {
   tmpDir = fs.mkdtempSync(path.join(os.tmpdir(), 'sb-devtunnels-sdk-'));
   const dataDir = path.join(tmpDir, 'relay-data');
   fs.mkdirSync(dataDir);
-  relay = startProcess(binary, ['relay', '--port', '0', '--bind', 'loopback', '--data-dir', dataDir], 'switchboard relay');
+  let pki = null;
+  if (tls) {
+    try {
+      pki = makeTestPki(tmpDir);
+    } catch (err) {
+      finish(`cannot make the test CA with openssl: ${errorText(err)}`);
+      return;
+    }
+  }
+  const tlsArgs = pki ? ['--tls-cert', pki.cert, '--tls-key', pki.key] : [];
+  relay = startProcess(binary, ['relay', '--port', '0', '--bind', 'loopback', '--data-dir', dataDir, ...tlsArgs],
+    'switchboard relay');
 
   // The relay prints its URL once listening; with --port 0 it is the only way to learn the port.
   let relayUrl = null;
@@ -773,14 +810,20 @@ async function runParent() {
     relayUrl,
     serviceUri: `${relayUrl}/`,
     managementToken,
+    caFile: pki ? pki.ca : null,
   };
+  if (tls && !relayUrl.startsWith('https://')) {
+    finish(`--tls: the relay serves ${relayUrl}, not https`);
+    return;
+  }
 
   const startedAt = Date.now();
-  for (const version of VERSIONS) {
+  for (const version of versions) {
     const expected = CASES.map((c) => caseName(version, c));
     const reported = new Set();
     // The SDK reads DEVTUNNELS_PROTOCOL_VERSION when its modules load: one worker process per version.
     const env = { ...process.env, SB_INTEROP_CONFIG: JSON.stringify({ ...config, version }) };
+    if (pki) env.NODE_EXTRA_CA_CERTS = pki.ca;
     if (version === 'default') delete env.DEVTUNNELS_PROTOCOL_VERSION;
     else env.DEVTUNNELS_PROTOCOL_VERSION = version;
     const child = spawn(process.execPath, [__filename, '--worker'], { stdio: ['ignore', 'pipe', 'pipe'], env, cwd: __dirname });

@@ -39,7 +39,7 @@ void echo_service::accept() {
       });
 }
 
-relay_fixture::relay_fixture() { start(0); }
+relay_fixture::relay_fixture(transport::relay_limits limits) : limits_(limits) { start(0); }
 
 relay_fixture::~relay_fixture() { stop(); }
 
@@ -57,7 +57,7 @@ void relay_fixture::start(std::uint16_t port) {
     t.tunnel_id = tunnel_id;
     store->put(t);
   }
-  hub = std::make_shared<transport::relay_hub>(relay_key);
+  hub = std::make_shared<transport::relay_hub>(relay_key, limits_);
   server->serve(*api, hub);
 }
 

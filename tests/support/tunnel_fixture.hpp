@@ -46,7 +46,7 @@ class relay_fixture {
   static constexpr const char* management_token = "test-management-token";
   static constexpr const char* tunnel_id = "tunnel-one";
 
-  relay_fixture();
+  explicit relay_fixture(transport::relay_limits limits = {});
   ~relay_fixture();
 
   std::uint16_t port() const { return port_; }
@@ -66,6 +66,7 @@ class relay_fixture {
 
  private:
   void start(std::uint16_t port);
+  transport::relay_limits limits_;
   std::uint16_t port_ = 0;
 };
 

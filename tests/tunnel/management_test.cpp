@@ -7,9 +7,13 @@
 #include <stdlib.h>
 
 #include <catch2/catch.hpp>
+#include <condition_variable>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <future>
 #include <memory>
+#include <mutex>
 #include <nlohmann/json.hpp>
 #include <random>
 #include <set>
@@ -847,15 +851,274 @@ TEST_CASE("a corrupt store file stops the start instead of being overwritten") {
   }
 }
 
-TEST_CASE("a store write that fails changes nothing and answers 500") {
+TEST_CASE("a store write that fails changes nothing and answers 503") {
   relay r;
   r.create("tn1");
   // Replace the store file by a directory: the rename over it fails, as on a full or read-only disk.
   std::filesystem::remove(r.dir.path + "/tunnels.json");
   std::filesystem::create_directory(r.dir.path + "/tunnels.json");
   auto res = r.call("PUT", "/tunnels/tn2", relay::admin(), "{}");
-  check_problem(res, 500);
+  check_problem(res, 503);
   CHECK_FALSE(r.store->find("tn2"));
-  check_problem(r.call("DELETE", "/tunnels/tn1", relay::admin()), 500);
+  CHECK_FALSE(r.store->find_latest("tn2"));
+  check_problem(r.call("DELETE", "/tunnels/tn1", relay::admin()), 503);
   CHECK(r.store->find("tn1"));
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Hostile nesting: nlohmann parses iteratively but copies and dumps recursively, so a 200,000-deep body used
+// to overflow the relay's stack after parsing (a connect token was enough, via /events).
+
+namespace {
+
+std::string nested_arrays(std::size_t depth) { return std::string(depth, '[') + std::string(depth, ']'); }
+
+}  // namespace
+
+TEST_CASE("a deeply nested body is refused with 400 on every route that reads one, and counted") {
+  relay r;
+  r.create("tn1");
+  const auto deep = nested_arrays(200'000);
+  const auto deep_object = R"({"description":"x","options":)" + deep + "}";
+  const auto connect = relay::tunnel(r.token("tn1", "connect"));
+  const auto host = relay::tunnel(r.token("tn1", "host"));
+  auto refused = [](const http_response& res) {
+    check_problem(res, 400);
+    CHECK(body_of(res)["detail"].get<std::string>().find("nesting exceeds 64 levels") != std::string::npos);
+  };
+  refused(r.call("POST", "/tunnels/tn1/events", connect, deep));
+  refused(r.call("PUT", "/tunnels/tn1", relay::admin(), deep_object));
+  refused(r.call("PUT", "/tunnels/tn2", relay::admin(), deep));
+  refused(r.call("PUT", "/tunnels/tn1/ports/80", host, deep));
+  refused(r.call("PUT", "/tunnels/tn1/endpoints/ep1", host, deep));
+  CHECK(r.api->counters().json_too_deep == 5);
+  // Nothing was stored, and the API keeps answering.
+  CHECK(r.call("GET", "/tunnels/tn1", connect).status == 200);
+  CHECK_FALSE(r.store->find("tn2"));
+}
+
+TEST_CASE("a body exactly at the nesting limit is accepted, one level deeper is not") {
+  relay r;
+  r.create("tn1");
+  const auto connect = relay::tunnel(r.token("tn1", "connect"));
+  // The events array is level 1; each event object must be an object, so wrap the nesting in a field.
+  auto events_of_depth = [](std::size_t depth) { return "[{\"details\":" + nested_arrays(depth - 2) + "}]"; };
+  CHECK(r.call("POST", "/tunnels/tn1/events", connect, events_of_depth(64)).status == 200);
+  check_problem(r.call("POST", "/tunnels/tn1/events", connect, events_of_depth(65)), 400);
+  r.api->set_max_json_depth(4);
+  CHECK(r.call("POST", "/tunnels/tn1/events", connect, events_of_depth(4)).status == 200);
+  check_problem(r.call("POST", "/tunnels/tn1/events", connect, events_of_depth(5)), 400);
+}
+
+TEST_CASE("a store file nested too deeply stops the start with a clear error instead of a crash") {
+  temp_dir dir;
+  { tunnel_store store(dir.path); }
+  std::ofstream(dir.path + "/tunnels.json")
+      << R"({"version":1,"tunnels":[{"tunnelId":"tn1","created":0,"options":{"a":)" << nested_arrays(200'000)
+      << "}}]}";
+  try {
+    tunnel_store store(dir.path);
+    FAIL("the store loaded");
+  } catch (const std::runtime_error& e) {
+    CHECK(std::string(e.what()).find("nesting exceeds") != std::string::npos);
+  }
+}
+
+TEST_CASE("options as deep as a body may carry survive a restart") {
+  relay r;
+  json nested = json::array();
+  for (int i = 0; i < 59; ++i) nested = json::array({nested});
+  const json options = {{"a", nested}};  // 61 levels; inside a port of the body, 64
+  r.create("tn1", {{"options", options}, {"ports", {{{"portNumber", 80}, {"options", options}}}}});
+  r.restart();
+  REQUIRE(r.store->find("tn1"));
+  CHECK(r.store->find("tn1")->options == options);
+  REQUIRE(r.store->find("tn1")->ports.size() == 1);
+  CHECK(r.store->find("tn1")->ports[0].options == options);
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// The store's writer thread: reads never wait for the disk, changes are coalesced, a failed write is never
+// acknowledged and never touches what is stored.
+
+namespace {
+
+/// A store write function the test controls: it can hold a write until released, or fail it as a full
+/// disk would; every call is counted.
+struct controlled_disk {
+  std::mutex mutex;
+  std::condition_variable cv;
+  bool hold = false, held = false, fail = false;
+  int writes = 0;
+
+  store_write_fn write_fn() {
+    return [this](const std::string& path, std::string_view content) -> std::optional<std::string> {
+      std::unique_lock lock(mutex);
+      ++writes;
+      held = hold;
+      cv.notify_all();
+      cv.wait(lock, [this] { return !hold; });
+      held = false;
+      if (fail) return "cannot write " + path + ": " + std::strerror(ENOSPC);
+      lock.unlock();
+      return write_private_file(path, content);
+    };
+  }
+  void set_fail(bool on) {
+    std::lock_guard lock(mutex);
+    fail = on;
+  }
+  void set_hold(bool on) {
+    std::lock_guard lock(mutex);
+    hold = on;
+    cv.notify_all();
+  }
+  bool wait_held() {
+    std::unique_lock lock(mutex);
+    return cv.wait_for(lock, std::chrono::seconds(5), [this] { return held; });
+  }
+  int count() {
+    std::lock_guard lock(mutex);
+    return writes;
+  }
+};
+
+struct disk_relay {
+  captured_log log;
+  temp_dir dir;
+  controlled_disk disk;
+  std::unique_ptr<tunnel_store> store;
+  std::unique_ptr<management_api> api;
+
+  disk_relay() { restart(); }
+  void restart() {
+    api.reset();
+    store.reset();
+    store = std::make_unique<tunnel_store>(dir.path, "", disk.write_fn());
+    api = std::make_unique<management_api>(*store, admin_token, "http://127.0.0.1:8090", store->key());
+  }
+  static http_request request(const std::string& method, const std::string& path,
+                              const std::string& body = "") {
+    http_request q;
+    q.method = method;
+    q.path = path;
+    q.headers["authorization"] = relay::admin();
+    q.body = body;
+    return q;
+  }
+  /// Sends without waiting; the future holds the answer once the change settled.
+  std::future<http_response> send(const std::string& method, const std::string& path,
+                                  const std::string& body = "") {
+    auto answer = std::make_shared<std::promise<http_response>>();
+    auto f = answer->get_future();
+    api->handle(request(method, path, body), [answer](http_response r) { answer->set_value(std::move(r)); });
+    return f;
+  }
+};
+
+bool settled(std::future<http_response>& f) {
+  return f.wait_for(std::chrono::seconds(0)) == std::future_status::ready;
+}
+bool settles(std::future<http_response>& f) {
+  return f.wait_for(std::chrono::seconds(5)) == std::future_status::ready;
+}
+
+}  // namespace
+
+TEST_CASE("reads and relay authorization do not wait for a slow store write, and queued changes coalesce") {
+  disk_relay r;
+  REQUIRE(r.api->handle(disk_relay::request("PUT", "/tunnels/tn1", "{}")).status == 201);
+  REQUIRE(r.api->handle(disk_relay::request("PUT", "/tunnels/tn2", "{}")).status == 201);
+  const int writes_before = r.disk.count();
+
+  r.disk.set_hold(true);
+  auto first = r.send("PUT", "/tunnels/tn1/ports/80", "{}");
+  REQUIRE(r.disk.wait_held());  // the writer is inside a write that does not end until released
+
+  // Another tenant's read and a relay authorization answer now, from the last durable state.
+  auto read = std::async(std::launch::async,
+                         [&] { return r.api->handle(disk_relay::request("GET", "/tunnels/tn2")); });
+  REQUIRE(read.wait_for(std::chrono::seconds(5)) == std::future_status::ready);
+  CHECK(read.get().status == 200);
+  auto authorized = std::async(std::launch::async, [&] {
+    return r.api->authorize_relay("tn2", r.api->issue_tunnel_token("tn2", {"connect"}), "connect");
+  });
+  REQUIRE(authorized.wait_for(std::chrono::seconds(5)) == std::future_status::ready);
+  CHECK(authorized.get() == relay_auth::ok);
+  // The change is not acknowledged, nor visible to readers, before it is durable.
+  CHECK_FALSE(settled(first));
+  CHECK(r.store->find("tn1")->ports.empty());
+
+  // Changes made while the write is in flight are not blocked either, and all go into the next write.
+  auto second = r.send("PUT", "/tunnels/tn1/ports/81", "{}");
+  auto third = r.send("PUT", "/tunnels/tn2/ports/82", "{}");
+  CHECK(r.store->find_latest("tn1")->ports.size() == 2);
+  r.disk.set_hold(false);
+  REQUIRE(settles(first));
+  REQUIRE(settles(second));
+  REQUIRE(settles(third));
+  CHECK(first.get().status == 201);
+  CHECK(second.get().status == 201);
+  CHECK(third.get().status == 201);
+  CHECK(r.disk.count() - writes_before == 2);
+  CHECK(r.store->find("tn1")->ports.size() == 2);
+  r.restart();
+  CHECK(r.store->find("tn1")->ports.size() == 2);
+  CHECK(r.store->find("tn2")->ports.size() == 1);
+}
+
+TEST_CASE("a change the disk cannot hold answers 507 naming the failure, and what was acknowledged stays") {
+  disk_relay r;
+  REQUIRE(r.api->handle(disk_relay::request("PUT", "/tunnels/tn1", "{}")).status == 201);
+  const auto saved = std::filesystem::path(r.dir.path) / "tunnels.json";
+  std::ifstream before_in(saved);
+  const std::string before((std::istreambuf_iterator<char>(before_in)), std::istreambuf_iterator<char>());
+
+  r.disk.set_fail(true);
+  auto refused = r.api->handle(disk_relay::request("PUT", "/tunnels/tn2", "{}"));
+  check_problem(refused, 507);
+  const std::string detail = body_of(refused)["detail"];
+  CHECK(detail.find("No space left on device") != std::string::npos);
+  CHECK(detail.find(r.dir.path) == std::string::npos);  // the server's paths stay in its log
+  CHECK(refused.headers.count("Retry-After") == 1);
+  CHECK(r.api->counters().store_write_failures == 1);
+  CHECK(r.store->write_failures() == 1);
+  CHECK_FALSE(r.store->find("tn2"));
+  CHECK_FALSE(r.store->find_latest("tn2"));
+
+  // A change queued behind a failing write was built on it: it is refused too.
+  r.disk.set_hold(true);
+  auto failing = r.send("PUT", "/tunnels/tn3", "{}");
+  REQUIRE(r.disk.wait_held());
+  auto behind = r.send("DELETE", "/tunnels/tn3");
+  r.disk.set_hold(false);
+  REQUIRE(settles(failing));
+  REQUIRE(settles(behind));
+  CHECK(failing.get().status == 507);
+  CHECK(behind.get().status == 507);
+  CHECK(r.api->counters().store_write_failures == 3);
+
+  std::ifstream after_in(saved);
+  const std::string after((std::istreambuf_iterator<char>(after_in)), std::istreambuf_iterator<char>());
+  CHECK(after == before);
+
+  r.disk.set_fail(false);
+  CHECK(r.api->handle(disk_relay::request("PUT", "/tunnels/tn4", "{}")).status == 201);
+  r.restart();
+  CHECK(r.store->find("tn1"));
+  CHECK(r.store->find("tn4"));
+  CHECK_FALSE(r.store->find("tn2"));
+  CHECK_FALSE(r.store->find("tn3"));
+}
+
+TEST_CASE("the store finishes submitted writes before it is destroyed") {
+  temp_dir dir;
+  {
+    tunnel_store store(dir.path);
+    tunnel_record t;
+    t.tunnel_id = "tn1";
+    store.submit_put(t);  // not waited for
+  }
+  tunnel_store again(dir.path);
+  CHECK(again.find("tn1"));
 }
