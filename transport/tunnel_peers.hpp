@@ -3,6 +3,7 @@
 // negotiated protocol version calls for, and the ports. The retry policy and status live above, in the actor
 // that owns the connection; this layer reports what happened as typed outcomes.
 #include <boost/asio/io_context.hpp>
+#include <chrono>
 #include <functional>
 #include <map>
 #include <memory>
@@ -18,6 +19,11 @@
 namespace sb::transport {
 
 enum class protocol_choice { automatic, v2, v1 };
+
+/// A relay that sends nothing for this long is taken for dead (stopped, or a network that swallows packets)
+/// and the connection is dropped so the owner reconnects. The peer pings a third of it apart (an SSH
+/// keepalive the relay must answer), so a live but idle relay always speaks in time. Zero: no watchdog.
+inline constexpr std::chrono::milliseconds default_relay_idle_timeout{15000};
 
 /// Why a relay connection ended or could not start.
 struct relay_outcome {
@@ -43,6 +49,7 @@ struct host_options {
   protocol_choice protocol = protocol_choice::automatic;
   std::set<std::uint16_t> ports;
   std::shared_ptr<const tunnel::ssh::ecdsa_key> host_key;  // published in hostPublicKeys; serves V1 clients
+  std::chrono::milliseconds idle_timeout = default_relay_idle_timeout;
 };
 
 /// The host's side: forwards its ports to the relay and connects each forwarded stream to 127.0.0.1:port.
@@ -74,6 +81,7 @@ struct client_options {
   std::vector<std::string> host_public_keys;  // base64 blobs a V1 session's host key must match
   std::map<std::uint16_t, std::uint16_t>
       port_map;  // remote -> local; unmapped ports listen on the same number
+  std::chrono::milliseconds idle_timeout = default_relay_idle_timeout;
 };
 
 /// The client's side: listens on 127.0.0.1 for each port the relay announces and forwards each connection.
