@@ -15,6 +15,35 @@ using tunnel::connection_status;
 using tunnel::next_step;
 constexpr auto ask_timeout = std::chrono::seconds(3);
 
+/// A blocking call (endpoint registration, a token command) on a thread an actor's state owns and joins
+/// when the actor stops: it cannot outlive the actor, or the actor system. The thread must hold its actor
+/// only weakly (see send_weak), or the actor could never stop. The calls it runs are bounded in time, so a
+/// join waits at most that long.
+class owned_thread {
+ public:
+  owned_thread() = default;
+  owned_thread(const owned_thread&) = delete;
+  owned_thread& operator=(const owned_thread&) = delete;
+  ~owned_thread() { join(); }
+  template <class F>
+  void start(F&& fn) {
+    join();
+    thread_ = std::thread(std::forward<F>(fn));
+  }
+  void join() {
+    if (thread_.joinable()) thread_.join();
+  }
+
+ private:
+  std::thread thread_;
+};
+
+/// Sends to an actor that may be gone: a weak handle keeps nothing alive (nor touches a system shut down).
+template <class... Ts>
+void send_weak(const caf::actor_addr& to, Ts&&... xs) {
+  if (auto a = caf::actor_cast<caf::actor>(to)) caf::anon_send(a, std::forward<Ts>(xs)...);
+}
+
 // -- one forwarded client stream ---------------------------------------------------------------------------
 
 struct stream_state {
@@ -55,6 +84,7 @@ struct connection_state {
   std::map<std::uint64_t, caf::actor> streams;
   bool connected = false;
   std::optional<tunnel::protocol_version> version;
+  owned_thread resolver;  // declared last: joined first, before the rest of the state goes
 
   // CAF 0.17 destroys the state before attached cleanup runs, so the connection is dropped here.
   ~connection_state() {
@@ -65,16 +95,17 @@ struct connection_state {
 
 using connection_actor = caf::stateful_actor<connection_state>;
 
-/// Turns host_peer callbacks (on socket strands) into messages to this actor.
-transport::relay_peer_callbacks callbacks_to(caf::actor self) {
+/// Turns host_peer callbacks (on socket strands) into messages to this actor. Weakly: the peer's handlers
+/// may still be queued on the io_context after the actor, or the whole actor system, is gone.
+transport::relay_peer_callbacks callbacks_to(const caf::actor_addr& self) {
   transport::relay_peer_callbacks cb;
-  cb.connected = [self](tunnel::protocol_version v) { caf::anon_send(self, tconn_atom_v, v); };
-  cb.ended = [self](const transport::relay_outcome& o) { caf::anon_send(self, tend_atom_v, o); };
+  cb.connected = [self](tunnel::protocol_version v) { send_weak(self, tconn_atom_v, v); };
+  cb.ended = [self](const transport::relay_outcome& o) { send_weak(self, tend_atom_v, o); };
   cb.stream_opened = [self](std::uint64_t id, std::uint16_t port) {
-    caf::anon_send(self, sopen_atom_v, id, port);
+    send_weak(self, sopen_atom_v, id, port);
   };
   cb.stream_closed = [self](std::uint64_t id, std::uint64_t in, std::uint64_t out) {
-    caf::anon_send(self, sclose_atom_v, id, in, out);
+    send_weak(self, sclose_atom_v, id, in, out);
   };
   return cb;
 }
@@ -89,15 +120,15 @@ caf::behavior connection_behavior(connection_actor* self, tunnel_host_config cfg
   st.cfg = std::move(cfg);
   st.supervisor = std::move(supervisor);
   // Registering the endpoint is a blocking HTTP call: keep it off the actor's thread.
-  std::thread([me = caf::actor_cast<caf::actor>(self), resolve = st.cfg.resolve, token = st.cfg.token] {
+  st.resolver.start([me = self->address(), resolve = st.cfg.resolve, token = st.cfg.token] {
     relay_endpoint_result r;
     try {
       r = resolve ? resolve(token) : relay_endpoint_result{{}, 0, "no endpoint resolver"};
     } catch (const std::exception& e) {
       r.error = e.what();
     }
-    caf::anon_send(me, resolved_atom_v, r);
-  }).detach();
+    send_weak(me, resolved_atom_v, r);
+  });
   return {
       [self](resolved_atom, relay_endpoint_result& r) {
         auto& s = self->state;
@@ -112,8 +143,8 @@ caf::behavior connection_behavior(connection_actor* self, tunnel_host_config cfg
         o.ports = s.cfg.ports;
         o.host_key = s.cfg.host_key;
         o.ca_file = s.cfg.ca_file;
-        s.peer = std::make_shared<transport::host_peer>(*s.cfg.ioc, o,
-                                                        callbacks_to(caf::actor_cast<caf::actor>(self)));
+        o.idle_timeout = s.cfg.relay_idle_timeout;
+        s.peer = std::make_shared<transport::host_peer>(*s.cfg.ioc, o, callbacks_to(self->address()));
         s.peer->start();
       },
       [self](tconn_atom, tunnel::protocol_version v) {
@@ -182,6 +213,7 @@ struct supervisor_state {
   std::string relay_uri;
   std::mt19937_64 rng{std::random_device{}()};
   bool stopped = false;
+  owned_thread refresher;  // declared last: joined first
 };
 
 using supervisor_actor = caf::stateful_actor<supervisor_state>;
@@ -216,15 +248,17 @@ void refresh_then_restart(supervisor_actor* self) {
   auto& st = self->state;
   set_status(self, connection_status::refreshing_token);
   st.retry.token_refreshed = true;
-  std::thread([me = caf::actor_cast<caf::actor>(self), refresh = st.cfg.refresh_token] {
+  st.refresher.start([me = self->address(), refresh = st.cfg.refresh_token] {
     std::optional<std::string> token;
+    std::string error = "no token";
     try {
       token = refresh();
     } catch (const std::exception& e) {
-      spdlog::warn("tunnel token refresh failed: {}", e.what());
+      error = e.what();
     }
-    caf::anon_send(me, refreshed_atom_v, token.value_or(std::string{}));
-  }).detach();
+    if (!token || token->empty()) spdlog::warn("tunnel token refresh failed: {}", error);
+    send_weak(me, refreshed_atom_v, token.value_or(std::string{}), error);
+  });
 }
 
 void on_attempt_failed(supervisor_actor* self, const tunnel::tunnel_error& error) {
@@ -306,10 +340,12 @@ caf::behavior supervisor_behavior(supervisor_actor* self, tunnel_host_config cfg
       [self](restart_atom) {
         if (!self->state.child && !self->state.stopped) start_child(self);
       },
-      [self](refreshed_atom, const std::string& token) {
+      [self](refreshed_atom, const std::string& token, const std::string& error) {
         auto& st = self->state;
+        if (st.stopped) return;
         if (token.empty()) {
-          st.last_error = "token refresh produced no token";
+          // Refreshing is the one answer to a 401; without a token the 401 stands, and it is final.
+          st.last_error = "token refresh failed: " + error;
           set_status(self, connection_status::disconnected, st.last_error);
           if (st.cfg.on_gave_up) st.cfg.on_gave_up(st.last_error);
           return;

@@ -37,11 +37,15 @@ struct tunnel_host_config {
   std::shared_ptr<const tunnel::ssh::ecdsa_key> host_key;
   std::string ca_file;  // PEM CAs for a wss relay with a private certificate, passed to the relay WebSocket
   boost::asio::io_context* ioc = nullptr;
-  /// Registers the endpoint with `token` and returns the relay URI. Blocking: it runs on its own thread.
+  /// Registers the endpoint with `token` and returns the relay URI. Blocking: it runs on a thread its
+  /// connection actor owns and joins when it stops, so it must return in bounded time (an HTTP timeout).
   std::function<relay_endpoint_result(const std::string& token)> resolve;
-  /// A fresh token (re-read a file, run a command), or nullopt. Blocking: runs on its own thread. Unset: no
-  /// refresh, so a 401 is final.
+  /// A fresh token (re-read a file, run a command), or nullopt; may throw, with the reason as its message.
+  /// Blocking and bounded, like `resolve`, on a thread the supervisor owns. Unset: no refresh, a 401 is
+  /// final.
   std::function<std::optional<std::string>()> refresh_token;
+  /// The relay connection's liveness deadline (see transport::default_relay_idle_timeout).
+  std::chrono::milliseconds relay_idle_timeout = transport::default_relay_idle_timeout;
   /// Told every status change, with the error that caused a disconnect (may be empty).
   std::function<void(tunnel::connection_status, const std::string&)> on_status;
   /// Told once when the supervisor stops retrying (a fatal error or the attempt limit).

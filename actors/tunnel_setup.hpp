@@ -2,6 +2,8 @@
 // Builds a supervised tunnel host from user-level settings (relay URL, tunnel id, token source, ports):
 // the endpoint registration through the management API and the token refresh from a file or a command.
 // Shared by `switchboard host` and `switchboard serve --tunnel`.
+#include <chrono>
+#include <cstddef>
 #include <optional>
 #include <set>
 #include <string>
@@ -20,7 +22,23 @@ struct tunnel_settings {
   std::set<std::uint16_t> ports;
   tunnel::backoff_policy backoff;
   std::string ca_file;  // extra trust for an https relay with a private certificate
+  /// The token command is hostile input too: it must finish within this time and print at most this much.
+  std::chrono::milliseconds token_command_timeout{10000};
+  std::size_t token_command_max_bytes = 64 * 1024;
+  /// The relay connection is declared dead after this long without a byte from the relay (a stopped relay).
+  std::chrono::milliseconds relay_idle_timeout = transport::default_relay_idle_timeout;
 };
+
+/// What a token command produced: the trimmed token, or why there is none.
+struct token_command_result {
+  std::optional<std::string> token;
+  std::string error;
+};
+
+/// Runs `command` with /bin/sh in its own process group, stdin from /dev/null, and reads its stdout: more
+/// than `max_bytes` or longer than `timeout` kills the whole group and fails with a clear error.
+token_command_result run_token_command(const std::string& command, std::chrono::milliseconds timeout,
+                                       std::size_t max_bytes);
 
 /// Reads the token from the file or command when no token was given; nullopt with `error` set on failure.
 std::optional<std::string> initial_token(const tunnel_settings& s, std::string& error);

@@ -184,7 +184,12 @@ int run_connect(const connect_flags& flags, const CLI::App& command) {
     if (step == tunnel::next_step::refresh_token_then_retry) {
       retry.token_refreshed = true;
       auto cfg = actors::make_tunnel_host_config(s, ioc);  // only for its token refresher
-      std::optional<std::string> fresh = cfg.refresh_token ? cfg.refresh_token() : std::nullopt;
+      std::optional<std::string> fresh;
+      try {
+        if (cfg.refresh_token) fresh = cfg.refresh_token();
+      } catch (const std::exception& e) {  // a token command that failed, timed out or printed too much
+        failure.message += "; token refresh failed: " + std::string(e.what());
+      }
       if (!fresh)
         step = tunnel::next_step::stop;
       else

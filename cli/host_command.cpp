@@ -23,7 +23,8 @@ namespace {
 
 struct host_flags {
   std::optional<std::string> relay, tunnel, token, token_file, token_command, protocol, admin_socket,
-      log_level, backoff_initial_ms, backoff_max_ms, max_attempts, ca_file;
+      log_level, backoff_initial_ms, backoff_max_ms, max_attempts, ca_file, token_command_timeout_ms,
+      token_command_max_bytes, relay_idle_timeout_ms;
   std::vector<std::string> ports;
 };
 
@@ -70,6 +71,12 @@ actors::tunnel_settings settings_from(const host_flags& f) {
   if (auto v = flag_or_env(f.max_attempts, "max-attempts"))
     s.backoff.max_attempts = static_cast<unsigned>(number_of(*v, 0, 1u << 30));
   if (auto v = flag_or_env(f.ca_file, "ca-file")) s.ca_file = v->value;
+  if (auto v = flag_or_env(f.token_command_timeout_ms, "token-command-timeout-ms"))
+    s.token_command_timeout = std::chrono::milliseconds(number_of(*v, 1, 3600000));
+  if (auto v = flag_or_env(f.token_command_max_bytes, "token-command-max-bytes"))
+    s.token_command_max_bytes = static_cast<std::size_t>(number_of(*v, 1, 16 * 1024 * 1024));
+  if (auto v = flag_or_env(f.relay_idle_timeout_ms, "relay-idle-timeout-ms"))
+    s.relay_idle_timeout = std::chrono::milliseconds(number_of(*v, 0, 3600000));
   return s;
 }
 
@@ -200,6 +207,13 @@ std::function<int()> add_host_command(CLI::App& app) {
   cmd->add_option("--max-attempts", flags->max_attempts,
                   "give up after this many failed attempts (0: never)");
   cmd->add_option("--ca-file", flags->ca_file, "extra CA certificates for an https relay");
+  cmd->add_option("--token-command-timeout-ms", flags->token_command_timeout_ms,
+                  "the token command is killed (with its process group) after this long (default 10000)");
+  cmd->add_option("--token-command-max-bytes", flags->token_command_max_bytes,
+                  "the token command is killed once it printed more than this (default 65536)");
+  cmd->add_option("--relay-idle-timeout-ms", flags->relay_idle_timeout_ms,
+                  "reconnect when the relay sent nothing for this long; pinged a third of it apart (default "
+                  "15000, 0: never)");
   cmd->add_option("--log-level", flags->log_level, "trace, debug, info, warn, error");
   return [flags, cmd] { return run_host(*flags, *cmd); };
 }

@@ -226,11 +226,11 @@ void ssh_link::close(std::uint32_t reason, const std::string& why) {
   });
 }
 
-void ssh_link::abort() {
-  post([this] {
+void ssh_link::abort(const std::string& why) {
+  post([this, why] {
     writes_.clear();
     session_.take_output();
-    finish(ssh::disconnect_reason::connection_lost, "aborted");
+    finish(ssh::disconnect_reason::connection_lost, why);
   });
 }
 
@@ -239,6 +239,7 @@ void ssh_link::do_read() {
   stream_->read([self = shared_from_this()](boost::system::error_code ec, ssh::bytes data) {
     if (self->closed_) return;
     if (ec) return self->finish(ssh::disconnect_reason::connection_lost, ec.message());
+    self->counters_.wire_bytes_in += data.size();
     self->session_.receive(data);
     self->drive();
     if (!self->session_.closed()) self->do_read();

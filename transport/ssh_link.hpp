@@ -3,6 +3,7 @@
 // one strand, and bridges its channels to TCP sockets with back-pressure: a channel's data is granted back to
 // the peer only once the socket took it, and a socket is read only while the channel's queue is below its
 // high watermark (Envoy's watermark model: resume at half).
+#include <atomic>
 #include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/strand.hpp>
@@ -61,10 +62,12 @@ class channel_endpoint {
   virtual void on_confirmed(ssh_link&, std::uint32_t, const tunnel::ssh::bytes&) {}
 };
 
+/// Written on the link's strand, read from anywhere (the admin socket's stats, a liveness watchdog).
 struct link_counters {
-  std::uint64_t bytes_in = 0;   // channel payload bytes received from the peer
-  std::uint64_t bytes_out = 0;  // channel payload bytes sent to the peer
-  std::uint64_t channels_opened = 0;
+  std::atomic<std::uint64_t> bytes_in{0};   // channel payload bytes received from the peer
+  std::atomic<std::uint64_t> bytes_out{0};  // channel payload bytes sent to the peer
+  std::atomic<std::uint64_t> channels_opened{0};
+  std::atomic<std::uint64_t> wire_bytes_in{0};  // every byte the stream delivered, SSH framing included
 };
 
 class ssh_link : public std::enable_shared_from_this<ssh_link> {
@@ -84,7 +87,7 @@ class ssh_link : public std::enable_shared_from_this<ssh_link> {
   void close(std::uint32_t reason = tunnel::ssh::disconnect_reason::by_application,
              const std::string& why = "closing");
   /// Drops the connection without a DISCONNECT, as a crash would: the peer sees connectionLost and retries.
-  void abort();
+  void abort(const std::string& why = "aborted");
 
   tunnel::ssh::session& session() { return session_; }
   boost::asio::any_io_executor executor() { return stream_->executor(); }

@@ -4,6 +4,7 @@
 
 #include <atomic>
 #include <boost/asio/post.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <boost/asio/strand.hpp>
 #include <deque>
 
@@ -85,6 +86,55 @@ void connect_local_and_bridge(net::io_context& ioc, const std::shared_ptr<ssh_li
       link->drive();
     });
   });
+}
+
+/// The keepalive the relay must answer (any answer will do: a refusal is traffic too), as OpenSSH sends it.
+constexpr const char* keepalive_request = "keepalive@openssh.com";
+/// Silent ticks (a third of the idle timeout each) before the relay counts as gone: one overdue tick, as
+/// after this process itself was stopped and continued, does not drop a healthy connection.
+constexpr unsigned silent_ticks_limit = 3;
+
+/// Watches a relay link on its strand: every tick without a byte from the relay counts, any byte resets the
+/// count, and `ping` (on the strand) provokes an answer. At the limit the link is aborted, which ends the
+/// connection with connectionLost, so its owner reconnects. Holds the link only weakly: it stops with it.
+void watch_relay_link(const std::shared_ptr<ssh_link>& link, std::chrono::milliseconds idle_timeout,
+                      std::function<void(ssh_link&)> ping) {
+  if (idle_timeout.count() <= 0) return;
+  struct watch {
+    std::weak_ptr<ssh_link> link;
+    net::steady_timer timer;
+    std::chrono::milliseconds idle, tick;
+    std::function<void(ssh_link&)> ping;
+    std::uint64_t seen = 0;
+    unsigned silent = 0;
+    watch(const std::shared_ptr<ssh_link>& l, std::chrono::milliseconds i, std::function<void(ssh_link&)> p)
+        : link(l),
+          timer(l->executor()),
+          idle(i),
+          tick(std::max<std::chrono::milliseconds>(i / silent_ticks_limit, std::chrono::milliseconds(1))),
+          ping(std::move(p)) {}
+    static void arm(const std::shared_ptr<watch>& w) {
+      w->timer.expires_after(w->tick);
+      w->timer.async_wait([w](boost::system::error_code ec) {
+        auto l = w->link.lock();
+        if (ec || !l || l->closed()) return;
+        const auto now = l->counters().wire_bytes_in.load();
+        if (now != w->seen) {
+          w->seen = now;
+          w->silent = 0;
+        } else if (++w->silent >= silent_ticks_limit) {
+          spdlog::warn("tunnel: nothing from the relay for {} ms: dropping the connection", w->idle.count());
+          return l->abort("relay silent for " + std::to_string(w->idle.count()) + " ms");
+        }
+        if (w->ping) w->ping(*l);
+        arm(w);
+      });
+    }
+  };
+  auto w = std::make_shared<watch>(link, idle_timeout, std::move(ping));
+  w->seen = link->counters().wire_bytes_in.load();
+  // The timer's executor is the link's: every tick runs on its strand.
+  net::post(link->executor(), [w] { watch::arm(w); });
 }
 
 // -- a byte stream inside a channel
@@ -177,10 +227,31 @@ struct host_peer::impl : ssh_link_handler, std::enable_shared_from_this<host_pee
   protocol_version version = protocol_version::v2;
   bool ready = false;
   bool ended = false;
-  bool stopping = false;
-  std::deque<std::pair<std::uint16_t, bool>> replies;  // outstanding port requests, in order
-  std::set<std::uint16_t> forwarded;                   // link strand (V2)
-  std::uint64_t streams_open = 0, streams_total = 0;   // link strand; read under mtx by stats
+  std::atomic<bool> stopping{false};  // set by stop() on any thread, read on the strand
+  std::mutex link_mtx;                // orders publishing the link against stop(): one of them sees the other
+  /// Makes the link visible to stop() and port changes on other threads; false once stopping.
+  bool publish(const std::shared_ptr<ssh_link>& l) {
+    std::lock_guard<std::mutex> g(link_mtx);
+    if (stopping) return false;
+    std::atomic_store(&link, l);
+    return true;
+  }
+  /// Marks the peer stopping and returns the link to close, if one was published.
+  std::shared_ptr<ssh_link> begin_stop() {
+    std::lock_guard<std::mutex> g(link_mtx);
+    stopping = true;
+    return std::atomic_load(&link);
+  }
+  /// Outstanding global requests, in order (the protocol answers them in order): a port and whether it is
+  /// being added, or a keepalive, whose answer nobody waits for.
+  struct pending_reply {
+    std::uint16_t port = 0;
+    bool added = false;
+    bool keepalive = false;
+  };
+  std::deque<pending_reply> replies;                             // link strand
+  std::set<std::uint16_t> forwarded;                             // link strand (V2)
+  std::atomic<std::uint64_t> streams_open{0}, streams_total{0};  // written on the strand, read anywhere
   std::atomic<std::uint64_t> next_stream{0};
 
   // V1: one SSH server session per client, inside its client-ssh-session-stream channel.
@@ -242,7 +313,6 @@ struct host_peer::impl : ssh_link_handler, std::enable_shared_from_this<host_pee
 
   void on_connected(websocket_connect_result r) {
     if (!r.stream) return end(refusal_of(r));
-    if (stopping) return r.stream->close();
     version = chosen(r.protocol, opts.protocol, tunnel::subprotocol::host_v1);
     ssh::session_config cfg;
     cfg.role = ssh::role::client;
@@ -252,11 +322,17 @@ struct host_peer::impl : ssh_link_handler, std::enable_shared_from_this<host_pee
       // Offer none first: the relay authenticated us by token over (usually) TLS already.
       cfg.kex = {"none", "ecdh-sha2-nistp384", "ecdh-sha2-nistp256"};
     }
-    // Published atomically: stop() and port changes read it from other threads.
     auto l = std::make_shared<ssh_link>(r.stream, cfg, *this);
+    if (!publish(l)) return r.stream->close();
     l->hold(shared_from_this());
-    std::atomic_store(&link, l);
     l->start();
+    watch_relay_link(l, opts.idle_timeout, [w = weak_from_this()](ssh_link& on) {
+      auto self = w.lock();
+      if (!self || !self->ready) return;  // before ready the handshake itself is the traffic
+      self->replies.push_back({0, false, true});
+      on.session().global_request(keepalive_request, true);
+      on.drive();
+    });
   }
 
   void end(const relay_outcome& o) {
@@ -267,7 +343,7 @@ struct host_peer::impl : ssh_link_handler, std::enable_shared_from_this<host_pee
 
   void forward(std::uint16_t port) {
     if (version != protocol_version::v2 || !ready || !forwarded.insert(port).second) return;
-    replies.emplace_back(port, true);
+    replies.push_back({port, true, false});
     link->session().global_request(
         tunnel::tcpip_forward, true,
         tunnel::encode(tunnel::port_forward_request{"127.0.0.1", port, opts.token}));
@@ -275,7 +351,7 @@ struct host_peer::impl : ssh_link_handler, std::enable_shared_from_this<host_pee
 
   void unforward(std::uint16_t port) {
     if (version != protocol_version::v2 || !ready || !forwarded.erase(port)) return;
-    replies.emplace_back(port, false);
+    replies.push_back({port, false, false});
     link->session().global_request(
         tunnel::cancel_tcpip_forward, true,
         tunnel::encode(tunnel::port_forward_request{"127.0.0.1", port, opts.token}));
@@ -290,8 +366,9 @@ struct host_peer::impl : ssh_link_handler, std::enable_shared_from_this<host_pee
 
   void on_global_reply(ssh_link&, const ssh::ev::global_reply& r) override {
     if (replies.empty()) return;
-    auto [port, added] = replies.front();
+    const auto [port, added, keepalive] = replies.front();
     replies.pop_front();
+    if (keepalive) return;
     if (!r.success)
       spdlog::warn("tunnel: relay refused to {} port {}", added ? "forward" : "stop forwarding", port);
     if (r.success && cb.port_changed) cb.port_changed(port, added);
@@ -367,9 +444,7 @@ host_peer::~host_peer() { stop(); }
 void host_peer::start() { impl_->start(); }
 
 void host_peer::stop() {
-  impl_->stopping = true;
-  if (auto l = std::atomic_load(&impl_->link))
-    l->close(ssh::disconnect_reason::by_application, "host stopping");
+  if (auto l = impl_->begin_stop()) l->close(ssh::disconnect_reason::by_application, "host stopping");
 }
 
 void host_peer::add_port(std::uint16_t port) {
@@ -401,12 +476,13 @@ void host_peer::remove_port(std::uint16_t port) {
 std::set<std::uint16_t> host_peer::ports() const { return impl_->port_list(); }
 
 host_peer::stats host_peer::current_stats() const {
+  // Every number is an atomic the strand writes: a snapshot, not a consistent cut, which is all stats need.
   stats s;
-  s.streams_open = impl_->streams_open;
-  s.streams_total = impl_->streams_total;
+  s.streams_open = impl_->streams_open.load();
+  s.streams_total = impl_->streams_total.load();
   if (auto l = std::atomic_load(&impl_->link)) {
-    s.bytes_in = l->counters().bytes_in;
-    s.bytes_out = l->counters().bytes_out;
+    s.bytes_in = l->counters().bytes_in.load();
+    s.bytes_out = l->counters().bytes_out.load();
   }
   return s;
 }
@@ -420,7 +496,22 @@ struct client_peer::impl : ssh_link_handler, std::enable_shared_from_this<client
   relay_peer_callbacks cb;
   std::shared_ptr<ssh_link> link;
   protocol_version version = protocol_version::v2;
-  bool ready = false, ended = false, stopping = false;
+  bool ready = false, ended = false;
+  std::atomic<bool> stopping{false};  // set by stop() on any thread, read on the strand
+  std::mutex link_mtx;                // orders publishing the link against stop(): one of them sees the other
+  /// Makes the link visible to stop() and port changes on other threads; false once stopping.
+  bool publish(const std::shared_ptr<ssh_link>& l) {
+    std::lock_guard<std::mutex> g(link_mtx);
+    if (stopping) return false;
+    std::atomic_store(&link, l);
+    return true;
+  }
+  /// Marks the peer stopping and returns the link to close, if one was published.
+  std::shared_ptr<ssh_link> begin_stop() {
+    std::lock_guard<std::mutex> g(link_mtx);
+    stopping = true;
+    return std::atomic_load(&link);
+  }
   mutable std::mutex mtx;
   std::map<std::uint16_t, std::shared_ptr<tcp::acceptor>> listeners;  // remote port -> listener (guarded)
 
@@ -438,7 +529,6 @@ struct client_peer::impl : ssh_link_handler, std::enable_shared_from_this<client
 
   void on_connected(websocket_connect_result r) {
     if (!r.stream) return end(refusal_of(r));
-    if (stopping) return r.stream->close();
     version = chosen(r.protocol, opts.protocol, tunnel::subprotocol::client_v1);
     ssh::session_config cfg;
     cfg.role = ssh::role::client;
@@ -454,11 +544,17 @@ struct client_peer::impl : ssh_link_handler, std::enable_shared_from_this<client
         return keys.empty() || std::find(keys.begin(), keys.end(), b64) != keys.end();
       };
     }
-    // Published atomically: stop() and port changes read it from other threads.
     auto l = std::make_shared<ssh_link>(r.stream, cfg, *this);
+    if (!publish(l)) return r.stream->close();
     l->hold(shared_from_this());
-    std::atomic_store(&link, l);
     l->start();
+    // The client ignores global replies, so a keepalive needs no bookkeeping.
+    watch_relay_link(l, opts.idle_timeout, [w = weak_from_this()](ssh_link& on) {
+      auto self = w.lock();
+      if (!self || !self->ready) return;
+      on.session().global_request(keepalive_request, true);
+      on.drive();
+    });
   }
 
   void end(const relay_outcome& o) {
@@ -563,10 +659,9 @@ client_peer::~client_peer() { stop(); }
 void client_peer::start() { impl_->start(); }
 
 void client_peer::stop() {
-  impl_->stopping = true;
+  auto l = impl_->begin_stop();
   impl_->close_listeners();
-  if (auto l = std::atomic_load(&impl_->link))
-    l->close(ssh::disconnect_reason::by_application, "client stopping");
+  if (l) l->close(ssh::disconnect_reason::by_application, "client stopping");
 }
 
 std::map<std::uint16_t, std::uint16_t> client_peer::listening() const {

@@ -3,6 +3,7 @@
 // negotiated protocol version calls for, and the ports. The retry policy and status live above, in the actor
 // that owns the connection; this layer reports what happened as typed outcomes.
 #include <boost/asio/io_context.hpp>
+#include <chrono>
 #include <functional>
 #include <map>
 #include <memory>
@@ -18,6 +19,11 @@
 namespace sb::transport {
 
 enum class protocol_choice { automatic, v2, v1 };
+
+/// A relay that sends nothing for this long is taken for dead (stopped, or a network that swallows packets)
+/// and the connection is dropped so the owner reconnects. The peer pings a third of it apart (an SSH
+/// keepalive the relay must answer), so a live but idle relay always speaks in time. Zero: no watchdog.
+inline constexpr std::chrono::milliseconds default_relay_idle_timeout{15000};
 
 /// Why a relay connection ended or could not start.
 struct relay_outcome {
@@ -44,6 +50,7 @@ struct host_options {
   std::set<std::uint16_t> ports;
   std::shared_ptr<const tunnel::ssh::ecdsa_key> host_key;  // published in hostPublicKeys; serves V1 clients
   std::string ca_file;  // PEM CAs for a wss relay with a private certificate (--ca-file)
+  std::chrono::milliseconds idle_timeout = default_relay_idle_timeout;
 };
 
 /// The host's side: forwards its ports to the relay and connects each forwarded stream to 127.0.0.1:port.
@@ -76,6 +83,7 @@ struct client_options {
   std::map<std::uint16_t, std::uint16_t>
       port_map;  // remote -> local; unmapped ports listen on the same number
   std::string ca_file;  // PEM CAs for a wss relay with a private certificate (--ca-file)
+  std::chrono::milliseconds idle_timeout = default_relay_idle_timeout;
 };
 
 /// The client's side: listens on 127.0.0.1 for each port the relay announces and forwards each connection.

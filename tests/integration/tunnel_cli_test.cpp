@@ -167,3 +167,37 @@ TEST_CASE("the three-command walk-through: relay, host with the management token
   REQUIRE(connect.wait_for_output("forwarding remote port", 10s));
   CHECK(echo_through(local));
 }
+
+TEST_CASE("a token command that hangs or floods ends the host with a clear error within its bounds") {
+  temp_dir dir;
+  const auto relay_port = free_port();
+  const auto url = "http://127.0.0.1:" + std::to_string(relay_port);
+  auto relay = start_relay(dir, relay_port);
+  const auto t = create_tunnel(dir, url);
+  struct bad_refresh {
+    std::string second_run, expected;
+  };
+  for (const auto& c :
+       {bad_refresh{"sleep 60",
+                    "token refresh failed: the token command did not finish within 500 ms (killed)"},
+        bad_refresh{"yes",
+                    "token refresh failed: the token command printed more than 65536 bytes (killed)"}}) {
+    INFO(c.second_run);
+    std::filesystem::remove(dir.path() / "used");
+    // The first run prints a stale token (so the relay answers 401), the refresh misbehaves.
+    const auto command = "if [ -f used ]; then " + c.second_run + "; else touch used; echo stale; fi";
+    const auto started = std::chrono::steady_clock::now();
+    child_process host({binary, "host", "--relay", url, "--tunnel", t.id, "--token-command", command,
+                        "--port", "9", "--token-command-timeout-ms", "500"},
+                       dir.path());
+    CHECK(host.wait_exit(10s) == std::optional<int>(1));
+    CHECK(std::chrono::steady_clock::now() - started < 8s);
+    CHECK(host.err().find(c.expected) != std::string::npos);
+  }
+  // The first run is bounded the same way: a usage-level failure before anything connects.
+  auto r = run_to_end({binary, "host", "--relay", url, "--tunnel", t.id, "--token-command", "sleep 60",
+                       "--port", "9", "--token-command-timeout-ms", "300"},
+                      dir.path(), {}, 10s);
+  CHECK(r.code == 2);
+  CHECK(r.err.find("the token command did not finish within 300 ms (killed)") != std::string::npos);
+}

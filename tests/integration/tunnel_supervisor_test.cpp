@@ -235,3 +235,89 @@ TEST_CASE("the tunnel admin commands show live state and change ports") {
   client->stop();
   caf::anon_send_exit(sup, caf::exit_reason::user_shutdown);
 }
+
+TEST_CASE("stopping the host while its endpoint registration is in flight waits for it, bounded") {
+  // The registration runs on a thread the connection actor owns: once every actor is done, that thread is
+  // over too, so nothing it holds can outlive the actor system.
+  status_log log;
+  relay_fixture relay;
+  std::atomic<bool> entered{false}, returned{false};
+  auto c = host_config(relay, {9}, relay.token("host"), relay_fixture::tunnel_id, log);
+  const auto uri = relay.api->host_relay_uri(relay_fixture::tunnel_id);
+  c.resolve = [&entered, &returned, uri](const std::string&) {
+    entered = true;
+    std::this_thread::sleep_for(800ms);  // a slow management API
+    returned = true;
+    return sb::actors::relay_endpoint_result{uri, 0, {}};
+  };
+  const auto started = std::chrono::steady_clock::now();
+  {
+    caf::actor_system_config cfg;
+    caf::actor_system sys{cfg};
+    auto sup = sb::actors::spawn_tunnel_supervisor(sys, c);
+    REQUIRE(eventually([&] { return entered.load(); }, 5s));
+    caf::anon_send_exit(sup, caf::exit_reason::user_shutdown);
+    sys.await_all_actors_done();
+    CHECK(returned);
+  }
+  CHECK(std::chrono::steady_clock::now() - started < 5s);
+  CHECK(log.count(connection_status::connected) == 0);
+}
+
+TEST_CASE("stopping the host while the relay WebSocket upgrade hangs exits cleanly") {
+  // A relay that accepts the TCP connection and then says nothing, as a stopped one does.
+  status_log log;
+  relay_fixture relay;
+  boost::asio::ip::tcp::acceptor silent(relay.io.ioc, {boost::asio::ip::make_address("127.0.0.1"), 0});
+  std::vector<std::shared_ptr<boost::asio::ip::tcp::socket>> held;
+  std::mutex held_mtx;
+  std::function<void()> accept = [&] {
+    auto s = std::make_shared<boost::asio::ip::tcp::socket>(relay.io.ioc);
+    silent.async_accept(*s, [&, s](boost::system::error_code ec) {
+      if (ec) return;
+      std::lock_guard<std::mutex> g(held_mtx);
+      held.push_back(s);
+      accept();
+    });
+  };
+  accept();
+  auto c = host_config(relay, {9}, relay.token("host"), relay_fixture::tunnel_id, log);
+  const auto uri = "ws://127.0.0.1:" + std::to_string(silent.local_endpoint().port()) + "/host";
+  c.resolve = [uri](const std::string&) { return sb::actors::relay_endpoint_result{uri, 0, {}}; };
+  const auto started = std::chrono::steady_clock::now();
+  {
+    caf::actor_system_config cfg;
+    caf::actor_system sys{cfg};
+    auto sup = sb::actors::spawn_tunnel_supervisor(sys, c);
+    REQUIRE(eventually(
+        [&] {
+          std::lock_guard<std::mutex> g(held_mtx);
+          return !held.empty();
+        },
+        5s));
+    caf::anon_send_exit(sup, caf::exit_reason::user_shutdown);
+    sys.await_all_actors_done();
+  }
+  // The upgrade is still pending on the io_context; it must not reach the actor system that is gone.
+  CHECK(std::chrono::steady_clock::now() - started < 5s);
+  boost::asio::post(relay.io.ioc, [&] { silent.close(); });
+}
+
+TEST_CASE("a token refresh that fails stops the host with the refresher's own reason") {
+  status_log log;
+  relay_fixture relay;
+  caf::actor_system_config cfg;
+  caf::actor_system sys{cfg};
+  auto c = host_config(relay, {9}, "expired", relay_fixture::tunnel_id, log);
+  std::promise<std::string> gave_up;
+  c.on_gave_up = [&gave_up](const std::string& why) { gave_up.set_value(why); };
+  c.refresh_token = []() -> std::optional<std::string> {
+    throw std::runtime_error("the token command did not finish within 500 ms (killed)");
+  };
+  auto sup = sb::actors::spawn_tunnel_supervisor(sys, c);
+  auto why = gave_up.get_future();
+  REQUIRE(ready_within(why, 10s));
+  CHECK(why.get() == "token refresh failed: the token command did not finish within 500 ms (killed)");
+  CHECK(info_of(sys, sup)["status"] == "disconnected");
+  caf::anon_send_exit(sup, caf::exit_reason::user_shutdown);
+}
