@@ -129,8 +129,7 @@ TEST_CASE("the official SDK host and client work through a wss relay with a priv
   // The interop script's --tls mode: it makes its own CA, runs the relay on https and gives Node the CA
   // through NODE_EXTRA_CA_CERTS and our CLIs through --ca-file.
   const auto script =
-      (std::filesystem::path(__FILE__).parent_path().parent_path() / "interop" / "devtunnels_sdk.test.js")
-          .string();
+      (std::filesystem::path(SWITCHBOARD_SOURCE_DIR) / "tests" / "interop" / "devtunnels_sdk.test.js").string();
   REQUIRE(std::filesystem::exists(std::filesystem::path(script).parent_path() / "node_modules"));
   temp_dir dir;
   auto r = run_to_end({"/usr/bin/env", "node", script, binary, "--tls", "--versions", "1,2"}, dir.path(), {},
