@@ -127,6 +127,23 @@ TEST_CASE("serve --help documents every configuration key") {
   }
 }
 
+namespace {
+
+/// Opens more connections than a server under `ulimit -n 48` has descriptors for; they are held until the
+/// returned sockets go.
+std::vector<boost::asio::ip::tcp::socket> exhaust_descriptors(boost::asio::io_context& ioc, std::uint16_t port) {
+  std::vector<boost::asio::ip::tcp::socket> held;
+  for (int i = 0; i < 80; ++i) {
+    boost::asio::ip::tcp::socket s(ioc);
+    boost::system::error_code ec;
+    s.connect({boost::asio::ip::make_address("127.0.0.1"), port}, ec);
+    if (!ec) held.push_back(std::move(s));
+  }
+  return held;
+}
+
+}  // namespace
+
 TEST_CASE("running out of file descriptors pauses accepting and recovers, without a crash") {
   temp_dir dir;
   child_process server({"/bin/sh", "-c", "ulimit -n 48; exec " + binary + " serve --port 0 --auth-mode none"},
@@ -135,13 +152,7 @@ TEST_CASE("running out of file descriptors pauses accepting and recovers, withou
   const auto port = port_from_banner(server.out());
   {
     boost::asio::io_context ioc;
-    std::vector<boost::asio::ip::tcp::socket> held;
-    for (int i = 0; i < 80; ++i) {
-      boost::asio::ip::tcp::socket s(ioc);
-      boost::system::error_code ec;
-      s.connect({boost::asio::ip::make_address("127.0.0.1"), port}, ec);
-      if (!ec) held.push_back(std::move(s));
-    }
+    auto held = exhaust_descriptors(ioc, port);
     std::this_thread::sleep_for(500ms);
     CHECK_FALSE(server.wait_exit(10ms).has_value());
   }
@@ -168,13 +179,7 @@ TEST_CASE("the admin socket backs off instead of spinning when descriptors run o
   REQUIRE(server.wait_for_output("switchboard ws://", 10s));
   const auto port = port_from_banner(server.out());
   boost::asio::io_context ioc;
-  std::vector<boost::asio::ip::tcp::socket> held;
-  for (int i = 0; i < 80; ++i) {
-    boost::asio::ip::tcp::socket s(ioc);
-    boost::system::error_code ec;
-    s.connect({boost::asio::ip::make_address("127.0.0.1"), port}, ec);
-    if (!ec) held.push_back(std::move(s));
-  }
+  auto held = exhaust_descriptors(ioc, port);
   {
     // One admin connection while no descriptor is free: it waits in the backlog, and each accept fails.
     boost::asio::local::stream_protocol::socket admin(ioc);
