@@ -27,12 +27,19 @@ std::string trim(std::string s) {
   return s.substr(first, s.find_last_not_of(" \t\r\n") - first + 1);
 }
 
-std::optional<std::string> read_file_token(const std::string& path) {
-  std::ifstream in(path);
+/// A token file is read only up to `max_bytes`: a larger one (a log, /dev/zero) is refused, not slurped.
+std::optional<std::string> read_file_token(const std::string& path, std::size_t max_bytes) {
+  std::ifstream in(path, std::ios::binary);
   if (!in) return std::nullopt;
-  std::stringstream ss;
-  ss << in.rdbuf();
-  auto t = trim(ss.str());
+  std::string data(max_bytes + 1, '\0');
+  in.read(data.data(), static_cast<std::streamsize>(data.size()));
+  const auto got = static_cast<std::size_t>(in.gcount());
+  if (got > max_bytes) {
+    spdlog::warn("token file '{}' is larger than {} bytes: refused", path, max_bytes);
+    return std::nullopt;
+  }
+  data.resize(got);
+  auto t = trim(data);
   if (t.empty()) return std::nullopt;
   return t;
 }
@@ -166,8 +173,9 @@ std::optional<transport::protocol_choice> parse_protocol_choice(const std::strin
 std::optional<std::string> initial_token(const tunnel_settings& s, std::string& error) {
   if (!s.token.empty()) return s.token;
   if (!s.token_file.empty()) {
-    if (auto t = read_file_token(s.token_file)) return t;
-    error = "cannot read a token from '" + s.token_file + "'";
+    if (auto t = read_file_token(s.token_file, s.token_command_max_bytes)) return t;
+    error = "cannot read a token from '" + s.token_file + "' (missing, empty or over " +
+            std::to_string(s.token_command_max_bytes) + " bytes)";
     return std::nullopt;
   }
   if (!s.token_command.empty()) {
@@ -204,7 +212,9 @@ tunnel_host_config make_tunnel_host_config(const tunnel_settings& settings, boos
     return relay_endpoint_result{std::get<tunnel::relay_endpoint_info>(r).host_relay_uri, 0, {}};
   };
   if (!settings.token_file.empty()) {
-    c.refresh_token = [file = settings.token_file] { return read_file_token(file); };
+    c.refresh_token = [file = settings.token_file, max = settings.token_command_max_bytes] {
+      return read_file_token(file, max);
+    };
   } else if (!settings.token_command.empty()) {
     // A failure throws: the supervisor reports its message as the reason it stopped.
     c.refresh_token = [command = settings.token_command, timeout = settings.token_command_timeout,

@@ -24,7 +24,7 @@ struct tunnel_settings {
   std::string ca_file;  // extra trust for an https relay with a private certificate
   /// The token command is hostile input too: it must finish within this time and print at most this much.
   std::chrono::milliseconds token_command_timeout{10000};
-  std::size_t token_command_max_bytes = 64 * 1024;
+  std::size_t token_command_max_bytes = 64 * 1024;  // also the largest token file read
   /// The relay connection is declared dead after this long without a byte from the relay (a stopped relay).
   std::chrono::milliseconds relay_idle_timeout = transport::default_relay_idle_timeout;
 };

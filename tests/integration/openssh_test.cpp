@@ -184,10 +184,9 @@ class test_client_handler : public sb::transport::ssh_link_handler {
 }  // namespace
 
 TEST_CASE("our SSH client authenticates to OpenSSH's sshd and uses direct-tcpip and tcpip-forward") {
-  if (::geteuid() != 0 || access("/usr/sbin/sshd", X_OK) != 0) {
-    WARN("sshd needs root and the openssh-server package; skipped");
-    return;
-  }
+  // The test command installs openssh-server and runs as root: missing either is a failure, never a silent pass.
+  REQUIRE(::geteuid() == 0);
+  REQUIRE(access("/usr/sbin/sshd", X_OK) == 0);
   temp_dir dir;
   const auto host_key = (dir.path() / "host_key").string();
   REQUIRE(std::system(("ssh-keygen -q -t ecdsa -b 384 -N '' -f " + host_key + " >/dev/null").c_str()) == 0);

@@ -157,7 +157,7 @@ TEST_CASE("a V1 client spliced to a V1 host is closed when it sends nothing by t
 }
 
 TEST_CASE(
-    "a client idle past the idle timeout is closed and counted; a host that finished its handshake stays",
+    "a client idle past the idle timeout is closed and counted, and a host that finished its handshake stays",
     "[relay]") {
   sb::transport::relay_limits limits;
   limits.ssh_handshake_timeout = 2000ms;

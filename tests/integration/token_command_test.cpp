@@ -70,3 +70,16 @@ TEST_CASE("a token command that fails or prints nothing says so") {
   CHECK(run_token_command("true", 5000ms, 1024).error == "the token command printed nothing");
   CHECK(run_token_command("kill -9 $$", 5000ms, 1024).error == "the token command was killed by signal 9");
 }
+
+TEST_CASE("a token file over the size limit is refused, not read whole") {
+  sb::test::temp_dir dir;
+  sb::actors::tunnel_settings s;
+  s.token_file = (dir.path() / "token").string();
+  s.token_command_max_bytes = 1024;
+  std::ofstream(s.token_file) << std::string(1025, 'a');
+  std::string error;
+  CHECK_FALSE(sb::actors::initial_token(s, error));
+  CHECK(error.find("over 1024 bytes") != std::string::npos);
+  std::ofstream(s.token_file) << std::string(1024, 'a');
+  CHECK(sb::actors::initial_token(s, error) == std::string(1024, 'a'));
+}
