@@ -10,19 +10,25 @@ namespace ssh = sb::tunnel::ssh;
 
 namespace {
 
-struct peers {
-  std::shared_ptr<sb::transport::host_peer> host;
-  std::shared_ptr<sb::transport::client_peer> client;
+/// What the peers' callbacks report. Shared with the callbacks: a peer's io thread may still report an end
+/// after the test dropped its `peers`, so the callbacks must not point into that object.
+struct peer_events {
   std::promise<sb::tunnel::protocol_version> host_connected, client_connected;
   std::atomic<bool> host_ended{false}, client_ended{false};
   sb::transport::relay_outcome host_outcome, client_outcome;
+};
+
+struct peers {
+  std::shared_ptr<sb::transport::host_peer> host;
+  std::shared_ptr<sb::transport::client_peer> client;
+  std::shared_ptr<peer_events> events = std::make_shared<peer_events>();
 };
 
 std::unique_ptr<peers> start_peers(relay_fixture& relay, std::set<std::uint16_t> ports,
                                    protocol_choice host_protocol, protocol_choice client_protocol,
                                    std::map<std::uint16_t, std::uint16_t> map) {
   auto p = std::make_unique<peers>();
-  auto* raw = p.get();
+  auto events = p->events;
   auto host_key = std::make_shared<ssh::ecdsa_key>(ssh::ecdsa_key::generate());
   sb::transport::host_options h;
   h.relay_uri = relay.api->host_relay_uri(relay_fixture::tunnel_id);
@@ -31,14 +37,14 @@ std::unique_ptr<peers> start_peers(relay_fixture& relay, std::set<std::uint16_t>
   h.ports = ports;
   h.host_key = host_key;
   sb::transport::relay_peer_callbacks hc;
-  hc.connected = [raw](sb::tunnel::protocol_version v) { raw->host_connected.set_value(v); };
-  hc.ended = [raw](const sb::transport::relay_outcome& o) {
-    raw->host_outcome = o;
-    raw->host_ended = true;
+  hc.connected = [events](sb::tunnel::protocol_version v) { events->host_connected.set_value(v); };
+  hc.ended = [events](const sb::transport::relay_outcome& o) {
+    events->host_outcome = o;
+    events->host_ended = true;
   };
   p->host = std::make_shared<sb::transport::host_peer>(relay.io.ioc, h, hc);
   p->host->start();
-  auto f = p->host_connected.get_future();
+  auto f = events->host_connected.get_future();
   REQUIRE(ready_within(f, 10s));
 
   sb::transport::client_options c;
@@ -50,14 +56,14 @@ std::unique_ptr<peers> start_peers(relay_fixture& relay, std::set<std::uint16_t>
   c.host_public_keys = {ssh::base64_encode(host_key->public_blob()),
                         ssh::base64_encode(relay.relay_key->public_blob())};
   sb::transport::relay_peer_callbacks cc;
-  cc.connected = [raw](sb::tunnel::protocol_version v) { raw->client_connected.set_value(v); };
-  cc.ended = [raw](const sb::transport::relay_outcome& o) {
-    raw->client_outcome = o;
-    raw->client_ended = true;
+  cc.connected = [events](sb::tunnel::protocol_version v) { events->client_connected.set_value(v); };
+  cc.ended = [events](const sb::transport::relay_outcome& o) {
+    events->client_outcome = o;
+    events->client_ended = true;
   };
   p->client = std::make_shared<sb::transport::client_peer>(relay.io.ioc, c, cc);
   p->client->start();
-  auto g = p->client_connected.get_future();
+  auto g = events->client_connected.get_future();
   REQUIRE(ready_within(g, 10s));
   return p;
 }
@@ -149,8 +155,8 @@ TEST_CASE("a second host replaces the first, which is told tooManyConnections") 
       start_peers(relay, {echo.port()}, protocol_choice::v2, protocol_choice::v2, {{echo.port(), 0}});
   auto second =
       start_peers(relay, {echo.port()}, protocol_choice::v2, protocol_choice::v2, {{echo.port(), 0}});
-  REQUIRE(eventually([&] { return first->host_ended.load(); }, 10s));
-  CHECK(first->host_outcome.ssh_reason == ssh::disconnect_reason::too_many_connections);
+  REQUIRE(eventually([&] { return first->events->host_ended.load(); }, 10s));
+  CHECK(first->events->host_outcome.ssh_reason == ssh::disconnect_reason::too_many_connections);
   const auto local = local_port_for(*second, echo.port());
   CHECK(concurrent_echo_check(local, 3, 50000) == 3);
 }
