@@ -180,6 +180,8 @@ TEST_CASE("the admin socket backs off instead of spinning when descriptors run o
   const auto port = port_from_banner(server.out());
   boost::asio::io_context ioc;
   auto held = exhaust_descriptors(ioc, port);
+  // The WebSocket acceptor has hit EMFILE: from now on no descriptor is free for the admin acceptor either.
+  REQUIRE(eventually([&] { return server.err().find("accept failed") != std::string::npos; }, 10s));
   {
     // One admin connection while no descriptor is free: it waits in the backlog, and each accept fails.
     boost::asio::local::stream_protocol::socket admin(ioc);

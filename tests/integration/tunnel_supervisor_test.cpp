@@ -300,7 +300,14 @@ TEST_CASE("stopping the host while the relay WebSocket upgrade hangs exits clean
   }
   // The upgrade is still pending on the io_context; it must not reach the actor system that is gone.
   CHECK(std::chrono::steady_clock::now() - started < 5s);
-  boost::asio::post(relay.io.ioc, [&] { silent.close(); });
+  // The acceptor belongs to the io thread: close it there, and wait, before it goes out of scope.
+  std::promise<void> closed;
+  boost::asio::post(relay.io.ioc, [&] {
+    boost::system::error_code ignored;
+    silent.close(ignored);
+    closed.set_value();
+  });
+  closed.get_future().wait();
 }
 
 TEST_CASE("a token refresh that fails stops the host with the refresher's own reason") {
