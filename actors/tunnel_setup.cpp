@@ -125,7 +125,8 @@ token_command_result run_token_command(const std::string& command, std::chrono::
   std::string out;
   char buf[4096];
   for (;;) {
-    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - clock::now()).count();
+    // Rounded up: truncating would end the wait up to a millisecond before the promised timeout.
+    const auto left = std::chrono::ceil<std::chrono::milliseconds>(deadline - clock::now()).count();
     if (left <= 0) {
       child.kill_group();
       return {std::nullopt, "the token command did not finish within " + limit_ms + " ms (killed)"};

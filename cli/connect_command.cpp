@@ -4,7 +4,6 @@
 #include <signal.h>
 #include <spdlog/spdlog.h>
 
-#include <boost/asio/executor_work_guard.hpp>
 #include <condition_variable>
 #include <deque>
 #include <iostream>
@@ -15,6 +14,7 @@
 #include "cli/commands.hpp"
 #include "cli/env_flags.hpp"
 #include "cli/signals.hpp"
+#include "transport/io_pool.hpp"
 #include "transport/management_http.hpp"
 
 namespace sb::cli {
@@ -125,10 +125,8 @@ int run_connect(const connect_flags& flags, const CLI::App& command) {
     events.cv.notify_all();
   }).detach();
 
-  boost::asio::io_context ioc;
-  auto guard = boost::asio::make_work_guard(ioc);
-  std::vector<std::thread> threads;
-  for (int i = 0; i < 2; ++i) threads.emplace_back([&ioc] { ioc.run(); });
+  transport::io_pool io(2);
+  auto& ioc = io.context();
 
   tunnel::retry_state retry;
   std::mt19937_64 rng{std::random_device{}()};
@@ -211,9 +209,7 @@ int run_connect(const connect_flags& flags, const CLI::App& command) {
   }
   if (client) client->stop();
   client.reset();
-  guard.reset();
-  ioc.stop();
-  for (auto& t : threads) t.join();
+  io.drain_and_join(transport::shutdown_grace);  // the relay connection's close runs to its end
   return exit_code;
 }
 

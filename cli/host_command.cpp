@@ -4,7 +4,6 @@
 #include <spdlog/spdlog.h>
 #include <unistd.h>
 
-#include <boost/asio/executor_work_guard.hpp>
 #include <caf/all.hpp>
 #include <iostream>
 #include <thread>
@@ -15,6 +14,7 @@
 #include "cli/env_flags.hpp"
 #include "cli/signals.hpp"
 #include "transport/admin_socket.hpp"
+#include "transport/io_pool.hpp"
 #include "transport/management_http.hpp"
 
 namespace sb::cli {
@@ -133,10 +133,8 @@ int run_host(const host_flags& flags, const CLI::App& command) {
   // SIGUSR1: the supervisor gave up (see on_gave_up below).
   const auto signals = block_signals({SIGINT, SIGTERM, SIGUSR1});
 
-  boost::asio::io_context ioc;
-  auto guard = boost::asio::make_work_guard(ioc);
-  std::vector<std::thread> threads;
-  for (int i = 0; i < 2; ++i) threads.emplace_back([&ioc] { ioc.run(); });
+  transport::io_pool io(2);
+  auto& ioc = io.context();
   int exit_code = 0;
   {
     caf::actor_system_config caf_cfg;
@@ -176,9 +174,8 @@ int run_host(const host_flags& flags, const CLI::App& command) {
     }
     caf::anon_send_exit(supervisor, caf::exit_reason::user_shutdown);
     sys.await_all_actors_done();
-    guard.reset();
-    ioc.stop();
-    for (auto& t : threads) t.join();
+    if (admin) admin->stop_accepting();
+    io.drain_and_join(transport::shutdown_grace);  // the relay connection's close runs to its end (nothing leaks)
     if (admin) admin->stop();
   }
   return exit_code;

@@ -7,8 +7,6 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
-#include <atomic>
-#include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/address.hpp>
 #include <cctype>
@@ -25,6 +23,7 @@
 #include "cli/signals.hpp"
 #include "protocol/ids.hpp"
 #include "transport/bind_address.hpp"
+#include "transport/io_pool.hpp"
 #include "transport/relay_hub.hpp"
 #include "transport/relay_server.hpp"
 #include "transport/tls.hpp"
@@ -45,8 +44,7 @@ constexpr const char* management_token_file_name = "management-token";
 constexpr const char* relay_key_file_name = "relay-ssh-key.pem";
 // 32 random bytes, as the gateway's generated tokens.
 constexpr std::size_t generated_token_bytes = 32;
-// How long shutdown waits for host and client connections to close before the loop stops.
-constexpr auto disconnect_grace = std::chrono::seconds(2);
+// At least two io threads, so one slow handshake never holds up every other connection.
 constexpr unsigned min_io_threads = 2;
 
 const std::set<std::string> log_levels = {"trace",   "debug", "info",     "warn",
@@ -193,9 +191,8 @@ std::string default_public_url(const relay_settings& s, std::uint16_t port) {
 }
 
 bool hub_idle(const transport::relay_hub& hub) {
-  for (const auto& t : hub.status())
-    if (!t["host"].is_null() || t.value("clients", 0) > 0) return false;
-  return true;
+  const auto load = hub.load();
+  return load.hosts == 0 && load.clients == 0;
 }
 
 int run_relay(const relay_flags& flags, const CLI::App& command) {
@@ -233,7 +230,8 @@ int run_relay(const relay_flags& flags, const CLI::App& command) {
   }
 
   const auto signals = block_signals();
-  net::io_context ioc;
+  transport::io_pool io(std::max(min_io_threads, std::thread::hardware_concurrency()));
+  auto& ioc = io.context();
   transport::relay_server_options options;
   options.address = s.address;
   options.port = s.port;
@@ -259,16 +257,6 @@ int run_relay(const relay_flags& flags, const CLI::App& command) {
   auto hub = std::make_shared<transport::relay_hub>(key, s.limits);
   server.serve(*api, hub);
 
-  auto work = net::make_work_guard(ioc);
-  std::vector<std::thread> threads;
-  std::atomic<unsigned> threads_done{0};
-  const unsigned n = std::max(min_io_threads, std::thread::hardware_concurrency());
-  for (unsigned i = 0; i < n; ++i)
-    threads.emplace_back([&ioc, &threads_done] {
-      ioc.run();
-      ++threads_done;
-    });
-
   const auto data_dir = std::filesystem::absolute(s.data_dir).lexically_normal().string();
   // One parseable line first: scripts read the URL from it (`--port 0` picks the port).
   std::cout << "switchboard relay " << public_url << " data-dir " << data_dir << std::endl;
@@ -282,18 +270,15 @@ int run_relay(const relay_flags& flags, const CLI::App& command) {
   spdlog::info("signal {}: closing hosts and clients", sig);
   server.stop();
   hub->close_all();
-  const auto deadline = std::chrono::steady_clock::now() + disconnect_grace;
+  const auto deadline = std::chrono::steady_clock::now() + transport::shutdown_grace;
   while (!hub_idle(*hub) && std::chrono::steady_clock::now() < deadline)
     std::this_thread::sleep_for(std::chrono::milliseconds(20));
   // The hub forgets a session before its WebSocket has closed: let the loop run out of work (pending writes
   // and WebSocket closes) before stopping it, within the same grace period.
-  work.reset();
-  while (threads_done.load() < n && std::chrono::steady_clock::now() < deadline)
-    std::this_thread::sleep_for(std::chrono::milliseconds(20));
-  if (threads_done.load() < n)
-    spdlog::warn("connections still open after {} s: closing them", disconnect_grace.count());
-  ioc.stop();
-  for (auto& t : threads) t.join();
+  const auto left =
+      std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+  if (!io.drain_and_join(std::max(left, std::chrono::milliseconds(0))))
+    spdlog::warn("connections still open after {} ms: closing them", transport::shutdown_grace.count());
   const auto& limits_hit = hub->counters();
   spdlog::info(
       "stopped; connections closed by limits: {} without an SSH handshake in time, {} idle; {} "

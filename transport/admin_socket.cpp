@@ -86,6 +86,7 @@ struct admin_server::impl : std::enable_shared_from_this<admin_server::impl> {
   local::acceptor acceptor;
   net::steady_timer retry;
   std::atomic<std::uint64_t> accept_failures{0};
+  bool bound = false;  // start() made the socket file: stop() removes it, once
 
   impl(net::io_context& io, std::string p, admin_handler h)
       : ioc(io),
@@ -145,14 +146,24 @@ void admin_server::start() {
   if (!ec) acc.listen(net::socket_base::max_listen_connections, ec);
   if (ec) throw std::runtime_error("adminSocket: cannot listen on '" + path + "': " + ec.message());
   ::chmod(path.c_str(), 0600);
+  impl_->bound = true;
   net::dispatch(acc.get_executor(), [self = impl_] { self->do_accept(); });
+}
+
+void admin_server::stop_accepting() {
+  net::post(impl_->acceptor.get_executor(), [self = impl_] {
+    boost::system::error_code ec;
+    self->retry.cancel();
+    self->acceptor.close(ec);
+  });
 }
 
 void admin_server::stop() {
   boost::system::error_code ec;
   impl_->retry.cancel();
-  if (impl_->acceptor.is_open()) {
-    impl_->acceptor.close(ec);
+  impl_->acceptor.close(ec);
+  if (impl_->bound) {
+    impl_->bound = false;
     ::unlink(impl_->path.c_str());
   }
 }

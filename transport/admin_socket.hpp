@@ -19,6 +19,9 @@ class admin_server {
   ~admin_server();
   /// Binds (replacing a stale socket file) and accepts; throws std::runtime_error on failure.
   void start();
+  /// Stops accepting, from any thread while the io_context runs (the close runs on the acceptor's
+  /// executor), so that a draining loop is not kept busy by the listener. stop() still removes the file.
+  void stop_accepting();
   /// Closes and removes the socket. Call once the io_context no longer runs.
   void stop();
   const std::string& path() const;

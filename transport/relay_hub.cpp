@@ -282,6 +282,7 @@ relay_hub::~relay_hub() = default;
 
 void relay_hub::add_host(const std::string& tunnel_id, protocol_version version,
                          std::shared_ptr<byte_stream> stream) {
+  ++counters_->hosts_accepted;
   auto conn = std::make_shared<host_conn>();
   conn->hub = weak_from_this();
   conn->tunnel_id = tunnel_id;
@@ -313,6 +314,7 @@ void relay_hub::add_host(const std::string& tunnel_id, protocol_version version,
 
 void relay_hub::add_client(const std::string& tunnel_id, protocol_version version,
                            std::shared_ptr<byte_stream> stream) {
+  ++counters_->clients_accepted;
   auto host = host_of(tunnel_id);
   if (version == protocol_version::v1 && host && host->version == protocol_version::v1) {
     // Both ends speak V1: their SSH session is end to end; the relay only moves its bytes.
@@ -451,6 +453,18 @@ nlohmann::json relay_hub::status() const {
                    {"ports", ports},
                    {"clients", slot->clients.size()},
                    {"hostsReplaced", slot->hosts_replaced}});
+  }
+  return out;
+}
+
+relay_load relay_hub::load() const {
+  std::lock_guard<std::mutex> g(mtx_);
+  relay_load out;
+  for (const auto& [_, slot] : tunnels_) {
+    out.tunnels += (slot->host || !slot->clients.empty()) ? 1 : 0;
+    out.hosts += slot->host ? 1 : 0;
+    out.clients += slot->clients.size();
+    out.hosts_replaced += slot->hosts_replaced;
   }
   return out;
 }

@@ -33,11 +33,20 @@ struct relay_limits {
   std::chrono::milliseconds idle_timeout{300'000};
 };
 
-/// What the limits closed, for the relay's metrics (a later /metrics renders these; today each closing
-/// logs the running totals).
+/// What the hub accepted and what the limits closed, since the start (the relay's /metrics).
 struct relay_counters {
-  std::atomic<std::uint64_t> ssh_handshake_timeouts{0};
-  std::atomic<std::uint64_t> idle_timeouts{0};
+  std::atomic<std::uint64_t> hosts_accepted{0};
+  std::atomic<std::uint64_t> clients_accepted{0};
+  std::atomic<std::uint64_t> ssh_handshake_timeouts{0};  // --ssh-handshake-timeout-ms
+  std::atomic<std::uint64_t> idle_timeouts{0};           // --idle-timeout-ms
+};
+
+/// What is connected now.
+struct relay_load {
+  std::size_t tunnels = 0;  // tunnels with a host or a client connected
+  std::size_t hosts = 0;
+  std::size_t clients = 0;
+  std::uint64_t hosts_replaced = 0;  // hosts disconnected by a newer host of their tunnel, since the start
 };
 
 class relay_hub : public std::enable_shared_from_this<relay_hub> {
@@ -56,6 +65,7 @@ class relay_hub : public std::enable_shared_from_this<relay_hub> {
   /// Drops every connection (relay shutdown); peers see connectionLost and reconnect.
   void close_all();
   nlohmann::json status() const;
+  relay_load load() const;
   const relay_counters& counters() const { return *counters_; }
 
   struct host_conn;

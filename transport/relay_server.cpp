@@ -1,5 +1,7 @@
 #include "transport/relay_server.hpp"
 
+#include "transport/relay_metrics.hpp"
+
 #include <spdlog/spdlog.h>
 
 #include <boost/asio/ip/tcp.hpp>
@@ -15,6 +17,7 @@
 
 #include "protocol/text.hpp"
 #include "transport/listen.hpp"
+#include "transport/relay_metrics.hpp"
 #include "transport/ws_stream.hpp"
 
 namespace sb::transport {
@@ -116,6 +119,7 @@ class relay_http_session : public std::enable_shared_from_this<relay_http_sessio
                        if (ec) return self->shutdown();
                        auto req = self->parser_->release();
                        if (websocket::is_upgrade(req)) return self->upgrade(std::move(req));
+                       if (self->operations(req)) return;
                        self->manage(req);
                      });
   }
@@ -136,6 +140,26 @@ class relay_http_session : public std::enable_shared_from_this<relay_http_sessio
       net::dispatch(self->stream_.get_executor(),
                     [self, res = std::move(res)]() mutable { self->write(std::move(res)); });
     });
+  }
+
+  /// GET /healthz and /metrics, for load balancers and Prometheus; paths the management API never uses.
+  bool operations(const http::request<http::string_body>& req) {
+    if (req.method() != http::verb::get) return false;
+    const auto path = std::string(req.target()).substr(0, req.target().find('?'));
+    if (path != "/healthz" && path != "/metrics") return false;
+    http::response<http::string_body> res{http::status::ok, req.version()};
+    res.set(http::field::server, "switchboard-relay");
+    res.keep_alive(req.keep_alive());
+    if (path == "/healthz") {
+      res.set(http::field::content_type, "text/plain");
+      res.body() = "ok\n";
+    } else {
+      res.set(http::field::content_type, "text/plain; version=0.0.4");
+      res.body() = render_relay_metrics(*server_->hub, *server_->api);
+    }
+    res.prepare_payload();
+    write(std::move(res));
+    return true;
   }
 
   void reply_status(int status, const std::string& detail) {

@@ -905,6 +905,8 @@ relay_auth management_api::authorize_relay(const std::string& tunnel_id, std::st
   return store_.find(tunnel_id) ? relay_auth::ok : relay_auth::not_found;
 }
 
+std::size_t management_api::stored_tunnels() const { return store_.size(); }
+
 std::optional<tunnel_record> management_api::find_tunnel(const std::string& tunnel_id) const {
   return store_.find(tunnel_id);
 }

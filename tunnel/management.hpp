@@ -249,6 +249,8 @@ class management_api {
   /// Call before serving, like set_relay_host_public_keys.
   void set_max_json_depth(std::size_t depth);
   const management_counters& counters() const { return *counters_; }
+  /// Tunnels in the durable snapshot.
+  std::size_t stored_tunnels() const;
 
   /// A fresh token for `tunnel_id` with `scopes`, valid for the configured lifetime from now.
   std::string issue_tunnel_token(const std::string& tunnel_id, const std::vector<std::string>& scopes) const;

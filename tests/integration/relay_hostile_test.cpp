@@ -2,6 +2,7 @@
 // must be refused with a clear status while the relay keeps serving everyone else.
 #include <catch2/catch.hpp>
 #include <nlohmann/json.hpp>
+#include <sstream>
 
 #include "support/tunnel_fixture.hpp"
 #include "transport/http_client.hpp"
@@ -25,6 +26,20 @@ sb::transport::http_reply call(const std::string& method, const std::string& url
   auto r = sb::transport::http_request(c);
   if (auto* error = std::get_if<std::string>(&r)) FAIL("request failed: " << *error);
   return std::get<sb::transport::http_reply>(r);
+}
+
+/// One sample of the relay's /metrics, read over HTTP as Prometheus would; -1 when the line is missing.
+double relay_metric(relay_fixture& relay, const std::string& sample) {
+  const auto reply = call("GET", relay.base_url() + "/metrics", "");
+  REQUIRE(reply.status == 200);
+  std::istringstream lines(reply.body);
+  for (std::string line; std::getline(lines, line);)
+    if (line.rfind(sample + ' ', 0) == 0) return std::stod(line.substr(sample.size() + 1));
+  return -1;
+}
+
+std::string limit_sample(const std::string& flag) {
+  return "switchboard_relay_limit_exceeded_total{limit=\"" + flag + "\"}";
 }
 
 /// A relay WebSocket with a valid token that never speaks SSH: connected, then only read from.
@@ -110,6 +125,10 @@ TEST_CASE("a 200,000-deep JSON body posted with a connect token is answered 400 
   CHECK(call("POST", events, connect, R"([{"name":"after"}])").status == 200);
   CHECK(call("GET", relay.base_url() + "/tunnels/" + relay_fixture::tunnel_id, connect).status == 200);
   CHECK(relay.api->counters().json_too_deep == 1);
+  CHECK(relay_metric(relay, limit_sample("max-json-depth")) == 1);
+  const auto health = call("GET", relay.base_url() + "/healthz", "");
+  CHECK(health.status == 200);
+  CHECK(health.body == "ok\n");
 }
 
 TEST_CASE("relay WebSockets that never speak SSH are closed at the handshake deadline and counted",
@@ -127,6 +146,10 @@ TEST_CASE("relay WebSockets that never speak SSH are closed at the handshake dea
   CHECK(ready_within(host_closed, 10s));
   CHECK(eventually([&] { return relay.hub->counters().ssh_handshake_timeouts == 2; }));
   CHECK(relay.hub->counters().idle_timeouts == 0);
+  CHECK(relay_metric(relay, limit_sample("ssh-handshake-timeout-ms")) == 2);
+  CHECK(relay_metric(relay, limit_sample("idle-timeout-ms")) == 0);
+  CHECK(relay_metric(relay, "switchboard_relay_hosts_accepted_total") == 1);
+  CHECK(relay_metric(relay, "switchboard_relay_clients_accepted_total") == 1);
 }
 
 TEST_CASE("a V1 client spliced to a V1 host is closed when it sends nothing by the handshake deadline",
@@ -191,5 +214,9 @@ TEST_CASE(
   CHECK_FALSE(eventually([&] { return host.ended.load(); }, 2500ms));
   CHECK(relay.hub->counters().ssh_handshake_timeouts == 0);
   CHECK(relay.hub->counters().idle_timeouts == 1);
+  CHECK(relay_metric(relay, limit_sample("idle-timeout-ms")) == 1);
+  CHECK(relay_metric(relay, "switchboard_relay_hosts") == 1);
+  CHECK(relay_metric(relay, "switchboard_relay_clients") == 0);
+  CHECK(relay_metric(relay, "switchboard_relay_stored_tunnels") == 1);
   client->stop();
 }

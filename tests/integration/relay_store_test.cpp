@@ -114,6 +114,10 @@ TEST_CASE(
     CHECK(relay.call("GET", "/tunnels/kept-two").status == 200);
     CHECK(relay.call("GET", "/tunnels/lost-one").status == 404);
     CHECK(relay.child->err().find("No space left on device") != std::string::npos);
+    // Counted where an operator looks: both refused changes, and the two tunnels stored.
+    const auto metrics = relay.call("GET", "/metrics").body;
+    CHECK(metrics.find("\nswitchboard_relay_store_write_failures_total 2\n") != std::string::npos);
+    CHECK(metrics.find("\nswitchboard_relay_stored_tunnels 2\n") != std::string::npos);
   }
 
   // On disk: exactly what was acknowledged, as valid JSON, and no temporary file left behind.

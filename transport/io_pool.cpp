@@ -1,0 +1,30 @@
+#include "transport/io_pool.hpp"
+
+namespace sb::transport {
+
+io_pool::io_pool(unsigned threads) : guard_(boost::asio::make_work_guard(ioc_)) {
+  threads_.reserve(threads);
+  for (unsigned i = 0; i < threads; ++i)
+    threads_.emplace_back([this] {
+      ioc_.run();
+      ++finished_;
+    });
+}
+
+io_pool::~io_pool() { drain_and_join(std::chrono::milliseconds(0)); }
+
+bool io_pool::drain_and_join(std::chrono::milliseconds grace) {
+  if (threads_.empty()) return true;
+  guard_.reset();
+  const auto deadline = std::chrono::steady_clock::now() + grace;
+  // run() returns on every thread once no handler and no operation is left: that is "drained".
+  while (finished_.load() < threads_.size() && std::chrono::steady_clock::now() < deadline)
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  const bool drained = finished_.load() == threads_.size();
+  ioc_.stop();
+  for (auto& t : threads_) t.join();
+  threads_.clear();
+  return drained;
+}
+
+}  // namespace sb::transport
