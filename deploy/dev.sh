@@ -5,6 +5,7 @@
 #                               build/       Release: every test
 #                               build-asan/  AddressSanitizer + UndefinedBehaviorSanitizer: every test again
 #                               build-fuzz/  clang++-14 libFuzzer targets: a short run of each (tests/fuzz)
+#   bash deploy/dev.sh asan [ctest args]   the ASan+UBSan tree alone (build-asan/)
 #   bash deploy/dev.sh tsan   ThreadSanitizer tree (build-tsan/): the actor, transport and tunnel integration tests
 #   bash deploy/dev.sh fuzz [cpu-seconds-per-target] [target...]   long fuzzing runs (tests/fuzz/run-long)
 # Works on a fresh Debian 12 machine as root; .ci/run calls the test command.
@@ -126,6 +127,14 @@ case "${1:-}" in
       exit 1
     fi
     ;;
+  asan)
+    # The ASan+UBSan tree alone, as `test` runs it; extra arguments go to ctest (e.g. -R relay).
+    install_missing
+    build_asan
+    shift
+    run_ctest "$root/build-asan" -E "official SDK host and client work through a wss relay" "$@"
+    if ((${#failed_trees[@]})); then exit 1; fi
+    ;;
   tsan)
     install_missing
     configure_tree "$root/build-tsan" "${sanitizer_args[@]}" -DSWITCHBOARD_SANITIZERS=thread
@@ -143,7 +152,7 @@ case "${1:-}" in
     exec "$root/tests/fuzz/run-long" "$@"
     ;;
   *)
-    echo "usage: $0 run|test|tsan|fuzz" >&2
+    echo "usage: $0 run|test|asan|tsan|fuzz" >&2
     exit 2
     ;;
 esac

@@ -2,6 +2,12 @@
 
 namespace sb::transport {
 
+void run_ready_handlers(boost::asio::io_context& ioc) {
+  ioc.restart();
+  for (int round = 0; round < max_ready_rounds && ioc.poll() > 0; ++round) {
+  }
+}
+
 io_pool::io_pool(unsigned threads) : guard_(boost::asio::make_work_guard(ioc_)) {
   threads_.reserve(threads);
   for (unsigned i = 0; i < threads; ++i)
@@ -24,6 +30,7 @@ bool io_pool::drain_and_join(std::chrono::milliseconds grace) {
   ioc_.stop();
   for (auto& t : threads_) t.join();
   threads_.clear();
+  run_ready_handlers(ioc_);
   return drained;
 }
 

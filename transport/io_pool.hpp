@@ -16,6 +16,13 @@ namespace sb::transport {
 /// How long a command that is stopping lets queued closes run before it drops what is left.
 inline constexpr std::chrono::milliseconds shutdown_grace{2000};
 
+/// After its threads are joined, runs on the calling thread what is ready (posted handlers, I/O already
+/// complete) without waiting for anything, a bounded number of rounds: a close posted just before the loop
+/// stopped still runs, and releases the objects whose handlers keep each other alive. What still waits for
+/// the network is dropped with the io_context.
+void run_ready_handlers(boost::asio::io_context& ioc);
+inline constexpr int max_ready_rounds = 64;
+
 class io_pool {
  public:
   explicit io_pool(unsigned threads);

@@ -222,13 +222,20 @@ class ws_session : public connection_sink, public std::enable_shared_from_this<w
 
   void do_write() {
     writing_ = true;
+    writing_bytes_ = queue_.front()->size();
     ws_.text(true);
     ws_.async_write(net::buffer(*queue_.front()),
                     beast::bind_front_handler(&ws_session::on_write, this->shared_from_this()));
   }
 
-  void on_write(beast::error_code ec, std::size_t) {
+  void on_write(beast::error_code ec, std::size_t bytes) {
     writing_ = false;
+    if (raw_close_pending_) {
+      // Beast aborts the write once the read has failed; the frame is whole on the wire only when every byte
+      // of the message went out, and only then may the close follow it.
+      raw_close_pending_ = false;
+      return bytes == writing_bytes_ ? write_raw_close() : terminate();
+    }
     if (!queue_.empty()) {
       queued_bytes_ -= queue_.front()->size();
       queue_.pop_front();
@@ -257,11 +264,22 @@ class ws_session : public connection_sink, public std::enable_shared_from_this<w
 
   /// A read failed inside permessage-deflate: Beast gives up on the stream without a close frame, so one is
   /// written by hand (control frames are never compressed, server frames are unmasked) before the socket
-  /// goes, telling the peer why (RFC 7692 8.1 / RFC 6455 7.1.7). Skipped if a Beast write is mid-frame.
+  /// goes, telling the peer why (RFC 7692 8.1 / RFC 6455 7.1.7). While a Beast write is in flight, the close
+  /// follows it in on_write, and only if that message went out whole: never inside another frame.
   bool send_raw_close_after(beast::error_code ec) {
     static const auto& zlib_errors = beast::zlib::make_error_code(beast::zlib::error::general).category();
     const bool inflate_failed = ec.category() == zlib_errors || ec == websocket::error::partial_deflate_block;
-    if (!inflate_failed || writing_ || closing_) return false;
+    if (!inflate_failed || closing_) return false;
+    closing_ = true;
+    close_code_ = protocol::invalid_payload_close;
+    if (writing_)
+      raw_close_pending_ = true;
+    else
+      write_raw_close();
+    return true;
+  }
+
+  void write_raw_close() {
     static constexpr char reason[] = "invalid compressed data";
     auto frame = std::make_shared<std::string>();
     frame->push_back(static_cast<char>(0x88));  // FIN + close
@@ -269,12 +287,9 @@ class ws_session : public connection_sink, public std::enable_shared_from_this<w
     frame->push_back(static_cast<char>(protocol::invalid_payload_close >> 8));
     frame->push_back(static_cast<char>(protocol::invalid_payload_close & 0xff));
     frame->append(reason, sizeof(reason) - 1);
-    closing_ = true;
-    close_code_ = protocol::invalid_payload_close;
     net::async_write(
         ws_.next_layer(), net::buffer(*frame),
         [self = this->shared_from_this(), frame](beast::error_code, std::size_t) { self->terminate(); });
-    return true;
   }
 
   void begin_close(std::uint16_t code, std::string reason, bool flush) {
@@ -371,6 +386,8 @@ class ws_session : public connection_sink, public std::enable_shared_from_this<w
   std::string close_reason_;
   bool open_ = false;
   bool writing_ = false;
+  bool raw_close_pending_ = false;  // a corrupt-deflate close waits for the write in flight
+  std::size_t writing_bytes_ = 0;   // the size of the message being written
   bool closing_ = false;
   bool close_sent_ = false;
   bool flush_before_close_ = true;

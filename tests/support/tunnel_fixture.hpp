@@ -8,6 +8,7 @@
 #include <thread>
 
 #include "support/gateway_fixture.hpp"
+#include "transport/io_pool.hpp"
 #include "transport/relay_server.hpp"
 #include "transport/tunnel_peers.hpp"
 
@@ -26,6 +27,7 @@ struct io_threads {
     guard.reset();
     ioc.stop();
     for (auto& t : threads) t.join();
+    sb::transport::run_ready_handlers(ioc);  // closes posted by stop() calls run: nothing is left to leak
   }
 };
 
