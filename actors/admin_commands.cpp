@@ -38,7 +38,7 @@ void fan_in(asker self, const std::vector<std::pair<std::string, Handle>>& targe
     auto finish = [acc] {
       if (--acc->remaining == 0) acc->done(std::move(acc->results));
     };
-    self->request(targets[i].second, admin_ask_timeout, msg...)
+    self->request(targets[i].second, status_ask_timeout, msg...)
         .then(
             [acc, i, finish](Reply& r) {
               acc->results[i].second = std::move(r);
@@ -116,7 +116,7 @@ template <class Handle, class Info>
 void one_info(asker self, const index_page<Handle>& found, const char* what, const std::string& id,
               const respond_fn& respond) {
   if (found.entries.empty()) return respond(admin_fail(std::string("no ") + what + " '" + id + "'"));
-  self->request(found.entries.front().second, admin_ask_timeout, info_atom_v)
+  self->request(found.entries.front().second, status_ask_timeout, info_atom_v)
       .then([respond, what](Info& info) { respond(admin_ok({{what, info}})); },
             [respond, what](caf::error&) { respond(admin_fail(std::string(what) + " did not answer")); });
 }
@@ -127,15 +127,15 @@ void list_actors(asker self, const context_ptr& ctx, const respond_fn& respond) 
   const auto everything = std::numeric_limits<std::uint64_t>::max();
   auto targets = std::make_shared<std::vector<std::pair<std::string, status_actor>>>();
   targets->emplace_back(ctx->node_id, sup);
-  self->request(sup, admin_ask_timeout, client_page_atom_v, std::string{}, everything)
+  self->request(sup, status_ask_timeout, client_page_atom_v, std::string{}, everything)
       .then(
           [=](client_page& clients) {
             for (auto& [id, c] : clients.entries) targets->emplace_back(id, c);
-            self->request(sup, admin_ask_timeout, session_page_atom_v, std::string{}, everything)
+            self->request(sup, status_ask_timeout, session_page_atom_v, std::string{}, everything)
                 .then(
                     [=](session_page& sessions) {
                       for (auto& [id, s] : sessions.entries) targets->emplace_back(id, s);
-                      self->request(sup, admin_ask_timeout, registry_atom_v)
+                      self->request(sup, status_ask_timeout, registry_atom_v)
                           .then(
                               [=](registry_actor& registry) {
                                 targets->emplace_back("agents", registry);
@@ -161,10 +161,10 @@ void list_actors(asker self, const context_ptr& ctx, const respond_fn& respond) 
 }
 
 void list_agents(asker self, const context_ptr& ctx, const protocol::admin_command& c, const respond_fn& respond) {
-  self->request(ctx->supervisor, admin_ask_timeout, registry_atom_v)
+  self->request(ctx->supervisor, status_ask_timeout, registry_atom_v)
       .then(
           [self, c, respond](registry_actor& registry) {
-            self->request(registry, admin_ask_timeout, agent_page_atom_v, c.cursor, c.limit)
+            self->request(registry, status_ask_timeout, agent_page_atom_v, c.cursor, c.limit)
                 .then([respond](agent_page& page) { respond(admin_ok(page)); },
                       [respond](caf::error&) { respond(admin_fail("agent registry did not answer")); });
           },
@@ -189,34 +189,34 @@ void run(asker self, const context_ptr& ctx, const protocol::admin_command& c, c
   auto silent = [respond](caf::error& err) { respond(admin_fail("node did not answer: " + to_string(err))); };
   switch (c.what) {
     case verb::stats:
-      self->request(sup, admin_ask_timeout, node_stats_atom_v)
+      self->request(sup, status_ask_timeout, node_stats_atom_v)
           .then([ctx, respond](node_stats& n) { respond(admin_ok(stats(ctx, n))); }, silent);
       return;
     case verb::actors:
       return list_actors(self, ctx, respond);
     case verb::clients:
-      self->request(sup, admin_ask_timeout, client_page_atom_v, c.cursor, c.limit)
+      self->request(sup, status_ask_timeout, client_page_atom_v, c.cursor, c.limit)
           .then([self, respond](client_page& page) {
                   page_infos<client_actor, client_info>(self, page, "clients", "clientId", respond);
                 },
                 silent);
       return;
     case verb::client:
-      self->request(sup, admin_ask_timeout, find_client_atom_v, c.id)
+      self->request(sup, status_ask_timeout, find_client_atom_v, c.id)
           .then([self, respond, id = c.id](client_page& found) {
                   one_info<client_actor, client_info>(self, found, "client", id, respond);
                 },
                 silent);
       return;
     case verb::sessions:
-      self->request(sup, admin_ask_timeout, session_page_atom_v, c.cursor, c.limit)
+      self->request(sup, status_ask_timeout, session_page_atom_v, c.cursor, c.limit)
           .then([self, respond](session_page& page) {
                   page_infos<session_actor, session_info>(self, page, "sessions", "id", respond);
                 },
                 silent);
       return;
     case verb::session:
-      self->request(sup, admin_ask_timeout, find_session_atom_v, c.id)
+      self->request(sup, status_ask_timeout, find_session_atom_v, c.id)
           .then([self, respond, id = c.id](session_page& found) {
                   one_info<session_actor, session_info>(self, found, "session", id, respond);
                 },
@@ -225,14 +225,14 @@ void run(asker self, const context_ptr& ctx, const protocol::admin_command& c, c
     case verb::agents:
       return list_agents(self, ctx, c, respond);
     case verb::kick:
-      self->request(sup, admin_ask_timeout, kick_atom_v, c.id, c.reason)
+      self->request(sup, status_ask_timeout, kick_atom_v, c.id, c.reason)
           .then([respond, id = c.id](bool kicked) {
                   respond(kicked ? admin_ok({{"kicked", id}}) : admin_fail("no client '" + id + "'"));
                 },
                 silent);
       return;
     case verb::drain:
-      self->request(sup, admin_ask_timeout, drain_atom_v)
+      self->request(sup, status_ask_timeout, drain_atom_v)
           .then([respond](std::size_t clients) { respond(admin_ok({{"draining", true}, {"clients", clients}})); },
                 silent);
       return;

@@ -21,9 +21,6 @@ inline constexpr std::size_t page_byte_budget = 2 * 1024 * 1024;
 /// An entry larger than this is listed by its id and size alone (`truncated: true`, `bytes`).
 inline constexpr std::size_t max_entry_bytes = page_byte_budget;
 
-/// How long the edge waits for one actor's answer before it reports it as silent.
-inline constexpr auto admin_ask_timeout = std::chrono::seconds(3);
-
 /// {"ok": true, "result": ...} and {"ok": false, "error": ...}: every admin answer has one of these shapes.
 nlohmann::json admin_ok(nlohmann::json result);
 nlohmann::json admin_fail(std::string message);

@@ -2,6 +2,7 @@
 // Typed answers of the actors' `info` and `status` requests. An actor fills a struct; only the edge that
 // speaks JSON (the admin socket, the HTTP API) renders it, with to_json below, so a field renamed in one place
 // is a compile error everywhere else instead of a silent 0 read back by string key.
+#include <chrono>
 #include <cstdint>
 #include <nlohmann/json.hpp>
 #include <optional>
@@ -10,6 +11,10 @@
 #include <vector>
 
 namespace sb::actors {
+
+/// How long an actor asking another for its `info` or `status` waits: one silent actor is reported as such
+/// instead of holding up an admin answer.
+inline constexpr std::chrono::seconds status_ask_timeout{3};
 
 // -- `info`: the full record of one client, session or agent --------------------------------------------
 

@@ -13,7 +13,6 @@ namespace {
 
 using tunnel::connection_status;
 using tunnel::next_step;
-constexpr auto ask_timeout = std::chrono::seconds(3);
 
 /// A blocking call (endpoint registration, a token command) on a thread an actor's state owns and joins
 /// when the actor stops: it cannot outlive the actor, or the actor system. The thread must hold its actor
@@ -364,7 +363,7 @@ tunnel_supervisor_actor::behavior_type supervisor_behavior(supervisor_ptr self, 
           return base;
         }
         auto rp = self->make_response_promise<tunnel_info>();
-        self->request(self->state.child, ask_timeout, status_atom_v)
+        self->request(self->state.child, status_ask_timeout, status_atom_v)
             .then(
                 [rp, base](actor_status& child) mutable {
                   const auto& st = std::get<tunnel_connection_status>(child.state);
@@ -383,7 +382,7 @@ tunnel_supervisor_actor::behavior_type supervisor_behavior(supervisor_ptr self, 
         if (!self->state.child) return std::vector<status_actor>{};
         auto rp = self->make_response_promise<std::vector<status_actor>>();
         auto child = self->state.child;
-        self->request(child, ask_timeout, children_atom_v)
+        self->request(child, status_ask_timeout, children_atom_v)
             .then(
                 [rp, child](std::vector<status_actor>& streams) mutable {
                   streams.insert(streams.begin(), status_actor{child});
@@ -419,12 +418,12 @@ void tunnel_admin(caf::actor_system& sys, const tunnel_supervisor_actor& supervi
       respond(admin_fail("tunnel supervisor did not answer: " + to_string(e)));
     };
     if (what == verb::tunnel) {
-      self->request(supervisor, ask_timeout, info_atom_v)
+      self->request(supervisor, status_ask_timeout, info_atom_v)
           .then([respond](tunnel_info& info) { respond(admin_ok(info)); }, silent);
       return;
     }
     // actors: the supervisor, its connection and every stream, each asked live.
-    self->request(supervisor, ask_timeout, children_atom_v)
+    self->request(supervisor, status_ask_timeout, children_atom_v)
         .then(
             [self, supervisor, respond](std::vector<status_actor>& children) {
               children.insert(children.begin(), status_actor{supervisor});
@@ -434,7 +433,7 @@ void tunnel_admin(caf::actor_system& sys, const tunnel_supervisor_actor& supervi
                 if (--*remaining == 0) respond(admin_ok({{"actors", *results}}));
               };
               for (auto& a : children)
-                self->request(a, ask_timeout, status_atom_v)
+                self->request(a, status_ask_timeout, status_atom_v)
                     .then(
                         [results, finish_one](actor_status& s) {
                           results->push_back(s);

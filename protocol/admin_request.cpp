@@ -1,5 +1,7 @@
 #include "protocol/admin_request.hpp"
 
+#include "protocol/text.hpp"
+
 namespace sb::protocol {
 
 std::variant<nlohmann::json, std::string> parse_admin_request(std::string_view line, std::size_t max_depth) {
@@ -45,18 +47,10 @@ constexpr verb_rule verbs[] = {
 std::optional<std::uint16_t> port_arg(const nlohmann::json& request) {
   auto it = request.find("port");
   if (it == request.end()) return std::nullopt;
-  if (it->is_number_unsigned() && it->get<std::uint64_t>() >= 1 && it->get<std::uint64_t>() <= 65535)
-    return static_cast<std::uint16_t>(it->get<std::uint64_t>());
+  if (it->is_number_integer() && it->get<std::int64_t>() >= 1 && it->get<std::int64_t>() <= 65535)
+    return static_cast<std::uint16_t>(it->get<std::int64_t>());
   if (!it->is_string()) return std::nullopt;
-  const auto& text = it->get_ref<const std::string&>();
-  if (text.empty() || text.size() > 5) return std::nullopt;
-  unsigned v = 0;
-  for (char c : text) {
-    if (c < '0' || c > '9') return std::nullopt;
-    v = v * 10 + static_cast<unsigned>(c - '0');
-  }
-  if (v < 1 || v > 65535) return std::nullopt;
-  return static_cast<std::uint16_t>(v);
+  return parse_port(it->get_ref<const std::string&>());
 }
 
 /// cursor and limit of a listing; the error text when either is malformed.
@@ -66,9 +60,11 @@ std::optional<std::string> page_args(const nlohmann::json& request, admin_comman
     out.cursor = it->get<std::string>();
   }
   if (auto it = request.find("limit"); it != request.end() && !it->is_null()) {
-    if (!it->is_number_unsigned() || it->get<std::uint64_t>() < 1 || it->get<std::uint64_t>() > max_page_limit)
+    // Integers only (2.5 and "10" are refused); written text parses as unsigned, built JSON may be signed.
+    if (!it->is_number_integer() || it->get<std::int64_t>() < 1 ||
+        it->get<std::int64_t>() > static_cast<std::int64_t>(max_page_limit))
       return "'limit' must be an integer from 1 to " + std::to_string(max_page_limit);
-    out.limit = it->get<std::uint64_t>();
+    out.limit = static_cast<std::uint64_t>(it->get<std::int64_t>());
   }
   return std::nullopt;
 }
