@@ -1,263 +1,264 @@
-// Admin socket commands (PROTOCOL.md "Admin socket"). Live state is asked from the actors that own it, never
-// read from a separate bookkeeping copy.
 #include "actors/admin_commands.hpp"
 
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
 #include <caf/all.hpp>
+#include <memory>
 #include <optional>
-#include <variant>
-
-#include "actors/supervisor.hpp"
-#include "actors/type_ids.hpp"
 
 namespace sb::actors {
 
 namespace {
 
-constexpr auto ask_timeout = std::chrono::seconds(3);
+using json = nlohmann::json;
+using verb = protocol::admin_command::verb;
+using asker = caf::event_based_actor*;
+using respond_fn = std::function<void(json)>;
 
-json ok(json result) { return {{"ok", true}, {"result", std::move(result)}}; }
-json fail(std::string message) { return {{"ok", false}, {"error", std::move(message)}}; }
+/// Every answer of one fan-out, in the order of the targets; a target that did not answer in time is nullopt.
+template <class Reply>
+using answers = std::vector<std::pair<std::string, std::optional<Reply>>>;
 
-/// Asks every target with `atom` and hands the answers to `done`; a target that does not answer in time is
-/// reported through `on_silent` instead of holding up the rest.
-template <class Atom>
-void fan_in(supervisor_actor* self, std::vector<std::pair<std::string, caf::actor>> targets, Atom atom,
-            std::function<json(const std::string&)> on_silent, std::function<void(json)> done) {
+/// Asks every target with the same message; `done` runs once, when the last one answered or timed out, so
+/// one silent actor never holds up the rest.
+template <class Reply, class Handle, class... Ts>
+void fan_in(asker self, const std::vector<std::pair<std::string, Handle>>& targets,
+            std::function<void(answers<Reply>)> done, Ts... msg) {
   struct collector {
+    answers<Reply> results;
     std::size_t remaining;
-    json results = json::array();
-    std::function<void(json)> done;
+    std::function<void(answers<Reply>)> done;
   };
-  auto acc = std::make_shared<collector>(collector{targets.size(), json::array(), std::move(done)});
-  if (targets.empty()) return acc->done(std::move(acc->results));
-  for (auto& [id, target] : targets) {
-    auto finish_one = [acc](json item) {
-      if (!item.is_null()) acc->results.push_back(std::move(item));
+  auto acc = std::make_shared<collector>(collector{{}, targets.size(), std::move(done)});
+  if (targets.empty()) return acc->done({});
+  acc->results.resize(targets.size());
+  for (std::size_t i = 0; i < targets.size(); ++i) {
+    acc->results[i].first = targets[i].first;
+    auto finish = [acc] {
       if (--acc->remaining == 0) acc->done(std::move(acc->results));
     };
-    self->request(target, ask_timeout, atom)
-        .then([finish_one](json& answer) { finish_one(std::move(answer)); },
-              [finish_one, on_silent, id = id](caf::error&) {
-                finish_one(on_silent ? on_silent(id) : json());
-              });
+    self->request(targets[i].second, status_ask_timeout, msg...)
+        .then(
+            [acc, i, finish](Reply& r) {
+              acc->results[i].second = std::move(r);
+              finish();
+            },
+            [finish](caf::error&) { finish(); });
   }
 }
 
-std::vector<std::pair<std::string, caf::actor>> entries(const std::map<std::string, caf::actor>& index) {
-  return {index.begin(), index.end()};
-}
-
-std::optional<std::string> string_arg(const json& request, const char* key) {
-  auto it = request.find(key);
-  if (it == request.end() || !it->is_string()) return std::nullopt;
-  return it->get<std::string>();
-}
-
-caf::result<json> ask_one(supervisor_actor* self, const std::map<std::string, caf::actor>& index,
-                          const json& request, const char* what, const std::string& result_key) {
-  auto id = string_arg(request, "id");
-  auto rp = self->make_response_promise<json>();
-  if (!id) return rp.deliver(fail(std::string("'") + what + "' needs a string 'id'"));
-  auto it = index.find(*id);
-  if (it == index.end()) return rp.deliver(fail(std::string("no ") + what + " '" + *id + "'"));
-  self->request(it->second, ask_timeout, info_atom_v)
-      .then(
-          [rp, result_key](json& info) mutable {
-            rp.deliver(ok({{result_key, std::move(info)}}));
-          },
-          [rp, what](caf::error&) mutable { rp.deliver(fail(std::string(what) + " did not answer")); });
-  return rp;
-}
-
-caf::result<json> list_actors(supervisor_actor* self) {
-  auto& st = self->state;
-  auto targets = entries(st.clients);
-  for (const auto& s : st.sessions) targets.push_back(s);
-  targets.emplace_back("agents", st.ctx->registry);
-  json own = {{"kind", "supervisor"},
-              {"id", st.ctx->node_id},
-              {"mailbox", self->mailbox().size()},
-              {"state",
-               {{"clients", st.clients.size()},
-                {"sessions", st.sessions.size()},
-                {"draining", st.ctx->server_state->draining.load()}}}};
-  auto rp = self->make_response_promise<json>();
-  fan_in(
-      self, std::move(targets), status_atom_v,
-      [](const std::string& id) -> json {
-        return {{"kind", "unknown"}, {"id", id}, {"mailbox", nullptr}, {"state", "unresponsive"}};
-      },
-      [rp, own](json list) mutable {
-        list.insert(list.begin(), own);
-        rp.deliver(ok({{"actors", std::move(list)}}));
-      });
-  return rp;
-}
-
-json stats(supervisor_actor* self) {
-  const auto& st = self->state;
-  const auto& m = *st.ctx->metrics;
+json stats(const context_ptr& ctx, const node_stats& n) {
+  const auto& m = *ctx->metrics;
   auto total = [](const transport::labeled_counter& c) {
-    std::uint64_t n = 0;
-    for (const auto& [_, v] : c.snapshot()) n += v;
-    return n;
+    std::uint64_t sum = 0;
+    for (const auto& [_, v] : c.snapshot()) sum += v;
+    return sum;
   };
-  return ok({{"nodeId", st.ctx->node_id},
-             {"uptimeMs", std::chrono::duration_cast<std::chrono::milliseconds>(
-                              std::chrono::steady_clock::now() - st.ctx->started)
-                              .count()},
-             {"draining", st.ctx->server_state->draining.load()},
-             {"connections", m.connections.load()},
-             {"clients", st.clients.size()},
-             {"authenticatedClients", st.presence.size()},
-             {"sessions", st.sessions.size()},
-             {"agents", m.agents.load()},
-             {"agentsOnline", m.agents_online.load()},
-             {"messagesIn", total(m.messages_in)},
-             {"messagesOut", total(m.messages_out)},
-             {"errors", total(m.errors)},
-             {"slowConsumersDropped", m.slow_consumers_dropped.load()},
-             {"routes", m.routes_total.load()}});
+  return {{"nodeId", ctx->node_id},
+          {"uptimeMs", std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() -
+                                                                             ctx->started)
+                           .count()},
+          {"draining", ctx->server_state->draining.load()},
+          {"connections", m.connections.load()},
+          {"clients", n.clients},
+          {"authenticatedClients", n.authenticated_clients},
+          {"sessions", n.sessions},
+          {"agents", m.agents.load()},
+          {"agentsOnline", m.agents_online.load()},
+          {"messagesIn", total(m.messages_in)},
+          {"messagesOut", total(m.messages_out)},
+          {"errors", total(m.errors)},
+          {"slowConsumersDropped", m.slow_consumers_dropped.load()},
+          {"routes", m.routes_total.load()}};
 }
 
-}  // namespace
-
-json drain_clients(supervisor_actor* self) {
-  auto& st = self->state;
-  st.ctx->server_state->draining.store(true);
-  for (const auto& [_, c] : st.clients) self->send(c, drain_atom_v);
-  spdlog::info("draining: closing {} clients with 1001", st.clients.size());
-  return ok({{"draining", true}, {"clients", st.clients.size()}});
-}
-
-namespace {
-
-json kick(supervisor_actor* self, const json& request) {
-  auto id = string_arg(request, "id");
-  if (!id) return fail("'kick' needs a string 'id'");
-  auto it = self->state.clients.find(*id);
-  if (it == self->state.clients.end()) return fail("no client '" + *id + "'");
-  self->send(it->second, kick_atom_v, string_arg(request, "reason").value_or("kicked by operator"));
-  return ok({{"kicked", *id}});
-}
-
-json set_log_level(const json& request) {
-  auto level = string_arg(request, "level");
-  if (!level) return fail("'log' needs a string 'level'");
-  auto parsed = spdlog::level::from_str(*level);
-  if (parsed == spdlog::level::off && *level != "off") return fail("unknown log level '" + *level + "'");
-  spdlog::set_level(parsed);
-  return ok({{"level", *level}});
-}
-
-/// Answers at once. Returning a json straight into caf::result<json> would brace-wrap it into an array.
-caf::result<json> now(supervisor_actor* self, json answer) {
-  auto rp = self->make_response_promise<json>();
-  rp.deliver(std::move(answer));
-  return rp;
-}
-
-struct page_request {
-  std::string cursor;
-  std::uint64_t limit = default_page_limit;
-};
-
-std::variant<page_request, std::string> page_args(const json& request) {
-  page_request page;
-  if (auto it = request.find("cursor"); it != request.end() && !it->is_null()) {
-    if (!it->is_string()) return std::string("'cursor' must be a string (the 'next' of the page before)");
-    page.cursor = it->get<std::string>();
-  }
-  if (auto it = request.find("limit"); it != request.end() && !it->is_null()) {
-    if (!it->is_number_unsigned() || it->get<std::uint64_t>() < 1 ||
-        it->get<std::uint64_t>() > max_page_limit)
-      return "'limit' must be an integer from 1 to " + std::to_string(max_page_limit);
-    page.limit = it->get<std::uint64_t>();
-  }
-  return page;
-}
-
-/// A page of the actors in `index` (ordered by id), each asked live: up to `limit` after `cursor`, sorted by
-/// `id_key` and cut short at page_byte_budget; `next` when more follow. An actor that does not answer in time
-/// is left out of its page without ending the listing.
-caf::result<json> collect_page(supervisor_actor* self, const std::map<std::string, caf::actor>& index,
-                               const json& request, const std::string& key, const std::string& id_key) {
-  auto args = page_args(request);
-  if (auto* err = std::get_if<std::string>(&args)) return now(self, fail(*err));
-  const auto& page = std::get<page_request>(args);
-  std::vector<std::pair<std::string, caf::actor>> targets;
-  auto it = page.cursor.empty() ? index.begin() : index.upper_bound(page.cursor);
-  for (; it != index.end() && targets.size() < page.limit; ++it) targets.emplace_back(*it);
-  std::optional<std::string> more;
-  if (it != index.end()) more = targets.back().first;
-  const auto total = index.size();
-  auto rp = self->make_response_promise<json>();
-  fan_in(self, std::move(targets), info_atom_v, nullptr, [rp, key, id_key, more, total](json list) mutable {
-    auto id_of = [&id_key](const json& e) { return e.is_object() ? e.value(id_key, "") : ""; };
-    std::sort(list.begin(), list.end(),
-              [&id_of](const json& a, const json& b) { return id_of(a) < id_of(b); });
-    json entries = json::array();
-    std::size_t bytes = 0;
-    auto next = more;
-    for (auto& e : list) {
-      auto size = e.dump(-1, ' ', false, json::error_handler_t::replace).size();
-      if (size > max_entry_bytes) {
-        e = {{id_key, id_of(e)}, {"truncated", true}, {"bytes", size}};
-        size = e.dump().size();
-      }
-      if (!entries.empty() && bytes + size > page_byte_budget) {
-        next = id_of(entries.back());
-        break;
-      }
-      bytes += size;
-      entries.push_back(std::move(e));
+/// Renders a page of info answers: sorted by id, cut short at page_byte_budget, oversized entries listed by
+/// id and size alone; `next` when more follow.
+template <class Info>
+json render_page(answers<Info> list, const char* key, const char* id_key, std::size_t total,
+                 std::optional<std::string> more) {
+  json entries = json::array();
+  std::size_t bytes = 0;
+  auto next = std::move(more);
+  for (auto& [id, info] : list) {
+    if (!info) continue;  // gone or silent: left out of its page without ending the listing
+    json e = *info;
+    auto size = e.dump(-1, ' ', false, json::error_handler_t::replace).size();
+    if (size > max_entry_bytes) {
+      e = {{id_key, id}, {"truncated", true}, {"bytes", size}};
+      size = e.dump().size();
     }
-    json out = {{key, std::move(entries)}, {"total", total}};
-    if (next) out["next"] = *next;
-    rp.deliver(ok(std::move(out)));
-  });
-  return rp;
+    if (!entries.empty() && bytes + size > page_byte_budget) {
+      next = entries.back()[id_key].template get<std::string>();
+      break;
+    }
+    bytes += size;
+    entries.push_back(std::move(e));
+  }
+  json out = {{key, std::move(entries)}, {"total", total}};
+  if (next) out["next"] = *next;
+  return out;
 }
 
-caf::result<json> list_agents(supervisor_actor* self, const json& request) {
-  auto args = page_args(request);
-  if (auto* err = std::get_if<std::string>(&args)) return now(self, fail(*err));
-  const auto& page = std::get<page_request>(args);
-  auto rp = self->make_response_promise<json>();
-  self->request(self->state.ctx->registry, ask_timeout, list_atom_v, page.cursor, page.limit)
-      .then([rp](json& result) mutable { rp.deliver(ok(std::move(result))); },
-            [rp](caf::error&) mutable { rp.deliver(fail("agent registry did not answer")); });
-  return rp;
+template <class Handle, class Info>
+void page_infos(asker self, const index_page<Handle>& page, const char* key, const char* id_key,
+                const respond_fn& respond) {
+  fan_in<Info>(
+      self, page.entries,
+      [respond, key, id_key, total = page.total, more = page.more](answers<Info> list) {
+        respond(admin_ok(render_page(std::move(list), key, id_key, total, more)));
+      },
+      info_atom_v);
+}
+
+template <class Handle, class Info>
+void one_info(asker self, const index_page<Handle>& found, const char* what, const std::string& id,
+              const respond_fn& respond) {
+  if (found.entries.empty()) return respond(admin_fail(std::string("no ") + what + " '" + id + "'"));
+  self->request(found.entries.front().second, status_ask_timeout, info_atom_v)
+      .then([respond, what](Info& info) { respond(admin_ok({{what, info}})); },
+            [respond, what](caf::error&) { respond(admin_fail(std::string(what) + " did not answer")); });
+}
+
+/// `actors`: the supervisor, every client, every session and the registry, each asked live.
+void list_actors(asker self, const context_ptr& ctx, const respond_fn& respond) {
+  const auto sup = ctx->supervisor;
+  const auto everything = std::numeric_limits<std::uint64_t>::max();
+  auto targets = std::make_shared<std::vector<std::pair<std::string, status_actor>>>();
+  targets->emplace_back(ctx->node_id, sup);
+  self->request(sup, status_ask_timeout, client_page_atom_v, std::string{}, everything)
+      .then(
+          [=](client_page& clients) {
+            for (auto& [id, c] : clients.entries) targets->emplace_back(id, c);
+            self->request(sup, status_ask_timeout, session_page_atom_v, std::string{}, everything)
+                .then(
+                    [=](session_page& sessions) {
+                      for (auto& [id, s] : sessions.entries) targets->emplace_back(id, s);
+                      self->request(sup, status_ask_timeout, registry_atom_v)
+                          .then(
+                              [=](registry_actor& registry) {
+                                targets->emplace_back("agents", registry);
+                                fan_in<actor_status>(
+                                    self, *targets,
+                                    [respond](answers<actor_status> list) {
+                                      json out = json::array();
+                                      for (auto& [id, status] : list)
+                                        out.push_back(status ? json(*status)
+                                                             : json{{"kind", "unknown"},
+                                                                    {"id", id},
+                                                                    {"mailbox", nullptr},
+                                                                    {"state", "unresponsive"}});
+                                      respond(admin_ok({{"actors", std::move(out)}}));
+                                    },
+                                    status_atom_v);
+                              },
+                              [respond](caf::error&) { respond(admin_fail("node did not answer")); });
+                    },
+                    [respond](caf::error&) { respond(admin_fail("node did not answer")); });
+          },
+          [respond](caf::error&) { respond(admin_fail("node did not answer")); });
+}
+
+void list_agents(asker self, const context_ptr& ctx, const protocol::admin_command& c, const respond_fn& respond) {
+  self->request(ctx->supervisor, status_ask_timeout, registry_atom_v)
+      .then(
+          [self, c, respond](registry_actor& registry) {
+            self->request(registry, status_ask_timeout, agent_page_atom_v, c.cursor, c.limit)
+                .then([respond](agent_page& page) { respond(admin_ok(page)); },
+                      [respond](caf::error&) { respond(admin_fail("agent registry did not answer")); });
+          },
+          [respond](caf::error&) { respond(admin_fail("node did not answer")); });
+}
+
+json set_log_level(const std::string& level) {
+  auto parsed = spdlog::level::from_str(level);
+  if (parsed == spdlog::level::off && level != "off") return admin_fail("unknown log level '" + level + "'");
+  spdlog::set_level(parsed);
+  return admin_ok({{"level", level}});
+}
+
+json cluster(const context_ptr& ctx) {
+  return admin_ok({{"members", json::array({{{"nodeId", ctx->node_id},
+                                             {"self", true},
+                                             {"state", ctx->server_state->draining.load() ? "draining" : "alive"}}})}});
+}
+
+void run(asker self, const context_ptr& ctx, const protocol::admin_command& c, const respond_fn& respond) {
+  const auto sup = ctx->supervisor;
+  auto silent = [respond](caf::error& err) { respond(admin_fail("node did not answer: " + to_string(err))); };
+  switch (c.what) {
+    case verb::stats:
+      self->request(sup, status_ask_timeout, node_stats_atom_v)
+          .then([ctx, respond](node_stats& n) { respond(admin_ok(stats(ctx, n))); }, silent);
+      return;
+    case verb::actors:
+      return list_actors(self, ctx, respond);
+    case verb::clients:
+      self->request(sup, status_ask_timeout, client_page_atom_v, c.cursor, c.limit)
+          .then([self, respond](client_page& page) {
+                  page_infos<client_actor, client_info>(self, page, "clients", "clientId", respond);
+                },
+                silent);
+      return;
+    case verb::client:
+      self->request(sup, status_ask_timeout, find_client_atom_v, c.id)
+          .then([self, respond, id = c.id](client_page& found) {
+                  one_info<client_actor, client_info>(self, found, "client", id, respond);
+                },
+                silent);
+      return;
+    case verb::sessions:
+      self->request(sup, status_ask_timeout, session_page_atom_v, c.cursor, c.limit)
+          .then([self, respond](session_page& page) {
+                  page_infos<session_actor, session_info>(self, page, "sessions", "id", respond);
+                },
+                silent);
+      return;
+    case verb::session:
+      self->request(sup, status_ask_timeout, find_session_atom_v, c.id)
+          .then([self, respond, id = c.id](session_page& found) {
+                  one_info<session_actor, session_info>(self, found, "session", id, respond);
+                },
+                silent);
+      return;
+    case verb::agents:
+      return list_agents(self, ctx, c, respond);
+    case verb::kick:
+      self->request(sup, status_ask_timeout, kick_atom_v, c.id, c.reason)
+          .then([respond, id = c.id](bool kicked) {
+                  respond(kicked ? admin_ok({{"kicked", id}}) : admin_fail("no client '" + id + "'"));
+                },
+                silent);
+      return;
+    case verb::drain:
+      self->request(sup, status_ask_timeout, drain_atom_v)
+          .then([respond](std::size_t clients) { respond(admin_ok({{"draining", true}, {"clients", clients}})); },
+                silent);
+      return;
+    case verb::log:
+      return respond(set_log_level(c.level));
+    case verb::cluster:
+      return respond(cluster(ctx));
+    case verb::tunnel:
+    case verb::ports_add:
+    case verb::ports_remove:
+      return respond(admin_fail("no tunnel is configured on this node"));
+  }
 }
 
 }  // namespace
 
-caf::result<json> run_admin_command(supervisor_actor* self, const json& request) {
-  const auto cmd = string_arg(request, "cmd").value_or("");
-  auto& st = self->state;
-  if (cmd == "stats") return now(self, stats(self));
-  if (cmd == "actors") return list_actors(self);
-  if (cmd == "clients") return collect_page(self, st.clients, request, "clients", "clientId");
-  if (cmd == "client") return ask_one(self, st.clients, request, "client", "client");
-  if (cmd == "sessions") return collect_page(self, st.sessions, request, "sessions", "id");
-  if (cmd == "session") return ask_one(self, st.sessions, request, "session", "session");
-  if (cmd == "agents") return list_agents(self, request);
-  if (cmd == "kick") return now(self, kick(self, request));
-  if (cmd == "drain") return now(self, drain_clients(self));
-  if (cmd == "log") return now(self, set_log_level(request));
-  if (cmd == "cluster")
-    return now(
-        self,
-        ok({{"members",
-             json::array({{{"nodeId", st.ctx->node_id},
-                           {"self", true},
-                           {"state", st.ctx->server_state->draining.load() ? "draining" : "alive"}}})}}));
-  if (cmd == "tunnel" || cmd == "ports.add" || cmd == "ports.remove")
-    return now(self, fail("no tunnel is configured on this node"));
-  return now(self, fail("unknown command '" + cmd + "'"));
+json admin_ok(json result) { return {{"ok", true}, {"result", std::move(result)}}; }
+json admin_fail(std::string message) { return {{"ok", false}, {"error", std::move(message)}}; }
+
+void run_gateway_admin(caf::actor_system& sys, context_ptr ctx, protocol::admin_command command,
+                       std::function<void(json)> respond) {
+  // A short-lived actor bridges the socket thread to the actors without blocking either; it ends once its
+  // last request is answered.
+  sys.spawn([ctx = std::move(ctx), command = std::move(command), respond = std::move(respond)](asker self) {
+    run(self, ctx, command, respond);
+  });
 }
 
 }  // namespace sb::actors

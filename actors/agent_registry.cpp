@@ -15,7 +15,6 @@
 
 #include "actors/admin_commands.hpp"
 #include "actors/spawn.hpp"
-#include "actors/type_ids.hpp"
 #include "protocol/ids.hpp"
 
 namespace sb::actors {
@@ -75,7 +74,7 @@ struct registry_state {
   std::uint64_t next_seq = 0;
 };
 
-using registry_actor = caf::stateful_actor<registry_state>;
+using registry_ptr = registry_actor::stateful_pointer<registry_state>;
 
 // -- indices
 // -------------------------------------------------------------------------------------------------
@@ -143,15 +142,15 @@ void remove_record(registry_state& st, agent_it it) {
 // One timer is armed at a time, for the earliest deadline: deadlines only grow (the TTL is fixed), so a
 // record going offline never needs an earlier one, and churn cannot pile up timers.
 
-void arm_sweep(registry_actor* self) {
+void arm_sweep(registry_ptr self) {
   auto& st = self->state;
   if (st.sweep_armed || st.expiry.empty()) return;
   const auto delay = st.expiry.begin()->first - std::chrono::steady_clock::now();
   st.sweep_armed = true;
-  self->delayed_send(self, std::max(delay, steady_time::duration::zero()), timeout_atom_v);
+  self->delayed_send(self, std::max(delay, steady_time::duration::zero()), sweep_atom_v);
 }
 
-void expire_later(registry_actor* self, agent_record& a) {
+void expire_later(registry_ptr self, agent_record& a) {
   auto& st = self->state;
   cancel_expiry(st, a);
   a.expires =
@@ -160,7 +159,7 @@ void expire_later(registry_actor* self, agent_record& a) {
   arm_sweep(self);
 }
 
-void sweep(registry_actor* self) {
+void sweep(registry_ptr self) {
   auto& st = self->state;
   st.sweep_armed = false;
   const auto now = std::chrono::steady_clock::now();
@@ -218,43 +217,50 @@ void fail_routes_to(registry_state& st, agent_record& a, const std::string& agen
 // -- listing
 // -------------------------------------------------------------------------------------------------
 
-json describe(const std::string& id, const agent_record& a) {
-  return {{"agentId", id},
-          {"name", a.info.name ? json(*a.info.name) : json(nullptr)},
-          {"type", a.info.type},
-          {"capabilities", a.info.capabilities},
-          {"metadata", a.info.metadata},
-          {"status", std::string(protocol::to_string(a.status))},
-          {"clientId", a.client_id.empty() ? json(nullptr) : json(a.client_id)},
-          {"inFlight", a.in_flight()},
-          {"handled", a.handled},
-          {"registeredAt", a.registered_at}};
+agent_info describe(const std::string& id, const agent_record& a) {
+  agent_info out;
+  out.agent_id = id;
+  out.name = a.info.name;
+  out.type = a.info.type;
+  out.capabilities = a.info.capabilities;
+  out.metadata = a.info.metadata;
+  out.status = std::string(protocol::to_string(a.status));
+  if (!a.client_id.empty()) out.client_id = a.client_id;
+  out.in_flight = a.in_flight();
+  out.handled = a.handled;
+  out.registered_at = a.registered_at;
+  return out;
 }
 
-/// An entry and its serialized size; an oversized one keeps only its bounded fields (ids, type, counters).
-std::pair<json, std::size_t> page_entry(const std::string& id, const agent_record& a) {
+std::size_t rendered_size(const agent_info& a) {
+  return json(a).dump(-1, ' ', false, json::error_handler_t::replace).size();
+}
+
+/// An entry and its rendered size; an oversized one keeps only its bounded fields (ids, type, counters).
+std::pair<agent_info, std::size_t> page_entry(const std::string& id, const agent_record& a) {
   auto entry = describe(id, a);
-  const auto bytes = entry.dump(-1, ' ', false, json::error_handler_t::replace).size();
+  const auto bytes = rendered_size(entry);
   if (bytes <= max_entry_bytes) return {std::move(entry), bytes};
-  for (const char* key : {"name", "capabilities", "metadata"}) entry.erase(key);
-  entry["truncated"] = true;
-  entry["bytes"] = bytes;
-  return {entry, entry.dump(-1, ' ', false, json::error_handler_t::replace).size()};
+  entry.name.reset();
+  entry.capabilities.clear();
+  entry.metadata = json::object();
+  entry.truncated_bytes = bytes;
+  return {entry, rendered_size(entry)};
 }
 
 /// Up to `limit` agents after `cursor` (by id), cut short at page_byte_budget; `next` when more follow.
-json list_page(const registry_state& st, const std::string& cursor, std::uint64_t limit) {
-  json agents = json::array();
+agent_page list_page(const registry_state& st, const std::string& cursor, std::uint64_t limit) {
+  agent_page out;
+  out.total = st.agents.size();
   std::size_t bytes = 0;
   auto it = cursor.empty() ? st.agents.begin() : st.agents.upper_bound(cursor);
-  for (; it != st.agents.end() && agents.size() < limit; ++it) {
+  for (; it != st.agents.end() && out.agents.size() < limit; ++it) {
     auto [entry, size] = page_entry(it->first, it->second);
-    if (!agents.empty() && bytes + size > page_byte_budget) break;
+    if (!out.agents.empty() && bytes + size > page_byte_budget) break;
     bytes += size;
-    agents.push_back(std::move(entry));
+    out.agents.push_back(std::move(entry));
   }
-  json out = {{"agents", std::move(agents)}, {"total", st.agents.size()}};
-  if (it != st.agents.end()) out["next"] = std::prev(it)->first;
+  if (it != st.agents.end()) out.next = std::prev(it)->first;
   return out;
 }
 
@@ -287,7 +293,7 @@ bool make_room(registry_state& st) {
   return st.agents.size() < st.ctx->config.max_agents;
 }
 
-op_result on_register(registry_actor* self, const std::string& client_id, transport::sink_ptr& sink,
+op_result on_register(registry_ptr self, const std::string& client_id, transport::sink_ptr& sink,
                       protocol::agent_register_payload& p) {
   auto& st = self->state;
   const auto& cfg = st.ctx->config;
@@ -346,7 +352,7 @@ agent_it choose(registry_state& st, const protocol::route_request_payload& p) {
   return st.agents.end();
 }
 
-void on_route(registry_actor* self, const std::string& requester, transport::sink_ptr& sink,
+void on_route(registry_ptr self, const std::string& requester, transport::sink_ptr& sink,
               const std::string& reply_to, protocol::route_request_payload& p) {
   auto& st = self->state;
   auto chosen = choose(st, p);
@@ -365,11 +371,11 @@ void on_route(registry_actor* self, const std::string& requester, transport::sin
               "route_request",
               {{"requestId", request_id}, {"from", requester}, {"request", std::move(p.request)}}),
           *st.ctx->metrics);
-  self->delayed_send(self, std::chrono::milliseconds(st.ctx->config.route_timeout_ms), timeout_atom_v,
+  self->delayed_send(self, std::chrono::milliseconds(st.ctx->config.route_timeout_ms), route_timeout_atom_v,
                      request_id);
 }
 
-op_result on_response(registry_actor* self, const std::string& client_id,
+op_result on_response(registry_ptr self, const std::string& client_id,
                       protocol::route_response_payload& p) {
   auto& st = self->state;
   auto it = st.routes.find(p.request_id);
@@ -389,7 +395,7 @@ op_result on_response(registry_actor* self, const std::string& client_id,
   return op_result::ok();
 }
 
-void on_client_gone(registry_actor* self, const std::string& client_id) {
+void on_client_gone(registry_ptr self, const std::string& client_id) {
   auto& st = self->state;
   if (auto held = st.by_client.find(client_id); held != st.by_client.end()) {
     const auto ids = std::move(held->second);
@@ -419,12 +425,12 @@ void on_client_gone(registry_actor* self, const std::string& client_id) {
 
 }  // namespace
 
-caf::behavior registry_behavior(registry_actor* self, context_ptr ctx) {
+registry_actor::behavior_type registry_behavior(registry_ptr self, context_ptr ctx) {
   self->state.ctx = std::move(ctx);
   return {
       [self](register_atom, const std::string& client_id, transport::sink_ptr& sink,
              protocol::agent_register_payload& p) { return on_register(self, client_id, sink, p); },
-      [self](unreg_atom, const std::string& client_id, const protocol::agent_id_payload& p) {
+      [self](unregister_atom, const std::string& client_id, const protocol::agent_id_payload& p) {
         auto& st = self->state;
         auto held = held_by(st, client_id, p.agent_id);
         if (auto* err = std::get_if<op_result>(&held)) return *err;
@@ -434,7 +440,7 @@ caf::behavior registry_behavior(registry_actor* self, context_ptr ctx) {
         update_gauges(st);
         return op_result::ok();
       },
-      [self](astatus_atom, const std::string& client_id, const protocol::agent_status_payload& p) {
+      [self](agent_status_atom, const std::string& client_id, const protocol::agent_status_payload& p) {
         auto& st = self->state;
         auto held = held_by(st, client_id, p.agent_id);
         if (auto* err = std::get_if<op_result>(&held)) return *err;
@@ -442,12 +448,12 @@ caf::behavior registry_behavior(registry_actor* self, context_ptr ctx) {
         update_gauges(st);
         return op_result::ok();
       },
-      [self](route_atom, const std::string& requester, transport::sink_ptr& sink, const std::string& reply_to,
+      [self](route_request_atom, const std::string& requester, transport::sink_ptr& sink, const std::string& reply_to,
              protocol::route_request_payload& p) { on_route(self, requester, sink, reply_to, p); },
-      [self](response_atom, const std::string& client_id, protocol::route_response_payload& p) {
+      [self](route_response_atom, const std::string& client_id, protocol::route_response_payload& p) {
         return on_response(self, client_id, p);
       },
-      [self](timeout_atom, const std::string& request_id) {
+      [self](route_timeout_atom, const std::string& request_id) {
         auto& st = self->state;
         auto it = st.routes.find(request_id);
         if (it == st.routes.end()) return;
@@ -456,26 +462,20 @@ caf::behavior registry_behavior(registry_actor* self, context_ptr ctx) {
                    "agent '" + entry.agent_id + "' did not answer within " +
                        std::to_string(st.ctx->config.route_timeout_ms) + " ms");
       },
-      [self](timeout_atom) { sweep(self); },
-      [self](gone_atom, const std::string& client_id) { on_client_gone(self, client_id); },
-      [self](list_atom, const std::string& cursor, std::uint64_t limit) -> json {
+      [self](sweep_atom) { sweep(self); },
+      [self](client_gone_atom, const std::string& client_id) { on_client_gone(self, client_id); },
+      [self](agent_page_atom, const std::string& cursor, std::uint64_t limit) {
         return list_page(self->state, cursor, limit);
       },
-      [self](status_atom) -> json {
+      [self](status_atom) {
         const auto& s = self->state;
-        return {{"kind", "agent_registry"},
-                {"id", "agents"},
-                {"mailbox", self->mailbox().size()},
-                {"state",
-                 {{"agents", s.agents.size()},
-                  {"online", s.online},
-                  {"offlineExpiring", s.expiry.size()},
-                  {"inFlight", s.routes.size()}}}};
+        return actor_status{"agents", self->mailbox().size(),
+                            registry_status{s.agents.size(), s.online, s.expiry.size(), s.routes.size()}};
       },
   };
 }
 
-caf::actor spawn_agent_registry(caf::actor_system& sys, context_ptr ctx) {
+registry_actor spawn_agent_registry(caf::actor_system& sys, context_ptr ctx) {
   return sys.spawn(registry_behavior, std::move(ctx));
 }
 

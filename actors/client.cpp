@@ -6,9 +6,9 @@
 #include <spdlog/spdlog.h>
 
 #include <caf/all.hpp>
+#include <tuple>
 
 #include "actors/spawn.hpp"
-#include "actors/type_ids.hpp"
 #include "protocol/ids.hpp"
 #include "protocol/merge_patch.hpp"
 
@@ -42,45 +42,46 @@ struct client_state {
   std::optional<std::string> device_id, role, client_name, version;
   json metadata = json::object();
   std::string status = "online";
-  std::map<std::string, caf::actor> sessions;  // joined session id -> its actor
+  std::map<std::string, session_actor> sessions;  // joined session id -> its actor
+  registry_actor registry;                        // the current one (the supervisor restarts a dead one)
   std::int64_t connected_at = protocol::now_ms();
   std::int64_t last_activity = protocol::now_ms();
   std::uint64_t messages_in = 0;
   rate_limiter limiter;
 };
 
-using client_actor = caf::stateful_actor<client_state>;
+using client_ptr = client_actor::stateful_pointer<client_state>;
 
 // -- replies
 // -------------------------------------------------------------------------------------------------
 
-void send(client_actor* self, const protocol::envelope& msg) {
+void send(client_ptr self, const protocol::envelope& msg) {
   send_to(self->state.sink, msg, *self->state.ctx->metrics);
 }
 
-void reply(client_actor* self, const protocol::envelope& in, std::string type,
+void reply(client_ptr self, const protocol::envelope& in, std::string type,
            json payload = json::object()) {
   send(self, protocol::make_reply(std::move(type), std::move(payload), in.id));
 }
 
-void fail(client_actor* self, std::optional<std::string> reply_to, error_code code, std::string message) {
+void fail(client_ptr self, std::optional<std::string> reply_to, error_code code, std::string message) {
   self->state.ctx->metrics->errors.add(std::string(protocol::to_string(code)));
   send(self, protocol::make_error(code, std::move(message), std::move(reply_to)));
 }
 
-void fail(client_actor* self, const protocol::envelope& in, error_code code, std::string message) {
+void fail(client_ptr self, const protocol::envelope& in, error_code code, std::string message) {
   fail(self, in.id, code, std::move(message));
 }
 
 /// Answers a request's result: the body as `type` on success, else the error it carries.
-void answer(client_actor* self, const protocol::envelope& in, const op_result& r, const char* type) {
+void answer(client_ptr self, const protocol::envelope& in, const op_result& r, const char* type) {
   if (r.error)
     fail(self, in, *r.error, r.message);
   else
     reply(self, in, type, r.body);
 }
 
-void internal_error(client_actor* self, const protocol::envelope& in, const caf::error& err) {
+void internal_error(client_ptr self, const protocol::envelope& in, const caf::error& err) {
   spdlog::error("client {}: internal request failed: {}", self->state.id, to_string(err));
   fail(self, in, error_code::internal, "internal error");
 }
@@ -88,41 +89,36 @@ void internal_error(client_actor* self, const protocol::envelope& in, const caf:
 // -- state summaries
 // -----------------------------------------------------------------------------------------
 
-json presence_entry(const client_state& st) {
-  return {{"clientId", st.id},
-          {"role", st.role ? json(*st.role) : json(nullptr)},
-          {"deviceId", st.device_id ? json(*st.device_id) : json(nullptr)},
-          {"status", st.status}};
+presence_entry presence_of(const client_state& st) { return {st.id, st.role, st.device_id, st.status}; }
+
+client_info describe(const client_state& st) {
+  client_info out;
+  out.client_id = st.id;
+  out.authenticated = st.authenticated;
+  out.user_id = st.user_id;
+  out.device_id = st.device_id;
+  out.role = st.role;
+  out.client_name = st.client_name;
+  out.status = st.status;
+  for (const auto& [sid, _] : st.sessions) out.sessions.push_back(sid);
+  out.address = st.peer.address;
+  out.tls = st.peer.tls;
+  out.connected_at = st.connected_at;
+  out.last_activity = st.last_activity;
+  out.messages_in = st.messages_in;
+  return out;
 }
 
-json describe(const client_state& st) {
-  json sessions = json::array();
-  for (const auto& [sid, _] : st.sessions) sessions.push_back(sid);
-  return {{"clientId", st.id},
-          {"authenticated", st.authenticated},
-          {"userId", st.user_id},
-          {"deviceId", st.device_id ? json(*st.device_id) : json(nullptr)},
-          {"role", st.role ? json(*st.role) : json(nullptr)},
-          {"clientName", st.client_name ? json(*st.client_name) : json(nullptr)},
-          {"status", st.status},
-          {"sessions", sessions},
-          {"address", st.peer.address},
-          {"tls", st.peer.tls},
-          {"connectedAt", st.connected_at},
-          {"lastActivity", st.last_activity},
-          {"messagesIn", st.messages_in}};
-}
-
-void publish_presence(client_actor* self) {
+void publish_presence(client_ptr self) {
   if (self->state.authenticated)
-    self->send(self->state.ctx->supervisor, presence_atom_v, self->state.id, presence_entry(self->state));
+    self->send(self->state.ctx->supervisor, presence_atom_v, self->state.id, presence_of(self->state));
 }
 
 // -- admission: rate limit and auth gate
 // ---------------------------------------------------------------------
 
 /// Token bucket: `rateLimit` per second, burst twice that. Returns false when the message must be refused.
-bool admit(client_actor* self) {
+bool admit(client_ptr self) {
   auto& st = self->state;
   const auto rate = st.ctx->config.rate_limit;
   if (rate == 0) return true;
@@ -155,7 +151,7 @@ bool allowed_before_auth(kind k) { return k == kind::connect || k == kind::auth 
 // -- handshake
 // -----------------------------------------------------------------------------------------------
 
-void on_connect(client_actor* self, const protocol::envelope& in) {
+void on_connect(client_ptr self, const protocol::envelope& in) {
   auto parsed = protocol::parse_connect(in.payload);
   auto* p = protocol::value_of(parsed);
   if (!p) return fail(self, in, error_code::invalid_message, protocol::error_of(parsed));
@@ -166,7 +162,7 @@ void on_connect(client_actor* self, const protocol::envelope& in) {
   if (p->version) st.version = p->version;
   st.metadata = p->metadata;
   publish_presence(self);
-  auto hello = [self, in](json presence) {
+  auto hello = [self, in](const std::vector<presence_entry>& presence) {
     auto& s = self->state;
     reply(self, in, "hello_ok",
           {{"clientId", s.id},
@@ -176,15 +172,15 @@ void on_connect(client_actor* self, const protocol::envelope& in) {
                             .count()},
            {"authRequired", s.ctx->config.auth != protocol::auth_mode::none},
            {"authenticated", s.authenticated},
-           {"presence", std::move(presence)}});
+           {"presence", presence}});
   };
-  if (!st.authenticated) return hello(json::array());
-  self->request(st.ctx->supervisor, internal_request_timeout, list_atom_v, presence_atom_v)
-      .await([hello](json& presence) { hello(std::move(presence)); },
+  if (!st.authenticated) return hello({});
+  self->request(st.ctx->supervisor, internal_request_timeout, presence_list_atom_v)
+      .await([hello](std::vector<presence_entry>& presence) { hello(presence); },
              [self, in](caf::error& err) { internal_error(self, in, err); });
 }
 
-void authenticate(client_actor* self, const protocol::envelope& in, std::string user_id) {
+void authenticate(client_ptr self, const protocol::envelope& in, std::string user_id) {
   auto& st = self->state;
   st.authenticated = true;
   st.auth_failures = 0;
@@ -194,7 +190,7 @@ void authenticate(client_actor* self, const protocol::envelope& in, std::string 
   reply(self, in, "auth_success", {{"clientId", st.id}, {"userId", st.user_id}});
 }
 
-void on_auth(client_actor* self, const protocol::envelope& in) {
+void on_auth(client_ptr self, const protocol::envelope& in) {
   auto& st = self->state;
   const auto& cfg = st.ctx->config;
   if (cfg.auth == protocol::auth_mode::none) return authenticate(self, in, {});
@@ -219,7 +215,7 @@ void on_auth(client_actor* self, const protocol::envelope& in) {
 
 /// authTimeoutMs after the upgrade: a connection that answers pings but never authenticates would otherwise
 /// hold its socket and buffers for ever.
-void on_auth_deadline(client_actor* self) {
+void on_auth_deadline(client_ptr self) {
   auto& st = self->state;
   if (st.authenticated || st.closing) return;
   st.closing = true;
@@ -231,34 +227,47 @@ void on_auth_deadline(client_actor* self) {
 // -- sessions
 // ------------------------------------------------------------------------------------------------
 
-member self_member(client_actor* self) {
-  return member{self->state.id, self->state.sink, caf::actor_cast<caf::actor>(self)};
-}
+member self_member(client_ptr self) { return member{self->state.id, self->state.sink}; }
 
-/// Sends a session operation to the session itself when this client is a member, else through the supervisor,
-/// which answers SESSION_NOT_FOUND or hands the request to the session (which answers NOT_IN_SESSION).
-template <class... Ts>
-void session_request(client_actor* self, const protocol::envelope& in, const std::string& sid,
-                     std::function<void(op_result&)> on_result, Ts&&... xs) {
+/// Sends a session operation to the session itself when this client is a member (`direct`, the session's
+/// arguments), else through the supervisor (`via`, which names the session first); the supervisor answers
+/// SESSION_NOT_FOUND or hands the request to the session (which answers NOT_IN_SESSION).
+template <class Direct, class Via>
+void session_request(client_ptr self, const protocol::envelope& in, const std::string& sid,
+                     std::function<void(op_result&)> on_result, Direct direct, Via via) {
+  auto on_error = [self, in, sid](caf::error& err) {
+    // The session ended between our lookup and the request: it no longer exists.
+    if (err == caf::sec::request_receiver_down) {
+      self->state.sessions.erase(sid);
+      return fail(self, in, error_code::session_not_found, "session '" + sid + "' not found");
+    }
+    internal_error(self, in, err);
+  };
+  auto on_ok = [on_result](op_result& r) { on_result(r); };
   auto it = self->state.sessions.find(sid);
-  caf::actor target = it != self->state.sessions.end() ? it->second : self->state.ctx->supervisor;
-  self->request(target, internal_request_timeout, std::forward<Ts>(xs)...)
-      .await([on_result](op_result& r) { on_result(r); },
-             [self, in, sid](caf::error& err) {
-               // The session ended between our lookup and the request: it no longer exists.
-               if (err == caf::sec::request_receiver_down) {
-                 self->state.sessions.erase(sid);
-                 return fail(self, in, error_code::session_not_found, "session '" + sid + "' not found");
-               }
-               internal_error(self, in, err);
-             });
+  if (it != self->state.sessions.end()) {
+    std::apply(
+        [&](auto&&... xs) {
+          self->request(it->second, internal_request_timeout, xs...).await(on_ok, on_error);
+        },
+        std::move(direct));
+    return;
+  }
+  std::apply(
+      [&](auto&&... xs) {
+        self->request(self->state.ctx->supervisor, internal_request_timeout, xs...).await(on_ok, on_error);
+      },
+      std::move(via));
 }
 
-void remember_session(client_actor* self, const std::string& sid, const op_result& r) {
-  if (!r.error && r.session) self->state.sessions[sid] = r.session;
+/// The answer to a create or a join: the session to talk to from now on, and the reply to the client.
+void on_joined(client_ptr self, const protocol::envelope& in, const std::string& sid, session_joined& j) {
+  if (j.result.error) return answer(self, in, j.result, "session_info");
+  self->state.sessions[sid] = j.session;
+  reply(self, in, "session_info", {{"session", j.result.body}});
 }
 
-void on_session_create(client_actor* self, const protocol::envelope& in) {
+void on_session_create(client_ptr self, const protocol::envelope& in) {
   auto parsed = protocol::parse_session_create(in);
   auto* p = protocol::value_of(parsed);
   if (!p) return fail(self, in, error_code::invalid_message, protocol::error_of(parsed));
@@ -270,25 +279,16 @@ void on_session_create(client_actor* self, const protocol::envelope& in) {
   const auto sid = p->session_id ? *p->session_id : protocol::random_id("sess-");
   self->request(self->state.ctx->supervisor, internal_request_timeout, create_atom_v, sid, p->metadata,
                 self_member(self))
-      .await(
-          [self, in, sid](op_result& r) {
-            remember_session(self, sid, r);
-            if (r.error) return answer(self, in, r, "session_info");
-            reply(self, in, "session_info", {{"session", r.body}});
-          },
-          [self, in](caf::error& err) { internal_error(self, in, err); });
+      .await([self, in, sid](session_joined& j) { on_joined(self, in, sid, j); },
+             [self, in](caf::error& err) { internal_error(self, in, err); });
 }
 
-void on_session_join(client_actor* self, const protocol::envelope& in) {
+void on_session_join(client_ptr self, const protocol::envelope& in) {
   if (!in.session_id) return fail(self, in, error_code::invalid_message, "session_join needs a sessionId");
   const auto sid = *in.session_id;
   self->request(self->state.ctx->supervisor, internal_request_timeout, join_atom_v, sid, self_member(self))
       .await(
-          [self, in, sid](op_result& r) {
-            remember_session(self, sid, r);
-            if (r.error) return answer(self, in, r, "session_info");
-            reply(self, in, "session_info", {{"session", r.body}});
-          },
+          [self, in, sid](session_joined& j) { on_joined(self, in, sid, j); },
           [self, in, sid](caf::error& err) {
             if (err == caf::sec::request_receiver_down)
               return fail(self, in, error_code::session_not_found, "session '" + sid + "' not found");
@@ -296,7 +296,7 @@ void on_session_join(client_actor* self, const protocol::envelope& in) {
           });
 }
 
-void on_session_leave(client_actor* self, const protocol::envelope& in) {
+void on_session_leave(client_ptr self, const protocol::envelope& in) {
   if (!in.session_id) return fail(self, in, error_code::invalid_message, "session_leave needs a sessionId");
   const auto sid = *in.session_id;
   session_request(
@@ -305,10 +305,10 @@ void on_session_leave(client_actor* self, const protocol::envelope& in) {
         if (!r.error) self->state.sessions.erase(sid);
         answer(self, in, r, "ack");
       },
-      leave_atom_v, sid, self->state.id);
+      std::make_tuple(leave_atom_v, self->state.id), std::make_tuple(leave_atom_v, sid, self->state.id));
 }
 
-void on_session_patch(client_actor* self, const protocol::envelope& in) {
+void on_session_patch(client_ptr self, const protocol::envelope& in) {
   if (!in.session_id) return fail(self, in, error_code::invalid_message, "session_patch needs a sessionId");
   auto parsed = protocol::parse_session_patch(in.payload);
   auto* p = protocol::value_of(parsed);
@@ -320,17 +320,19 @@ void on_session_patch(client_actor* self, const protocol::envelope& in) {
         if (r.error) return answer(self, in, r, "session_info");
         reply(self, in, "session_info", {{"session", r.body}});
       },
-      patch_atom_v, sid, self->state.id, p->metadata);
+      std::make_tuple(patch_atom_v, self->state.id, p->metadata),
+      std::make_tuple(patch_atom_v, sid, self->state.id, p->metadata));
 }
 
-void relay(client_actor* self, const inbound_message& raw, const protocol::envelope& in) {
+void relay(client_ptr self, const inbound_message& raw, const protocol::envelope& in) {
   const auto sid = *in.session_id;
   session_request(
-      self, in, sid, [self, in](op_result& r) { answer(self, in, r, "ack"); }, relay_atom_v, sid,
-      self->state.id, in, raw.received);
+      self, in, sid, [self, in](op_result& r) { answer(self, in, r, "ack"); },
+      std::make_tuple(broadcast_atom_v, self->state.id, in, raw.received),
+      std::make_tuple(broadcast_atom_v, sid, self->state.id, in, raw.received));
 }
 
-void on_chat(client_actor* self, const inbound_message& raw, const protocol::envelope& in) {
+void on_chat(client_ptr self, const inbound_message& raw, const protocol::envelope& in) {
   if (!in.session_id) return fail(self, in, error_code::invalid_message, "chat needs a sessionId");
   auto parsed = protocol::parse_chat(in.payload);
   if (!protocol::value_of(parsed))
@@ -338,14 +340,15 @@ void on_chat(client_actor* self, const inbound_message& raw, const protocol::env
   relay(self, raw, in);
 }
 
-void on_presence(client_actor* self, const protocol::envelope& in) {
+void on_presence(client_ptr self, const protocol::envelope& in) {
   auto parsed = protocol::parse_presence(in.payload);
   auto* p = protocol::value_of(parsed);
   if (!p) return fail(self, in, error_code::invalid_message, protocol::error_of(parsed));
   auto& st = self->state;
   st.status = p->status;
   publish_presence(self);
-  for (const auto& [sid, session] : st.sessions) self->send(session, presence_atom_v, st.id, p->fields);
+  for (const auto& [sid, session] : st.sessions)
+    self->send(session, presence_update_atom_v, st.id, p->fields);
   reply(self, in, "ack");
 }
 
@@ -353,39 +356,39 @@ void on_presence(client_actor* self, const protocol::envelope& in) {
 // --------------------------------------------------------------------------------------------------
 
 template <class... Ts>
-void registry_request(client_actor* self, const protocol::envelope& in, const char* type, Ts&&... xs) {
-  self->request(self->state.ctx->registry, internal_request_timeout, std::forward<Ts>(xs)...)
+void registry_request(client_ptr self, const protocol::envelope& in, const char* type, Ts&&... xs) {
+  self->request(self->state.registry, internal_request_timeout, std::forward<Ts>(xs)...)
       .await([self, in, type](op_result& r) { answer(self, in, r, type); },
              [self, in](caf::error& err) { internal_error(self, in, err); });
 }
 
 template <class Payload, class... Ts>
-void agent_op(client_actor* self, const protocol::envelope& in, protocol::parsed<Payload> parsed,
+void agent_op(client_ptr self, const protocol::envelope& in, protocol::parsed<Payload> parsed,
               Ts... atom) {
   auto* p = protocol::value_of(parsed);
   if (!p) return fail(self, in, error_code::invalid_message, protocol::error_of(parsed));
   registry_request(self, in, "ack", atom..., self->state.id, *p);
 }
 
-void on_agent_register(client_actor* self, const protocol::envelope& in) {
+void on_agent_register(client_ptr self, const protocol::envelope& in) {
   auto parsed = protocol::parse_agent_register(in.payload);
   auto* p = protocol::value_of(parsed);
   if (!p) return fail(self, in, error_code::invalid_message, protocol::error_of(parsed));
   registry_request(self, in, "ack", register_atom_v, self->state.id, self->state.sink, *p);
 }
 
-void on_route_request(client_actor* self, const protocol::envelope& in) {
+void on_route_request(client_ptr self, const protocol::envelope& in) {
   auto parsed = protocol::parse_route_request(in.payload);
   auto* p = protocol::value_of(parsed);
   if (!p) return fail(self, in, error_code::invalid_message, protocol::error_of(parsed));
   // Not awaited: the agent may take up to routeTimeoutMs, and the registry answers the requester directly.
-  self->send(self->state.ctx->registry, route_atom_v, self->state.id, self->state.sink, in.id, *p);
+  self->send(self->state.registry, route_request_atom_v, self->state.id, self->state.sink, in.id, *p);
 }
 
 // -- dispatch
 // ------------------------------------------------------------------------------------------------
 
-void on_custom(client_actor* self, const inbound_message& raw, const protocol::envelope& in) {
+void on_custom(client_ptr self, const inbound_message& raw, const protocol::envelope& in) {
   auto& st = self->state;
   if (const auto* handler = st.ctx->handlers ? st.ctx->handlers->find(in.type) : nullptr) {
     handler_context hctx(st.id, st.user_id, in, [self](protocol::envelope msg) { send(self, msg); });
@@ -402,7 +405,7 @@ void on_custom(client_actor* self, const inbound_message& raw, const protocol::e
   fail(self, in, error_code::unknown_type, "unknown message type '" + in.type + "'");
 }
 
-void dispatch(client_actor* self, const inbound_message& raw, const protocol::envelope& in) {
+void dispatch(client_ptr self, const inbound_message& raw, const protocol::envelope& in) {
   switch (protocol::classify(in.type)) {
     case kind::ping:
       return reply(self, in, "pong");
@@ -425,13 +428,13 @@ void dispatch(client_actor* self, const inbound_message& raw, const protocol::en
     case kind::agent_register:
       return on_agent_register(self, in);
     case kind::agent_unregister:
-      return agent_op(self, in, protocol::parse_agent_unregister(in.payload), unreg_atom_v);
+      return agent_op(self, in, protocol::parse_agent_unregister(in.payload), unregister_atom_v);
     case kind::agent_status:
-      return agent_op(self, in, protocol::parse_agent_status(in.payload), astatus_atom_v);
+      return agent_op(self, in, protocol::parse_agent_status(in.payload), agent_status_atom_v);
     case kind::route_request:
       return on_route_request(self, in);
     case kind::route_response:
-      return agent_op(self, in, protocol::parse_route_response(in.payload), response_atom_v);
+      return agent_op(self, in, protocol::parse_route_response(in.payload), route_response_atom_v);
     case kind::server_only:
       return fail(self, in, error_code::invalid_message, "'" + in.type + "' is sent by the server only");
     case kind::other:
@@ -439,7 +442,7 @@ void dispatch(client_actor* self, const inbound_message& raw, const protocol::en
   }
 }
 
-void on_inbound(client_actor* self, inbound_message& raw) {
+void on_inbound(client_ptr self, inbound_message& raw) {
   auto& st = self->state;
   if (st.closing) return;
   st.last_activity = protocol::now_ms();
@@ -462,13 +465,13 @@ void on_inbound(client_actor* self, inbound_message& raw) {
 // -- teardown
 // ------------------------------------------------------------------------------------------------
 
-void on_closed(client_actor* self, std::uint16_t code) {
+void on_closed(client_ptr self, std::uint16_t code) {
   auto& st = self->state;
   spdlog::info("client {}: disconnected ({})", st.id, code);
-  for (const auto& [sid, session] : st.sessions) self->send(session, gone_atom_v, st.id);
+  for (const auto& [sid, session] : st.sessions) self->send(session, client_gone_atom_v, st.id);
   st.sessions.clear();
-  self->send(st.ctx->registry, gone_atom_v, st.id);
-  self->send(st.ctx->supervisor, gone_atom_v, st.id);
+  self->send(st.registry, client_gone_atom_v, st.id);
+  self->send(st.ctx->supervisor, client_gone_atom_v, st.id);
   self->quit();
 }
 
@@ -486,13 +489,14 @@ void handler_context::fail(protocol::error_code code, std::string message) {
   send_(protocol::make_error(code, std::move(message), message_.id));
 }
 
-caf::behavior client_behavior(client_actor* self, context_ptr ctx, std::string id, transport::sink_ptr sink,
+client_actor::behavior_type client_behavior(client_ptr self, context_ptr ctx, std::string id, transport::sink_ptr sink,
                               transport::peer_info peer) {
   auto& st = self->state;
   st.ctx = std::move(ctx);
   st.id = std::move(id);
   st.sink = std::move(sink);
   st.peer = std::move(peer);
+  st.registry = st.ctx->registry;
   st.authenticated = st.ctx->config.auth == protocol::auth_mode::none;
   if (st.authenticated) st.user_id = st.id;
   st.limiter.tokens = 2.0 * st.ctx->config.rate_limit;
@@ -512,7 +516,7 @@ caf::behavior client_behavior(client_actor* self, context_ptr ctx, std::string i
   return {
       [self](auth_deadline_atom) { on_auth_deadline(self); },
       [self](inbound_message& msg) { on_inbound(self, msg); },
-      [self](closed_atom, std::uint16_t code) { on_closed(self, code); },
+      [self](connection_closed_atom, std::uint16_t code) { on_closed(self, code); },
       [self](kick_atom, std::string& reason) {
         spdlog::info("client {}: kicked: {}", self->state.id, reason);
         self->state.closing = true;
@@ -522,22 +526,17 @@ caf::behavior client_behavior(client_actor* self, context_ptr ctx, std::string i
         self->state.closing = true;
         self->state.sink->close(protocol::close_code::going_away, "server going away");
       },
-      [self](info_atom) -> json { return describe(self->state); },
-      [self](status_atom) -> json {
+      [self](registry_atom, registry_actor& registry) { self->state.registry = std::move(registry); },
+      [self](info_atom) { return describe(self->state); },
+      [self](status_atom) {
         const auto& s = self->state;
-        return {{"kind", "client"},
-                {"id", s.id},
-                {"mailbox", self->mailbox().size()},
-                {"state",
-                 {{"authenticated", s.authenticated},
-                  {"sessions", s.sessions.size()},
-                  {"status", s.status},
-                  {"address", s.peer.address}}}};
+        return actor_status{s.id, self->mailbox().size(),
+                            client_status{s.authenticated, s.sessions.size(), s.status, s.peer.address}};
       },
   };
 }
 
-caf::actor spawn_client(caf::actor_system& sys, context_ptr ctx, std::string client_id,
+client_actor spawn_client(caf::actor_system& sys, context_ptr ctx, std::string client_id,
                         transport::sink_ptr sink, transport::peer_info peer) {
   return sys.spawn(client_behavior, std::move(ctx), std::move(client_id), std::move(sink), std::move(peer));
 }

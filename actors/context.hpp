@@ -1,11 +1,11 @@
 #pragma once
 // What every gateway actor shares: immutable settings and the handles of the node's long-lived actors.
-#include <caf/actor.hpp>
 #include <chrono>
 #include <memory>
 #include <string>
 
 #include "actors/handlers.hpp"
+#include "actors/type_ids.hpp"
 #include "protocol/auth.hpp"
 #include "protocol/config.hpp"
 #include "transport/metrics.hpp"
@@ -27,8 +27,8 @@ struct gateway_context {
   std::shared_ptr<transport::server_state> server_state;
   std::shared_ptr<const protocol::token_validator> validator;
   std::shared_ptr<const handler_registry> handlers;
-  caf::actor supervisor;
-  caf::actor registry;
+  gateway_supervisor_actor supervisor;
+  registry_actor registry;  // the first one: clients learn of a restarted registry from the supervisor
 };
 
 using context_ptr = std::shared_ptr<const gateway_context>;

@@ -7,9 +7,10 @@
 #include <caf/all.hpp>
 #include <thread>
 
+#include "actors/admin_commands.hpp"
 #include "actors/spawn.hpp"
+#include "actors/tunnel_host.hpp"
 #include "actors/tunnel_setup.hpp"
-#include "actors/type_ids.hpp"
 #include "protocol/ids.hpp"
 #include "transport/admin_socket.hpp"
 #include "transport/bind_address.hpp"
@@ -21,19 +22,18 @@ namespace sb::actors {
 namespace {
 
 constexpr unsigned io_threads = 2;
-constexpr auto admin_timeout = std::chrono::seconds(5);
 
 /// Forwards one connection's events to its client actor as typed messages.
 class actor_events : public transport::connection_events {
  public:
-  explicit actor_events(caf::actor client) : client_(std::move(client)) {}
+  explicit actor_events(client_actor client) : client_(std::move(client)) {}
   void on_message(protocol::decode_result msg, std::chrono::steady_clock::time_point received) override {
     caf::anon_send(client_, inbound_message{std::move(msg), received});
   }
-  void on_closed(std::uint16_t code) override { caf::anon_send(client_, closed_atom_v, code); }
+  void on_closed(std::uint16_t code) override { caf::anon_send(client_, connection_closed_atom_v, code); }
 
  private:
-  caf::actor client_;
+  client_actor client_;
 };
 
 transport::server_options server_options_from(const protocol::gateway_config& c) {
@@ -70,8 +70,8 @@ struct gateway_node::impl : transport::server_hooks {
   caf::actor_system_config caf_config;
   std::unique_ptr<caf::actor_system> system;
   context_ptr ctx;
-  caf::actor supervisor;
-  caf::actor tunnel;  // the tunnel host supervisor when the node exposes itself through a tunnel
+  gateway_supervisor_actor supervisor;
+  tunnel_supervisor_actor tunnel;  // when the node exposes itself through a tunnel
   boost::asio::io_context ioc;
   std::optional<boost::asio::executor_work_guard<boost::asio::io_context::executor_type>> guard;
   std::vector<std::thread> threads;
@@ -84,22 +84,19 @@ struct gateway_node::impl : transport::server_hooks {
                                                         const transport::peer_info& peer) override {
     auto id = protocol::random_id("c-");
     auto client = spawn_client(*system, ctx, id, std::move(sink), peer);
-    caf::anon_send(supervisor, up_atom_v, id, client);
+    caf::anon_send(supervisor, client_started_atom_v, id, client);
     return std::make_shared<actor_events>(std::move(client));
   }
 
-  void answer_admin(nlohmann::json request, std::function<void(nlohmann::json)> respond) {
-    const auto cmd = request.value("cmd", std::string{});
-    if (tunnel && (cmd == "tunnel" || cmd == "ports.add" || cmd == "ports.remove"))
-      return tunnel_admin(*system, tunnel, std::move(request), std::move(respond));
-    // A short-lived actor bridges the socket thread to the supervisor without blocking either.
-    system->spawn([sup = supervisor, request = std::move(request), respond](caf::event_based_actor* self) {
-      self->request(sup, admin_timeout, admin_atom_v, request)
-          .then([respond](nlohmann::json& answer) { respond(std::move(answer)); },
-                [respond](caf::error& err) {
-                  respond({{"ok", false}, {"error", "node did not answer: " + to_string(err)}});
-                });
-    });
+  void answer_admin(const nlohmann::json& request, std::function<void(nlohmann::json)> respond) {
+    auto parsed = protocol::parse_admin_command(request);
+    if (auto* error = std::get_if<std::string>(&parsed)) return respond(admin_fail(*error));
+    auto& command = std::get<protocol::admin_command>(parsed);
+    using verb = protocol::admin_command::verb;
+    if (tunnel && (command.what == verb::tunnel || command.what == verb::ports_add ||
+                   command.what == verb::ports_remove))
+      return tunnel_admin(*system, tunnel, command, std::move(respond));
+    run_gateway_admin(*system, ctx, std::move(command), std::move(respond));
   }
 
   /// Exposes this node's own port through the configured tunnel, under the tunnel supervisor.

@@ -1,7 +1,6 @@
 #pragma once
 // Typed values carried between the gateway's actors. No JSON text is passed for dispatch: the message type
 // is decided once, on the connection's strand, and travels as C++ types from there on.
-#include <caf/actor.hpp>
 #include <chrono>
 #include <optional>
 #include <string>
@@ -22,11 +21,10 @@ struct inbound_message {
   steady_time received;
 };
 
-/// A session member: how to reach its connection and its actor.
+/// A session member: who, and how to reach its connection (a broadcast goes straight to the socket).
 struct member {
   std::string client_id;
   transport::sink_ptr sink;
-  caf::actor client;
 };
 
 /// The answer to a state-changing request: a body, or a protocol error for the client.
@@ -34,11 +32,10 @@ struct op_result {
   std::optional<protocol::error_code> error;
   std::string message;
   json body;
-  caf::actor session;  // set by session operations: the session the caller is now a member of
 
-  static op_result ok(json body = json::object()) { return {std::nullopt, {}, std::move(body), {}}; }
+  static op_result ok(json body = json::object()) { return {std::nullopt, {}, std::move(body)}; }
   static op_result fail(protocol::error_code code, std::string message) {
-    return {code, std::move(message), json::object(), {}};
+    return {code, std::move(message), json::object()};
   }
 };
 

@@ -32,19 +32,19 @@ struct session_state {
   std::uint64_t broadcasts = 0;
 };
 
-using session_actor = caf::stateful_actor<session_state>;
+using session_ptr = session_actor::stateful_pointer<session_state>;
 
-json describe(const session_state& st) {
+session_info describe(const session_state& st) {
   std::vector<const member_entry*> ordered;
   for (const auto& [_, m] : st.members) ordered.push_back(&m);
   std::sort(ordered.begin(), ordered.end(), [](auto* a, auto* b) { return a->joined_seq < b->joined_seq; });
-  json clients = json::array();
-  for (const auto* m : ordered) clients.push_back(m->who.client_id);
-  return {{"id", st.id}, {"clients", clients}, {"metadata", st.metadata}, {"createdAt", st.created_at}};
+  session_info out{st.id, {}, st.metadata, st.created_at};
+  for (const auto* m : ordered) out.clients.push_back(m->who.client_id);
+  return out;
 }
 
 /// Queues one serialized frame on every member but `except`; returns how many got it.
-std::size_t broadcast(session_actor* self, const protocol::envelope& msg, const std::string& except) {
+std::size_t broadcast(session_ptr self, const protocol::envelope& msg, const std::string& except) {
   auto& st = self->state;
   auto frame = protocol::encode_shared(msg);
   std::size_t n = 0;
@@ -58,7 +58,7 @@ std::size_t broadcast(session_actor* self, const protocol::envelope& msg, const 
   return n;
 }
 
-void announce(session_actor* self, const char* event, const std::string& client_id) {
+void announce(session_ptr self, const char* event, const std::string& client_id) {
   const auto& sid = self->state.id;
   broadcast(
       self,
@@ -72,7 +72,7 @@ op_result not_member(const session_state& st, const std::string& client_id) {
 }
 
 /// Removes a member and tells the others; ends the session when nobody is left.
-void remove_member(session_actor* self, const std::string& client_id) {
+void remove_member(session_ptr self, const std::string& client_id) {
   auto& st = self->state;
   st.members.erase(client_id);
   announce(self, "leave", client_id);
@@ -82,19 +82,17 @@ void remove_member(session_actor* self, const std::string& client_id) {
   }
 }
 
-op_result join(session_actor* self, member& m) {
+session_joined join(session_ptr self, member& m) {
   auto& st = self->state;
   if (!st.members.count(m.client_id)) {
     const auto cid = m.client_id;
     st.members.emplace(cid, member_entry{std::move(m), st.next_seq++});
     announce(self, "join", cid);
   }
-  auto r = op_result::ok(describe(st));
-  r.session = caf::actor_cast<caf::actor>(self);
-  return r;
+  return {op_result::ok(describe(st)), caf::actor_cast<session_actor>(self)};
 }
 
-op_result relay(session_actor* self, const std::string& client_id, protocol::envelope msg,
+op_result relay(session_ptr self, const std::string& client_id, protocol::envelope msg,
                 steady_time received) {
   auto& st = self->state;
   if (!st.members.count(client_id)) return not_member(st, client_id);
@@ -109,7 +107,7 @@ op_result relay(session_actor* self, const std::string& client_id, protocol::env
 
 }  // namespace
 
-caf::behavior session_behavior(session_actor* self, context_ptr ctx, std::string id, json metadata) {
+session_actor::behavior_type session_behavior(session_ptr self, context_ptr ctx, std::string id, json metadata) {
   auto& st = self->state;
   st.ctx = std::move(ctx);
   st.id = std::move(id);
@@ -118,13 +116,13 @@ caf::behavior session_behavior(session_actor* self, context_ptr ctx, std::string
   self->attach_functor([metrics = st.ctx->metrics] { metrics->sessions.fetch_sub(1); });
   spdlog::info("session {}: created", st.id);
   return {
-      [self](join_atom, const std::string&, member& m) { return join(self, m); },
-      [self](leave_atom, const std::string&, const std::string& client_id) {
+      [self](join_atom, member& m) { return join(self, m); },
+      [self](leave_atom, const std::string& client_id) {
         if (!self->state.members.count(client_id)) return not_member(self->state, client_id);
         remove_member(self, client_id);
         return op_result::ok();
       },
-      [self](patch_atom, const std::string&, const std::string& client_id, const json& patch) {
+      [self](patch_atom, const std::string& client_id, const json& patch) {
         auto& s = self->state;
         if (!s.members.count(client_id)) return not_member(s, client_id);
         // Patched on a copy: a patch that would cross maxSessionMetadataBytes is refused whole.
@@ -135,13 +133,14 @@ caf::behavior session_behavior(session_actor* self, context_ptr ctx, std::string
           return op_result::fail(error_code::invalid_message, *too_big);
         }
         s.metadata = std::move(next);
-        auto body = describe(s);
+        json body = describe(s);
         broadcast(self, protocol::make_event("session_info", {{"session", body}}, s.id), client_id);
         return op_result::ok(std::move(body));
       },
-      [self](relay_atom, const std::string&, const std::string& client_id, protocol::envelope& msg,
-             steady_time received) { return relay(self, client_id, std::move(msg), received); },
-      [self](presence_atom, const std::string& client_id, const json& fields) {
+      [self](broadcast_atom, const std::string& client_id, protocol::envelope& msg, steady_time received) {
+        return relay(self, client_id, std::move(msg), received);
+      },
+      [self](presence_update_atom, const std::string& client_id, const json& fields) {
         auto& s = self->state;
         if (!s.members.count(client_id)) return;
         json payload = fields;
@@ -150,21 +149,18 @@ caf::behavior session_behavior(session_actor* self, context_ptr ctx, std::string
         payload["sessionId"] = s.id;
         broadcast(self, protocol::make_event("presence", std::move(payload), s.id), client_id);
       },
-      [self](gone_atom, const std::string& client_id) {
+      [self](client_gone_atom, const std::string& client_id) {
         if (self->state.members.count(client_id)) remove_member(self, client_id);
       },
-      [self](info_atom) -> json { return describe(self->state); },
-      [self](status_atom) -> json {
+      [self](info_atom) { return describe(self->state); },
+      [self](status_atom) {
         const auto& s = self->state;
-        return {{"kind", "session"},
-                {"id", s.id},
-                {"mailbox", self->mailbox().size()},
-                {"state", {{"members", s.members.size()}, {"broadcasts", s.broadcasts}}}};
+        return actor_status{s.id, self->mailbox().size(), session_status{s.members.size(), s.broadcasts}};
       },
   };
 }
 
-caf::actor spawn_session(caf::actor_system& sys, context_ptr ctx, std::string session_id, json metadata) {
+session_actor spawn_session(caf::actor_system& sys, context_ptr ctx, std::string session_id, json metadata) {
   return sys.spawn(session_behavior, std::move(ctx), std::move(session_id), std::move(metadata));
 }
 

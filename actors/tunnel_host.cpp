@@ -5,7 +5,7 @@
 #include <caf/all.hpp>
 #include <thread>
 
-#include "actors/type_ids.hpp"
+#include "actors/admin_commands.hpp"
 
 namespace sb::actors {
 
@@ -13,7 +13,6 @@ namespace {
 
 using tunnel::connection_status;
 using tunnel::next_step;
-constexpr auto ask_timeout = std::chrono::seconds(3);
 
 /// A blocking call (endpoint registration, a token command) on a thread an actor's state owns and joins
 /// when the actor stops: it cannot outlive the actor, or the actor system. The thread must hold its actor
@@ -25,10 +24,11 @@ class owned_thread {
   owned_thread(const owned_thread&) = delete;
   owned_thread& operator=(const owned_thread&) = delete;
   ~owned_thread() { join(); }
-  template <class F>
-  void start(F&& fn) {
+  /// Runs `fn` through `runner` when one is configured, else on this thread object.
+  void start(const std::function<void(std::function<void()>)>& runner, std::function<void()> fn) {
+    if (runner) return runner(std::move(fn));
     join();
-    thread_ = std::thread(std::forward<F>(fn));
+    thread_ = std::thread(std::move(fn));
   }
   void join() {
     if (thread_.joinable()) thread_.join();
@@ -39,9 +39,9 @@ class owned_thread {
 };
 
 /// Sends to an actor that may be gone: a weak handle keeps nothing alive (nor touches a system shut down).
-template <class... Ts>
+template <class Handle, class... Ts>
 void send_weak(const caf::actor_addr& to, Ts&&... xs) {
-  if (auto a = caf::actor_cast<caf::actor>(to)) caf::anon_send(a, std::forward<Ts>(xs)...);
+  if (auto a = caf::actor_cast<Handle>(to)) caf::anon_send(a, std::forward<Ts>(xs)...);
 }
 
 // -- one forwarded client stream ---------------------------------------------------------------------------
@@ -53,21 +53,20 @@ struct stream_state {
   std::int64_t opened_at = 0;
 };
 
-caf::behavior stream_actor(caf::stateful_actor<stream_state>* self, std::uint64_t id, std::uint16_t port) {
+tunnel_stream_actor::behavior_type stream_behavior(tunnel_stream_actor::stateful_pointer<stream_state> self,
+                                                   std::uint64_t id, std::uint16_t port) {
   self->state.id = id;
   self->state.port = port;
   self->state.opened_at = protocol::now_ms();
   return {
-      [self](sclose_atom, std::uint64_t in, std::uint64_t out) {
+      [self](stream_closed_atom, std::uint64_t in, std::uint64_t out) {
         spdlog::debug("tunnel stream {} on port {} closed ({} bytes in, {} out)", self->state.id,
                       self->state.port, in, out);
         self->quit();
       },
-      [self](status_atom) -> json {
-        return {{"kind", "tunnel_stream"},
-                {"id", std::to_string(self->state.id)},
-                {"mailbox", self->mailbox().size()},
-                {"state", {{"port", self->state.port}, {"openedAt", self->state.opened_at}}}};
+      [self](status_atom) {
+        const auto& s = self->state;
+        return actor_status{std::to_string(s.id), self->mailbox().size(), tunnel_stream_status{s.port, s.opened_at}};
       },
   };
 }
@@ -78,10 +77,10 @@ caf::behavior stream_actor(caf::stateful_actor<stream_state>* self, std::uint64_
 struct connection_state {
   static inline const char* name = "sb.tunnel_connection";
   tunnel_host_config cfg;
-  caf::actor supervisor;
+  tunnel_supervisor_actor supervisor;
   std::string relay_uri;
   std::shared_ptr<transport::host_peer> peer;
-  std::map<std::uint64_t, caf::actor> streams;
+  std::map<std::uint64_t, tunnel_stream_actor> streams;
   bool connected = false;
   std::optional<tunnel::protocol_version> version;
   owned_thread resolver;  // declared last: joined first, before the rest of the state goes
@@ -93,44 +92,45 @@ struct connection_state {
   }
 };
 
-using connection_actor = caf::stateful_actor<connection_state>;
+using connection_ptr = tunnel_connection_actor::stateful_pointer<connection_state>;
 
 /// Turns host_peer callbacks (on socket strands) into messages to this actor. Weakly: the peer's handlers
 /// may still be queued on the io_context after the actor, or the whole actor system, is gone.
 transport::relay_peer_callbacks callbacks_to(const caf::actor_addr& self) {
   transport::relay_peer_callbacks cb;
-  cb.connected = [self](tunnel::protocol_version v) { send_weak(self, tconn_atom_v, v); };
-  cb.ended = [self](const transport::relay_outcome& o) { send_weak(self, tend_atom_v, o); };
+  cb.connected = [self](tunnel::protocol_version v) { send_weak<tunnel_connection_actor>(self, relay_up_atom_v, v); };
+  cb.ended = [self](const transport::relay_outcome& o) { send_weak<tunnel_connection_actor>(self, relay_down_atom_v, o); };
   cb.stream_opened = [self](std::uint64_t id, std::uint16_t port) {
-    send_weak(self, sopen_atom_v, id, port);
+    send_weak<tunnel_connection_actor>(self, stream_opened_atom_v, id, port);
   };
   cb.stream_closed = [self](std::uint64_t id, std::uint64_t in, std::uint64_t out) {
-    send_weak(self, sclose_atom_v, id, in, out);
+    send_weak<tunnel_connection_actor>(self, stream_closed_atom_v, id, in, out);
   };
   return cb;
 }
 
-void fail_attempt(connection_actor* self, const tunnel::tunnel_error& error) {
-  self->send(self->state.supervisor, tend_atom_v, error);
+void fail_attempt(connection_ptr self, const tunnel::tunnel_error& error) {
+  self->send(self->state.supervisor, relay_down_atom_v, error);
   self->quit();
 }
 
-caf::behavior connection_behavior(connection_actor* self, tunnel_host_config cfg, caf::actor supervisor) {
+tunnel_connection_actor::behavior_type connection_behavior(connection_ptr self, tunnel_host_config cfg,
+                                                          tunnel_supervisor_actor supervisor) {
   auto& st = self->state;
   st.cfg = std::move(cfg);
   st.supervisor = std::move(supervisor);
   // Registering the endpoint is a blocking HTTP call: keep it off the actor's thread.
-  st.resolver.start([me = self->address(), resolve = st.cfg.resolve, token = st.cfg.token] {
+  st.resolver.start(st.cfg.run_blocking, [me = self->address(), resolve = st.cfg.resolve, token = st.cfg.token] {
     relay_endpoint_result r;
     try {
       r = resolve ? resolve(token) : relay_endpoint_result{{}, 0, "no endpoint resolver"};
     } catch (const std::exception& e) {
       r.error = e.what();
     }
-    send_weak(me, resolved_atom_v, r);
+    send_weak<tunnel_connection_actor>(me, endpoint_resolved_atom_v, r);
   });
   return {
-      [self](resolved_atom, relay_endpoint_result& r) {
+      [self](endpoint_resolved_atom, relay_endpoint_result& r) {
         auto& s = self->state;
         if (r.host_relay_uri.empty())
           return fail_attempt(self, tunnel::classify(r.http_status, 0, r.http_status == 0, false,
@@ -147,22 +147,22 @@ caf::behavior connection_behavior(connection_actor* self, tunnel_host_config cfg
         s.peer = std::make_shared<transport::host_peer>(*s.cfg.ioc, o, callbacks_to(self->address()));
         s.peer->start();
       },
-      [self](tconn_atom, tunnel::protocol_version v) {
+      [self](relay_up_atom, tunnel::protocol_version v) {
         self->state.connected = true;
         self->state.version = v;
-        self->send(self->state.supervisor, tconn_atom_v, v, self->state.relay_uri);
+        self->send(self->state.supervisor, relay_up_atom_v, v, self->state.relay_uri);
       },
-      [self](tend_atom, const transport::relay_outcome& o) {
+      [self](relay_down_atom, const transport::relay_outcome& o) {
         fail_attempt(self,
                      tunnel::classify(o.http_status, o.ssh_reason, o.network, o.was_connected, o.message));
       },
-      [self](sopen_atom, std::uint64_t id, std::uint16_t port) {
-        self->state.streams[id] = self->spawn(stream_actor, id, port);
+      [self](stream_opened_atom, std::uint64_t id, std::uint16_t port) {
+        self->state.streams[id] = self->spawn(stream_behavior, id, port);
       },
-      [self](sclose_atom, std::uint64_t id, std::uint64_t in, std::uint64_t out) {
+      [self](stream_closed_atom, std::uint64_t id, std::uint64_t in, std::uint64_t out) {
         auto it = self->state.streams.find(id);
         if (it == self->state.streams.end()) return;
-        self->send(it->second, sclose_atom_v, in, out);
+        self->send(it->second, stream_closed_atom_v, in, out);
         self->state.streams.erase(it);
       },
       [self](port_add_atom, std::uint16_t port) {
@@ -173,24 +173,19 @@ caf::behavior connection_behavior(connection_actor* self, tunnel_host_config cfg
         self->state.cfg.ports.erase(port);
         if (self->state.peer) self->state.peer->remove_port(port);
       },
-      [self](list_atom) -> std::vector<caf::actor> {
-        std::vector<caf::actor> out;
-        for (const auto& [_, s] : self->state.streams) out.push_back(s);
+      [self](children_atom) {
+        std::vector<status_actor> out;
+        for (const auto& [_, s] : self->state.streams) out.emplace_back(s);
         return out;
       },
-      [self](status_atom) -> json {
+      [self](status_atom) {
         const auto& s = self->state;
-        json st = {{"relayUri", s.relay_uri}, {"connected", s.connected}, {"streams", s.streams.size()}};
+        tunnel_connection_status st{s.relay_uri, s.connected, s.streams.size(), std::nullopt};
         if (s.peer) {
           auto stats = s.peer->current_stats();
-          st["streamsTotal"] = stats.streams_total;
-          st["bytesIn"] = stats.bytes_in;
-          st["bytesOut"] = stats.bytes_out;
+          st.traffic = tunnel_traffic{stats.streams_total, stats.bytes_in, stats.bytes_out};
         }
-        return {{"kind", "tunnel_connection"},
-                {"id", s.cfg.tunnel_id},
-                {"mailbox", self->mailbox().size()},
-                {"state", st}};
+        return actor_status{s.cfg.tunnel_id, self->mailbox().size(), st};
       },
   };
 }
@@ -202,7 +197,7 @@ struct supervisor_state {
   static inline const char* name = "sb.tunnel_supervisor";
   tunnel_host_config cfg;
   connection_status status = connection_status::none;
-  caf::actor child;
+  tunnel_connection_actor child;
   tunnel::retry_state retry;
   std::uint64_t reconnects = 0;
   std::uint64_t attempts_total = 0;
@@ -216,9 +211,9 @@ struct supervisor_state {
   owned_thread refresher;  // declared last: joined first
 };
 
-using supervisor_actor = caf::stateful_actor<supervisor_state>;
+using supervisor_ptr = tunnel_supervisor_actor::stateful_pointer<supervisor_state>;
 
-void set_status(supervisor_actor* self, connection_status s, const std::string& why = {}) {
+void set_status(supervisor_ptr self, connection_status s, const std::string& why = {}) {
   auto& st = self->state;
   if (st.status == s && why.empty()) return;
   spdlog::info("tunnel {}: {}{}{}", st.cfg.tunnel_id, tunnel::to_string(s), why.empty() ? "" : ": ", why);
@@ -227,16 +222,16 @@ void set_status(supervisor_actor* self, connection_status s, const std::string& 
   if (st.cfg.on_status) st.cfg.on_status(s, why);
 }
 
-void start_child(supervisor_actor* self) {
+void start_child(supervisor_ptr self) {
   auto& st = self->state;
   st.next_retry_ms.reset();
   set_status(self, connection_status::connecting);
   ++st.attempts_total;
-  st.child = self->spawn(connection_behavior, st.cfg, caf::actor_cast<caf::actor>(self));
+  st.child = self->spawn(connection_behavior, st.cfg, caf::actor_cast<tunnel_supervisor_actor>(self));
   self->monitor(st.child);
 }
 
-void schedule_restart(supervisor_actor* self, const tunnel::tunnel_error& error) {
+void schedule_restart(supervisor_ptr self, const tunnel::tunnel_error& error) {
   auto& st = self->state;
   const auto delay = tunnel::retry_delay(st.cfg.backoff, error, st.retry.attempts - 1, st.rng);
   st.next_retry_ms = protocol::now_ms() + delay.count();
@@ -244,11 +239,11 @@ void schedule_restart(supervisor_actor* self, const tunnel::tunnel_error& error)
   self->delayed_send(self, delay, restart_atom_v);
 }
 
-void refresh_then_restart(supervisor_actor* self) {
+void refresh_then_restart(supervisor_ptr self) {
   auto& st = self->state;
   set_status(self, connection_status::refreshing_token);
   st.retry.token_refreshed = true;
-  st.refresher.start([me = self->address(), refresh = st.cfg.refresh_token] {
+  st.refresher.start(st.cfg.run_blocking, [me = self->address(), refresh = st.cfg.refresh_token] {
     std::optional<std::string> token;
     std::string error = "no token";
     try {
@@ -257,11 +252,11 @@ void refresh_then_restart(supervisor_actor* self) {
       error = e.what();
     }
     if (!token || token->empty()) spdlog::warn("tunnel token refresh failed: {}", error);
-    send_weak(me, refreshed_atom_v, token.value_or(std::string{}), error);
+    send_weak<tunnel_supervisor_actor>(me, token_refreshed_atom_v, token.value_or(std::string{}), error);
   });
 }
 
-void on_attempt_failed(supervisor_actor* self, const tunnel::tunnel_error& error) {
+void on_attempt_failed(supervisor_ptr self, const tunnel::tunnel_error& error) {
   auto& st = self->state;
   st.child = nullptr;
   st.last_error = std::string(tunnel::to_string(error.kind)) +
@@ -290,23 +285,22 @@ void on_attempt_failed(supervisor_actor* self, const tunnel::tunnel_error& error
   }
 }
 
-json describe(supervisor_actor* self) {
+tunnel_info describe(supervisor_ptr self) {
   const auto& st = self->state;
-  json ports = json::array();
-  for (auto p : st.cfg.ports) ports.push_back(p);
-  return {{"tunnelId", st.cfg.tunnel_id},
-          {"status", std::string(tunnel::to_string(st.status))},
-          {"relay", st.relay_uri},
-          {"protocol",
-           st.version ? json(*st.version == tunnel::protocol_version::v2 ? "v2" : "v1") : json(nullptr)},
-          {"ports", ports},
-          {"reconnects", st.reconnects},
-          {"attempts", st.attempts_total},
-          {"nextRetry", st.next_retry_ms ? json(*st.next_retry_ms) : json(nullptr)},
-          {"lastError", st.last_error.empty() ? json(nullptr) : json(st.last_error)}};
+  tunnel_info out;
+  out.tunnel_id = st.cfg.tunnel_id;
+  out.status = std::string(tunnel::to_string(st.status));
+  out.relay = st.relay_uri;
+  if (st.version) out.protocol = *st.version == tunnel::protocol_version::v2 ? "v2" : "v1";
+  out.ports.assign(st.cfg.ports.begin(), st.cfg.ports.end());
+  out.reconnects = st.reconnects;
+  out.attempts = st.attempts_total;
+  out.next_retry = st.next_retry_ms;
+  if (!st.last_error.empty()) out.last_error = st.last_error;
+  return out;
 }
 
-caf::behavior supervisor_behavior(supervisor_actor* self, tunnel_host_config cfg) {
+tunnel_supervisor_actor::behavior_type supervisor_behavior(supervisor_ptr self, tunnel_host_config cfg) {
   self->state.cfg = std::move(cfg);
   self->set_down_handler([self](caf::down_msg& dm) {
     auto& st = self->state;
@@ -325,7 +319,7 @@ caf::behavior supervisor_behavior(supervisor_actor* self, tunnel_host_config cfg
   });
   start_child(self);
   return {
-      [self](tconn_atom, tunnel::protocol_version v, const std::string& relay_uri) {
+      [self](relay_up_atom, tunnel::protocol_version v, const std::string& relay_uri) {
         auto& st = self->state;
         st.retry = {};
         st.version = v;
@@ -333,14 +327,14 @@ caf::behavior supervisor_behavior(supervisor_actor* self, tunnel_host_config cfg
         st.ever_connected = true;
         set_status(self, connection_status::connected);
       },
-      [self](tend_atom, const tunnel::tunnel_error& error) {
+      [self](relay_down_atom, const tunnel::tunnel_error& error) {
         if (self->current_sender() != self->state.child.address()) return;
         on_attempt_failed(self, error);
       },
       [self](restart_atom) {
         if (!self->state.child && !self->state.stopped) start_child(self);
       },
-      [self](refreshed_atom, const std::string& token, const std::string& error) {
+      [self](token_refreshed_atom, const std::string& token, const std::string& error) {
         auto& st = self->state;
         if (st.stopped) return;
         if (token.empty()) {
@@ -361,121 +355,93 @@ caf::behavior supervisor_behavior(supervisor_actor* self, tunnel_host_config cfg
         self->state.cfg.ports.erase(port);
         if (self->state.child) self->send(self->state.child, port_remove_atom_v, port);
       },
-      [self](info_atom) -> caf::result<json> {
+      [self](info_atom) -> caf::result<tunnel_info> {
         // Clients and bytes live in the connection actor: ask it, so the answer is live.
-        auto rp = self->make_response_promise<json>();
         auto base = describe(self);
         if (!self->state.child) {
-          base["clients"] = 0;
-          rp.deliver(std::move(base));
-          return rp;
+          base.clients = 0;
+          return base;
         }
-        self->request(self->state.child, ask_timeout, status_atom_v)
+        auto rp = self->make_response_promise<tunnel_info>();
+        self->request(self->state.child, status_ask_timeout, status_atom_v)
             .then(
-                [rp, base](json& child) mutable {
-                  const auto& st = child["state"];
-                  base["clients"] = st.value("streams", 0);
-                  base["clientsTotal"] = st.value("streamsTotal", 0);
-                  base["bytesIn"] = st.value("bytesIn", 0);
-                  base["bytesOut"] = st.value("bytesOut", 0);
+                [rp, base](actor_status& child) mutable {
+                  const auto& st = std::get<tunnel_connection_status>(child.state);
+                  base.clients = st.streams;
+                  base.traffic = st.traffic.value_or(tunnel_traffic{});
                   rp.deliver(std::move(base));
                 },
                 [rp, base](caf::error&) mutable { rp.deliver(std::move(base)); });
         return rp;
       },
-      [self](status_atom) -> json {
-        return {{"kind", "tunnel_supervisor"},
-                {"id", self->state.cfg.tunnel_id},
-                {"mailbox", self->mailbox().size()},
-                {"state", describe(self)}};
+      [self](status_atom) {
+        return actor_status{self->state.cfg.tunnel_id, self->mailbox().size(), describe(self)};
       },
-      [self](list_atom) -> caf::result<std::vector<caf::actor>> {
+      [self](children_atom) -> caf::result<std::vector<status_actor>> {
         // The live actors under this supervisor: the connection and its streams.
-        auto rp = self->make_response_promise<std::vector<caf::actor>>();
-        if (!self->state.child) {
-          rp.deliver(std::vector<caf::actor>{});
-          return rp;
-        }
+        if (!self->state.child) return std::vector<status_actor>{};
+        auto rp = self->make_response_promise<std::vector<status_actor>>();
         auto child = self->state.child;
-        self->request(child, ask_timeout, list_atom_v)
+        self->request(child, status_ask_timeout, children_atom_v)
             .then(
-                [rp, child](std::vector<caf::actor>& streams) mutable {
-                  streams.insert(streams.begin(), child);
+                [rp, child](std::vector<status_actor>& streams) mutable {
+                  streams.insert(streams.begin(), status_actor{child});
                   rp.deliver(std::move(streams));
                 },
-                [rp](caf::error&) mutable { rp.deliver(std::vector<caf::actor>{}); });
+                [rp](caf::error&) mutable { rp.deliver(std::vector<status_actor>{}); });
         return rp;
       },
   };
 }
 
-std::optional<std::uint16_t> port_arg(const json& request) {
-  auto it = request.find("port");
-  if (it == request.end()) return std::nullopt;
-  if (it->is_number_unsigned() && it->get<std::uint64_t>() >= 1 && it->get<std::uint64_t>() <= 65535)
-    return static_cast<std::uint16_t>(it->get<std::uint64_t>());
-  if (it->is_string()) {
-    try {
-      auto v = std::stoul(it->get<std::string>());
-      if (v >= 1 && v <= 65535) return static_cast<std::uint16_t>(v);
-    } catch (...) {
-    }
-  }
-  return std::nullopt;
-}
-
 }  // namespace
 
-caf::actor spawn_tunnel_supervisor(caf::actor_system& sys, tunnel_host_config config) {
+tunnel_supervisor_actor spawn_tunnel_supervisor(caf::actor_system& sys, tunnel_host_config config) {
   return sys.spawn(supervisor_behavior, std::move(config));
 }
 
-void tunnel_admin(caf::actor_system& sys, const caf::actor& supervisor, json request,
-                  std::function<void(json)> respond) {
-  const auto cmd = request.value("cmd", std::string{});
-  auto ok = [](json r) { return json{{"ok", true}, {"result", std::move(r)}}; };
-  auto fail = [](std::string e) { return json{{"ok", false}, {"error", std::move(e)}}; };
-  if (cmd == "ports.add" || cmd == "ports.remove") {
-    auto port = port_arg(request);
-    if (!port) return respond(fail("'" + cmd + "' needs a 'port' from 1 to 65535"));
-    if (cmd == "ports.add")
-      caf::anon_send(supervisor, port_add_atom_v, *port);
+void tunnel_admin(caf::actor_system& sys, const tunnel_supervisor_actor& supervisor,
+                  const protocol::admin_command& command, std::function<void(json)> respond) {
+  using verb = protocol::admin_command::verb;
+  if (command.what == verb::ports_add || command.what == verb::ports_remove) {
+    const bool add = command.what == verb::ports_add;
+    if (add)
+      caf::anon_send(supervisor, port_add_atom_v, command.port);
     else
-      caf::anon_send(supervisor, port_remove_atom_v, *port);
-    return respond(ok({{"port", *port}, {cmd == "ports.add" ? "added" : "removed", true}}));
+      caf::anon_send(supervisor, port_remove_atom_v, command.port);
+    return respond(admin_ok({{"port", command.port}, {add ? "added" : "removed", true}}));
   }
-  if (cmd != "tunnel" && cmd != "actors") return respond(fail("unknown command '" + cmd + "'"));
-  sys.spawn([supervisor, cmd, respond, ok, fail](caf::event_based_actor* self) {
-    if (cmd == "tunnel") {
-      self->request(supervisor, ask_timeout, info_atom_v)
-          .then([respond, ok](json& info) { respond(ok(info)); },
-                [respond, fail](caf::error& e) {
-                  respond(fail("tunnel supervisor did not answer: " + to_string(e)));
-                });
+  if (command.what != verb::tunnel && command.what != verb::actors)
+    return respond(admin_fail("unknown command '" + command.name + "'"));
+  sys.spawn([supervisor, what = command.what, respond](caf::event_based_actor* self) {
+    auto silent = [respond](caf::error& e) {
+      respond(admin_fail("tunnel supervisor did not answer: " + to_string(e)));
+    };
+    if (what == verb::tunnel) {
+      self->request(supervisor, status_ask_timeout, info_atom_v)
+          .then([respond](tunnel_info& info) { respond(admin_ok(info)); }, silent);
       return;
     }
     // actors: the supervisor, its connection and every stream, each asked live.
-    self->request(supervisor, ask_timeout, list_atom_v)
+    self->request(supervisor, status_ask_timeout, children_atom_v)
         .then(
-            [self, supervisor, respond, ok](std::vector<caf::actor>& children) {
-              children.insert(children.begin(), supervisor);
+            [self, supervisor, respond](std::vector<status_actor>& children) {
+              children.insert(children.begin(), status_actor{supervisor});
               auto results = std::make_shared<json>(json::array());
               auto remaining = std::make_shared<std::size_t>(children.size());
-              for (auto& a : children) {
-                self->request(a, ask_timeout, status_atom_v)
+              auto finish_one = [results, remaining, respond] {
+                if (--*remaining == 0) respond(admin_ok({{"actors", *results}}));
+              };
+              for (auto& a : children)
+                self->request(a, status_ask_timeout, status_atom_v)
                     .then(
-                        [results, remaining, respond, ok](json& s) {
-                          results->push_back(std::move(s));
-                          if (--*remaining == 0) respond(ok({{"actors", *results}}));
+                        [results, finish_one](actor_status& s) {
+                          results->push_back(s);
+                          finish_one();
                         },
-                        [results, remaining, respond, ok](caf::error&) {
-                          if (--*remaining == 0) respond(ok({{"actors", *results}}));
-                        });
-              }
+                        [finish_one](caf::error&) { finish_one(); });
             },
-            [respond, fail](caf::error& e) {
-              respond(fail("tunnel supervisor did not answer: " + to_string(e)));
-            });
+            silent);
   });
 }
 

@@ -15,17 +15,12 @@
 #include <thread>
 
 #include "protocol/ids.hpp"
+#include "protocol/text.hpp"
 #include "transport/management_http.hpp"
 
 namespace sb::actors {
 
 namespace {
-
-std::string trim(std::string s) {
-  const auto first = s.find_first_not_of(" \t\r\n");
-  if (first == std::string::npos) return {};
-  return s.substr(first, s.find_last_not_of(" \t\r\n") - first + 1);
-}
 
 /// A token file is read only up to `max_bytes`: a larger one (a log, /dev/zero) is refused, not slurped.
 std::optional<std::string> read_file_token(const std::string& path, std::size_t max_bytes) {
@@ -39,7 +34,7 @@ std::optional<std::string> read_file_token(const std::string& path, std::size_t 
     return std::nullopt;
   }
   data.resize(got);
-  auto t = trim(data);
+  auto t = std::string(protocol::trim(data, protocol::line_blanks));
   if (t.empty()) return std::nullopt;
   return t;
 }
@@ -159,7 +154,7 @@ token_command_result run_token_command(const std::string& command, std::chrono::
             WIFEXITED(*status)
                 ? "the token command exited with status " + std::to_string(WEXITSTATUS(*status))
                 : "the token command was killed by signal " + std::to_string(WTERMSIG(*status))};
-  auto t = trim(out);
+  auto t = std::string(protocol::trim(out, protocol::line_blanks));
   if (t.empty()) return {std::nullopt, "the token command printed nothing"};
   return {t, {}};
 }

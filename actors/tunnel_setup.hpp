@@ -8,7 +8,7 @@
 #include <set>
 #include <string>
 
-#include "actors/tunnel_host.hpp"
+#include "actors/tunnel_host_config.hpp"
 
 namespace sb::actors {
 

@@ -1,45 +1,67 @@
 #pragma once
-// The project's one CAF type-ID block: every atom and every custom message type. It lives in actors/ rather
-// than protocol/ so that protocol/ stays free of CAF (DESIGN.md: protocol is sans-I/O and actor-free).
+// The project's one CAF vocabulary: every atom, the typed interface of every actor kind, and the type-ID
+// block of every custom message type. It lives in actors/ rather than protocol/ so that protocol/ stays free
+// of CAF (DESIGN.md: protocol is sans-I/O and actor-free).
+//
+// Each atom names one meaning. A handle's type lists every message its actor takes and what it answers, so a
+// wrong message or a wrong reply type is a compile error, not an INTERNAL answer ten seconds later.
 #include <caf/allowed_unsafe_message_type.hpp>
+#include <caf/replies_to.hpp>
 #include <caf/type_id.hpp>
+#include <caf/typed_actor.hpp>
 
 #include "actors/messages.hpp"
-#include "actors/tunnel_host.hpp"
+#include "actors/replies.hpp"
+#include "actors/tunnel_host_config.hpp"
+
+// -- atoms (CAF 0.17: at most 10 characters of text) ------------------------------------------------------
 
 CAF_BEGIN_TYPE_ID_BLOCK(switchboard, caf::first_custom_type_id)
 
-CAF_ADD_ATOM(switchboard, sb, admin_atom, "admin")
-CAF_ADD_ATOM(switchboard, sb, closed_atom, "closed")
-CAF_ADD_ATOM(switchboard, sb, create_atom, "create")
-CAF_ADD_ATOM(switchboard, sb, drain_atom, "drain")
-CAF_ADD_ATOM(switchboard, sb, gone_atom, "gone")
-CAF_ADD_ATOM(switchboard, sb, info_atom, "info")
+// The gateway: clients, sessions, the supervisor's indexes.
+CAF_ADD_ATOM(switchboard, sb, client_started_atom, "clientup")     // a client actor is running: index it
+CAF_ADD_ATOM(switchboard, sb, client_gone_atom, "clientgone")      // a client disconnected: forget it
+CAF_ADD_ATOM(switchboard, sb, connection_closed_atom, "connclosed")  // the client's socket closed (code)
+CAF_ADD_ATOM(switchboard, sb, auth_deadline_atom, "authdead")      // authTimeoutMs passed
+CAF_ADD_ATOM(switchboard, sb, kick_atom, "kick")                   // close a client (admin kick)
+CAF_ADD_ATOM(switchboard, sb, drain_atom, "drain")                 // close every client with 1001
+CAF_ADD_ATOM(switchboard, sb, presence_atom, "presence")           // a client's presence entry changed
+CAF_ADD_ATOM(switchboard, sb, presence_list_atom, "presencels")    // every presence entry of the node
+CAF_ADD_ATOM(switchboard, sb, presence_update_atom, "presenceup")  // tell a session's members an update
+CAF_ADD_ATOM(switchboard, sb, create_atom, "create")               // create a session and join it
 CAF_ADD_ATOM(switchboard, sb, join_atom, "join")
-CAF_ADD_ATOM(switchboard, sb, kick_atom, "kick")
 CAF_ADD_ATOM(switchboard, sb, leave_atom, "leave")
-CAF_ADD_ATOM(switchboard, sb, list_atom, "list")
-CAF_ADD_ATOM(switchboard, sb, patch_atom, "patch")
-CAF_ADD_ATOM(switchboard, sb, presence_atom, "presence")
+CAF_ADD_ATOM(switchboard, sb, patch_atom, "patch")                 // merge-patch a session's metadata
+CAF_ADD_ATOM(switchboard, sb, broadcast_atom, "broadcast")         // a member's message to the others
+CAF_ADD_ATOM(switchboard, sb, client_page_atom, "clientpage")      // a page of the client index
+CAF_ADD_ATOM(switchboard, sb, session_page_atom, "sesspage")       // a page of the session index
+CAF_ADD_ATOM(switchboard, sb, find_client_atom, "findclient")    // one client by id (0 or 1 entries)
+CAF_ADD_ATOM(switchboard, sb, find_session_atom, "findsess")      // one session by id (0 or 1 entries)
+CAF_ADD_ATOM(switchboard, sb, registry_atom, "registry")           // the current agent registry handle
+CAF_ADD_ATOM(switchboard, sb, node_stats_atom, "nodestats")        // the supervisor's counts for `stats`
+// The agent registry.
 CAF_ADD_ATOM(switchboard, sb, register_atom, "register")
-CAF_ADD_ATOM(switchboard, sb, relay_atom, "relay")
-CAF_ADD_ATOM(switchboard, sb, response_atom, "response")
-CAF_ADD_ATOM(switchboard, sb, route_atom, "route")
-CAF_ADD_ATOM(switchboard, sb, astatus_atom, "astatus")
-CAF_ADD_ATOM(switchboard, sb, status_atom, "status")
-CAF_ADD_ATOM(switchboard, sb, timeout_atom, "timeout")
-CAF_ADD_ATOM(switchboard, sb, unreg_atom, "unreg")
-CAF_ADD_ATOM(switchboard, sb, up_atom, "up")
-CAF_ADD_ATOM(switchboard, sb, tconn_atom, "tconn")
-CAF_ADD_ATOM(switchboard, sb, tend_atom, "tend")
-CAF_ADD_ATOM(switchboard, sb, sopen_atom, "sopen")
-CAF_ADD_ATOM(switchboard, sb, sclose_atom, "sclose")
-CAF_ADD_ATOM(switchboard, sb, restart_atom, "restart")
-CAF_ADD_ATOM(switchboard, sb, resolved_atom, "resolved")
-CAF_ADD_ATOM(switchboard, sb, refreshed_atom, "refreshed")
+CAF_ADD_ATOM(switchboard, sb, unregister_atom, "unregister")
+CAF_ADD_ATOM(switchboard, sb, agent_status_atom, "agentstat")      // an agent's status changed
+CAF_ADD_ATOM(switchboard, sb, route_request_atom, "routereq")
+CAF_ADD_ATOM(switchboard, sb, route_response_atom, "routeresp")
+CAF_ADD_ATOM(switchboard, sb, route_timeout_atom, "routetime")     // a routed request's deadline passed
+CAF_ADD_ATOM(switchboard, sb, sweep_atom, "sweep")                 // drop expired offline records
+CAF_ADD_ATOM(switchboard, sb, agent_page_atom, "agentpage")        // a page of the registry
+// Every actor.
+CAF_ADD_ATOM(switchboard, sb, info_atom, "info")                   // the full record (client, session)
+CAF_ADD_ATOM(switchboard, sb, status_atom, "status")               // one line for `admin actors`
+// The tunnel host.
+CAF_ADD_ATOM(switchboard, sb, endpoint_resolved_atom, "resolved")  // endpoint registration finished
+CAF_ADD_ATOM(switchboard, sb, relay_up_atom, "relayup")            // the relay session is ready
+CAF_ADD_ATOM(switchboard, sb, relay_down_atom, "relaydown")        // the relay connection ended
+CAF_ADD_ATOM(switchboard, sb, stream_opened_atom, "streamopen")
+CAF_ADD_ATOM(switchboard, sb, stream_closed_atom, "streamclos")
+CAF_ADD_ATOM(switchboard, sb, restart_atom, "restart")             // the backoff delay passed
+CAF_ADD_ATOM(switchboard, sb, token_refreshed_atom, "refreshed")
 CAF_ADD_ATOM(switchboard, sb, port_add_atom, "portadd")
 CAF_ADD_ATOM(switchboard, sb, port_remove_atom, "portdel")
-CAF_ADD_ATOM(switchboard, sb, auth_deadline_atom, "authdead")
+CAF_ADD_ATOM(switchboard, sb, children_atom, "children")           // the actors under a tunnel actor
 
 CAF_ADD_TYPE_ID(switchboard, (nlohmann::json))
 CAF_ADD_TYPE_ID(switchboard, (sb::protocol::envelope))
@@ -48,6 +70,14 @@ CAF_ADD_TYPE_ID(switchboard, (sb::actors::inbound_message))
 CAF_ADD_TYPE_ID(switchboard, (sb::actors::op_result))
 CAF_ADD_TYPE_ID(switchboard, (sb::actors::member))
 CAF_ADD_TYPE_ID(switchboard, (sb::actors::steady_time))
+CAF_ADD_TYPE_ID(switchboard, (sb::actors::client_info))
+CAF_ADD_TYPE_ID(switchboard, (sb::actors::session_info))
+CAF_ADD_TYPE_ID(switchboard, (sb::actors::presence_entry))
+CAF_ADD_TYPE_ID(switchboard, (std::vector<sb::actors::presence_entry>))
+CAF_ADD_TYPE_ID(switchboard, (sb::actors::agent_page))
+CAF_ADD_TYPE_ID(switchboard, (sb::actors::actor_status))
+CAF_ADD_TYPE_ID(switchboard, (sb::actors::node_stats))
+CAF_ADD_TYPE_ID(switchboard, (sb::actors::tunnel_info))
 CAF_ADD_TYPE_ID(switchboard, (sb::protocol::agent_register_payload))
 CAF_ADD_TYPE_ID(switchboard, (sb::protocol::agent_id_payload))
 CAF_ADD_TYPE_ID(switchboard, (sb::protocol::agent_status_payload))
@@ -68,6 +98,14 @@ CAF_ALLOW_UNSAFE_MESSAGE_TYPE(sb::actors::inbound_message)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(sb::actors::op_result)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(sb::actors::member)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(sb::actors::steady_time)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(sb::actors::client_info)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(sb::actors::session_info)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(sb::actors::presence_entry)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(std::vector<sb::actors::presence_entry>)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(sb::actors::agent_page)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(sb::actors::actor_status)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(sb::actors::node_stats)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(sb::actors::tunnel_info)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(sb::protocol::agent_register_payload)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(sb::protocol::agent_id_payload)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(sb::protocol::agent_status_payload)
@@ -77,3 +115,132 @@ CAF_ALLOW_UNSAFE_MESSAGE_TYPE(sb::tunnel::tunnel_error)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(sb::transport::relay_outcome)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(sb::tunnel::protocol_version)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(sb::actors::relay_endpoint_result)
+
+// -- typed interfaces ---------------------------------------------------------------------------------------
+
+namespace sb::actors {
+
+template <class... Ts>
+using reacts_to = caf::reacts_to<Ts...>;
+template <class... Ts>
+using replies_to = caf::replies_to<Ts...>;
+
+/// The node's agents and the requests in flight to them (actors/agent_registry.cpp).
+using registry_actor = caf::typed_actor<
+    replies_to<register_atom, std::string, transport::sink_ptr, protocol::agent_register_payload>::with<op_result>,
+    replies_to<unregister_atom, std::string, protocol::agent_id_payload>::with<op_result>,
+    replies_to<agent_status_atom, std::string, protocol::agent_status_payload>::with<op_result>,
+    // requester, its connection, the request's message id: answered on the connection, not to the sender
+    reacts_to<route_request_atom, std::string, transport::sink_ptr, std::string, protocol::route_request_payload>,
+    replies_to<route_response_atom, std::string, protocol::route_response_payload>::with<op_result>,
+    reacts_to<route_timeout_atom, std::string>,  // request id
+    reacts_to<sweep_atom>,                       //
+    reacts_to<client_gone_atom, std::string>,    //
+    replies_to<agent_page_atom, std::string, std::uint64_t>::with<agent_page>,  // cursor, limit
+    replies_to<status_atom>::with<actor_status>>;
+
+/// One per WebSocket connection (actors/client.cpp).
+using client_actor = caf::typed_actor<                         //
+    reacts_to<inbound_message>,                                  // a frame from the socket, decoded
+    reacts_to<connection_closed_atom, std::uint16_t>,            // the socket closed with this code
+    reacts_to<auth_deadline_atom>,                               //
+    reacts_to<kick_atom, std::string>,                           // reason
+    reacts_to<drain_atom>,                                       //
+    reacts_to<registry_atom, registry_actor>,                    // the registry was restarted: use this one
+    replies_to<info_atom>::with<client_info>,                    //
+    replies_to<status_atom>::with<actor_status>>;
+
+struct session_joined;
+
+/// One per session (actors/session.cpp); every operation names the member it is for.
+using session_actor = caf::typed_actor<                                                     //
+    replies_to<join_atom, member>::with<session_joined>,                                      //
+    replies_to<leave_atom, std::string>::with<op_result>,                                     // client id
+    replies_to<patch_atom, std::string, nlohmann::json>::with<op_result>,                     // client, patch
+    replies_to<broadcast_atom, std::string, protocol::envelope, steady_time>::with<op_result>,  //
+    reacts_to<presence_update_atom, std::string, nlohmann::json>,                             // client, fields
+    reacts_to<client_gone_atom, std::string>,                                                 //
+    replies_to<info_atom>::with<session_info>,                                                //
+    replies_to<status_atom>::with<actor_status>>;
+
+/// A join's answer: the session's description for the client, and the session to talk to from now on.
+struct session_joined {
+  op_result result;
+  session_actor session;  // set when the join succeeded
+};
+
+/// Whatever can be listed by `admin actors`: every actor kind answers status_atom, so any handle converts.
+using status_actor = caf::typed_actor<replies_to<status_atom>::with<actor_status>>;
+
+/// A page of one of the supervisor's indexes, in id order; `more` is the last id when entries follow.
+template <class Handle>
+struct index_page {
+  std::vector<std::pair<std::string, Handle>> entries;
+  std::size_t total = 0;
+  std::optional<std::string> more;
+};
+using client_page = index_page<client_actor>;
+using session_page = index_page<session_actor>;
+
+/// The gateway supervisor (actors/supervisor.cpp): the indexes, session creation, cleanup of what ends.
+/// Session operations for a session the caller is not in yet come here and are handed on.
+using gateway_supervisor_actor = caf::typed_actor<
+    reacts_to<client_started_atom, std::string, client_actor>,
+    reacts_to<presence_atom, std::string, presence_entry>,
+    replies_to<presence_list_atom>::with<std::vector<presence_entry>>,
+    reacts_to<client_gone_atom, std::string>,
+    replies_to<create_atom, std::string, nlohmann::json, member>::with<session_joined>,  // id, metadata
+    replies_to<join_atom, std::string, member>::with<session_joined>,
+    replies_to<leave_atom, std::string, std::string>::with<op_result>,  // session, client
+    replies_to<patch_atom, std::string, std::string, nlohmann::json>::with<op_result>,
+    replies_to<broadcast_atom, std::string, std::string, protocol::envelope, steady_time>::with<op_result>,
+    replies_to<client_page_atom, std::string, std::uint64_t>::with<client_page>,
+    replies_to<session_page_atom, std::string, std::uint64_t>::with<session_page>,
+    replies_to<find_client_atom, std::string>::with<client_page>,
+    replies_to<find_session_atom, std::string>::with<session_page>,
+    replies_to<registry_atom>::with<registry_actor>,
+    replies_to<node_stats_atom>::with<node_stats>,
+    replies_to<kick_atom, std::string, std::string>::with<bool>,  // client id, reason: false if unknown
+    replies_to<drain_atom>::with<std::size_t>,       // clients told to go
+    replies_to<status_atom>::with<actor_status>>;
+
+// -- the tunnel host (actors/tunnel_host.cpp) --
+
+/// One forwarded client stream.
+using tunnel_stream_actor = caf::typed_actor<                          //
+    reacts_to<stream_closed_atom, std::uint64_t, std::uint64_t>,  // bytes in, out
+    replies_to<status_atom>::with<actor_status>>;
+
+/// One relay connection attempt; it reports to its supervisor and quits when the attempt ends.
+using tunnel_connection_actor = caf::typed_actor<
+    reacts_to<endpoint_resolved_atom, relay_endpoint_result>,
+    reacts_to<relay_up_atom, tunnel::protocol_version>,
+    reacts_to<relay_down_atom, transport::relay_outcome>,
+    reacts_to<stream_opened_atom, std::uint64_t, std::uint16_t>,                // stream, port
+    reacts_to<stream_closed_atom, std::uint64_t, std::uint64_t, std::uint64_t>,  // stream, bytes in, out
+    reacts_to<port_add_atom, std::uint16_t>,
+    reacts_to<port_remove_atom, std::uint16_t>,
+    replies_to<children_atom>::with<std::vector<status_actor>>,
+    replies_to<status_atom>::with<actor_status>>;
+
+/// Owns the tunnel's status, ports and retry policy; restarts the connection actor with backoff.
+using tunnel_supervisor_actor = caf::typed_actor<
+    reacts_to<relay_up_atom, tunnel::protocol_version, std::string>,  // version, relay URI
+    reacts_to<relay_down_atom, tunnel::tunnel_error>,
+    reacts_to<restart_atom>,
+    reacts_to<token_refreshed_atom, std::string, std::string>,  // token (empty: failed), error
+    reacts_to<port_add_atom, std::uint16_t>,
+    reacts_to<port_remove_atom, std::uint16_t>,
+    replies_to<info_atom>::with<tunnel_info>,
+    replies_to<children_atom>::with<std::vector<status_actor>>,
+    replies_to<status_atom>::with<actor_status>>;
+
+}  // namespace sb::actors
+
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(sb::actors::session_joined)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(sb::actors::client_actor)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(sb::actors::registry_actor)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(sb::actors::status_actor)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(std::vector<sb::actors::status_actor>)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(sb::actors::client_page)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(sb::actors::session_page)

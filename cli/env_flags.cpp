@@ -1,7 +1,8 @@
 #include "cli/env_flags.hpp"
 
+#include "protocol/text.hpp"
+
 #include <cctype>
-#include <charconv>
 #include <cstdlib>
 #include <fstream>
 #include <sstream>
@@ -9,12 +10,6 @@
 namespace sb::cli {
 
 namespace {
-
-std::string trim(const std::string& s) {
-  const auto first = s.find_first_not_of(" \t\r\n");
-  if (first == std::string::npos) return {};
-  return s.substr(first, s.find_last_not_of(" \t\r\n") - first + 1);
-}
 
 std::optional<sourced> from_env(std::string_view flag) {
   const auto name = env_name(flag);
@@ -62,19 +57,17 @@ std::string read_secret_file(const std::string& path, const std::string& source)
   if (!in) throw usage_error(source + ": cannot read '" + path + "'");
   std::ostringstream text;
   text << in.rdbuf();
-  auto value = trim(text.str());
+  auto value = std::string(protocol::trim(text.str(), protocol::line_blanks));
   if (value.empty()) throw usage_error(source + ": '" + path + "' is empty");
   return value;
 }
 
 std::uint16_t parse_port(const sourced& value, bool allow_zero) {
-  unsigned n = 0;
-  const auto& s = value.value;
-  auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), n);
-  if (s.empty() || ec != std::errc{} || end != s.data() + s.size() || n > 65535 || (n == 0 && !allow_zero))
-    throw usage_error(value.source + ": '" + s + "' is not a port number (" + (allow_zero ? "0" : "1") +
+  auto port = protocol::parse_port(value.value, allow_zero);
+  if (!port)
+    throw usage_error(value.source + ": '" + value.value + "' is not a port number (" + (allow_zero ? "0" : "1") +
                       "-65535)");
-  return static_cast<std::uint16_t>(n);
+  return *port;
 }
 
 void reject_extras(const CLI::App& command) {

@@ -4,12 +4,11 @@
 #include <spdlog/spdlog.h>
 #include <unistd.h>
 
-#include <caf/all.hpp>
 #include <iostream>
 #include <thread>
 
+#include "actors/tunnel_host_node.hpp"
 #include "actors/tunnel_setup.hpp"
-#include "actors/type_ids.hpp"
 #include "cli/commands.hpp"
 #include "cli/env_flags.hpp"
 #include "cli/signals.hpp"
@@ -137,9 +136,6 @@ int run_host(const host_flags& flags, const CLI::App& command) {
   auto& ioc = io.context();
   int exit_code = 0;
   {
-    caf::actor_system_config caf_cfg;
-    caf_cfg.set("logger.file-verbosity", caf::atom("quiet"));
-    caf::actor_system sys{caf_cfg};
     auto config = actors::make_tunnel_host_config(settings, ioc);
     std::string fatal;
     std::mutex fatal_mtx;
@@ -153,13 +149,11 @@ int run_host(const host_flags& flags, const CLI::App& command) {
     config.on_status = [](tunnel::connection_status s, const std::string&) {
       if (s == tunnel::connection_status::connected) std::cout << "status connected" << std::endl;
     };
-    auto supervisor = actors::spawn_tunnel_supervisor(sys, config);
+    actors::tunnel_host_node node(std::move(config));
     std::unique_ptr<transport::admin_server> admin;
     if (!admin_path.empty()) {
       admin = std::make_unique<transport::admin_server>(
-          ioc, admin_path, [&sys, supervisor](nlohmann::json req, auto respond) {
-            actors::tunnel_admin(sys, supervisor, std::move(req), std::move(respond));
-          });
+          ioc, admin_path, [&node](nlohmann::json req, auto respond) { node.answer_admin(req, std::move(respond)); });
       admin->start();
     }
     std::cout << "switchboard host tunnel " << settings.tunnel_id << " relay " << settings.relay << " ports";
@@ -172,8 +166,7 @@ int run_host(const host_flags& flags, const CLI::App& command) {
       std::cerr << "switchboard host: " << fatal << std::endl;
       exit_code = 1;
     }
-    caf::anon_send_exit(supervisor, caf::exit_reason::user_shutdown);
-    sys.await_all_actors_done();
+    node.stop();
     if (admin) admin->stop_accepting();
     io.drain_and_join(transport::shutdown_grace);  // the relay connection's close runs to its end (nothing leaks)
     if (admin) admin->stop();

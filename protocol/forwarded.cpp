@@ -1,5 +1,7 @@
 #include "protocol/forwarded.hpp"
 
+#include "protocol/text.hpp"
+
 #include <arpa/inet.h>
 
 #include <algorithm>
@@ -7,12 +9,6 @@
 namespace sb::protocol {
 
 namespace {
-
-std::string_view trim(std::string_view s) {
-  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
-  while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
-  return s;
-}
 
 /// "[2001:db8::1]:443" -> "2001:db8::1", "192.0.2.1:80" -> "192.0.2.1"; anything else is returned as is.
 std::string_view strip_port(std::string_view entry) {

@@ -16,6 +16,7 @@
 #include <future>
 
 #include "protocol/text.hpp"
+#include "transport/http_session.hpp"
 #include "transport/listen.hpp"
 #include "transport/relay_metrics.hpp"
 #include "transport/ws_stream.hpp"
@@ -89,22 +90,18 @@ struct relay_server::impl : std::enable_shared_from_this<relay_server::impl> {
 };
 
 template <class Stream>
-class relay_http_session : public std::enable_shared_from_this<relay_http_session<Stream>> {
+class relay_http_session : public http_session_base<relay_http_session<Stream>, Stream> {
+  using base = http_session_base<relay_http_session<Stream>, Stream>;
+  friend base;
+  using base::buffer_;
+  using base::parser_;
+  using base::shutdown;
+  using base::stream_;
+  using base::write;
+
  public:
   relay_http_session(Stream&& s, std::shared_ptr<relay_server::impl> server)
-      : stream_(std::move(s)), server_(std::move(server)) {}
-
-  void run() {
-    if constexpr (std::is_same_v<Stream, tls_stream>) {
-      beast::get_lowest_layer(stream_).expires_after(read_timeout);
-      stream_.async_handshake(net::ssl::stream_base::server,
-                              [self = this->shared_from_this()](beast::error_code ec) {
-                                if (!ec) self->do_read();
-                              });
-    } else {
-      net::dispatch(stream_.get_executor(), [self = this->shared_from_this()] { self->do_read(); });
-    }
-  }
+      : base(std::move(s)), server_(std::move(server)) {}
 
  private:
   void do_read() {
@@ -239,23 +236,7 @@ class relay_http_session : public std::enable_shared_from_this<relay_http_sessio
     });
   }
 
-  void write(http::response<http::string_body> res) {
-    auto sp = std::make_shared<http::response<http::string_body>>(std::move(res));
-    http::async_write(stream_, *sp, [self = this->shared_from_this(), sp](beast::error_code ec, std::size_t) {
-      if (ec || !sp->keep_alive()) return self->shutdown();
-      self->do_read();
-    });
-  }
-
-  void shutdown() {
-    beast::error_code ec;
-    beast::get_lowest_layer(stream_).socket().shutdown(tcp::socket::shutdown_send, ec);
-  }
-
-  Stream stream_;
   std::shared_ptr<relay_server::impl> server_;
-  beast::flat_buffer buffer_;
-  std::optional<http::request_parser<http::string_body>> parser_;
 };
 
 void relay_server::impl::do_accept() {
@@ -268,9 +249,9 @@ void relay_server::impl::do_accept() {
       socket.set_option(tcp::no_delay(true), nodelay_ec);
       if (self->opts.tls)
         std::make_shared<relay_http_session<tls_stream>>(tls_stream(std::move(socket), *self->opts.tls), self)
-            ->run();
+            ->run(read_timeout);
       else
-        std::make_shared<relay_http_session<plain_stream>>(plain_stream(std::move(socket)), self)->run();
+        std::make_shared<relay_http_session<plain_stream>>(plain_stream(std::move(socket)), self)->run(read_timeout);
     } else {
       spdlog::warn("relay: accept failed: {}", ec.message());
       auto timer = std::make_shared<net::steady_timer>(self->acceptor.get_executor(), accept_retry_delay);

@@ -214,21 +214,21 @@ std::shared_ptr<byte_stream> make_channel_stream(const std::shared_ptr<ssh_link>
   return s;
 }
 
-// =============================================================================================================
-// host
-
-struct host_peer::impl : ssh_link_handler, std::enable_shared_from_this<host_peer::impl> {
+/// What the host and the client peer share: the relay WebSocket offering V2 and V1, the SSH link published
+/// to other threads (stop(), port changes) under one lock, and the one `ended` report.
+template <class Derived>
+struct relay_peer_core : ssh_link_handler, std::enable_shared_from_this<Derived> {
   net::io_context& ioc;
-  host_options opts;
   relay_peer_callbacks cb;
-  mutable std::mutex mtx;
-  std::set<std::uint16_t> ports;  // guarded by mtx
   std::shared_ptr<ssh_link> link;
   protocol_version version = protocol_version::v2;
   bool ready = false;
   bool ended = false;
   std::atomic<bool> stopping{false};  // set by stop() on any thread, read on the strand
   std::mutex link_mtx;                // orders publishing the link against stop(): one of them sees the other
+
+  relay_peer_core(net::io_context& io, relay_peer_callbacks c) : ioc(io), cb(std::move(c)) {}
+
   /// Makes the link visible to stop() and port changes on other threads; false once stopping.
   bool publish(const std::shared_ptr<ssh_link>& l) {
     std::lock_guard<std::mutex> g(link_mtx);
@@ -242,6 +242,48 @@ struct host_peer::impl : ssh_link_handler, std::enable_shared_from_this<host_pee
     stopping = true;
     return std::atomic_load(&link);
   }
+
+  /// Opens the relay WebSocket; Derived::on_connected gets the result.
+  void open_websocket(const std::string& uri, const std::string& token, protocol_choice choice, const char* v2,
+                      const char* v1, const std::string& ca_file) {
+    auto w = relay_websocket(uri, token, choice, v2, v1);
+    w.ca_file = ca_file;
+    connect_websocket(ioc, w, [self = this->shared_from_this()](websocket_connect_result r) {
+      self->on_connected(std::move(r));
+    });
+  }
+
+  /// Runs the SSH session over the relay WebSocket, kept alive by the link until it ends, with the idle
+  /// watchdog sending `keepalive` once the session is ready.
+  void start_link(const std::shared_ptr<byte_stream>& stream, ssh::session_config cfg,
+                  std::chrono::milliseconds idle_timeout, std::function<void(Derived&, ssh_link&)> keepalive) {
+    auto l = std::make_shared<ssh_link>(stream, std::move(cfg), *this);
+    if (!publish(l)) return stream->close();
+    l->hold(this->shared_from_this());
+    l->start();
+    watch_relay_link(l, idle_timeout, [w = this->weak_from_this(), keepalive](ssh_link& on) {
+      auto self = w.lock();
+      if (!self || !self->ready) return;  // before ready the handshake itself is the traffic
+      keepalive(*self, on);
+    });
+  }
+
+  /// Reports the end to the owner, once; false when it was reported already.
+  bool report_end(const relay_outcome& o) {
+    if (ended) return false;
+    ended = true;
+    if (cb.ended) cb.ended(o);
+    return true;
+  }
+};
+
+// =============================================================================================================
+// host
+
+struct host_peer::impl : relay_peer_core<host_peer::impl> {
+  host_options opts;
+  mutable std::mutex mtx;
+  std::set<std::uint16_t> ports;  // guarded by mtx
   /// Outstanding global requests, in order (the protocol answers them in order): a port and whether it is
   /// being added, or a keepalive, whose answer nobody waits for.
   struct pending_reply {
@@ -293,7 +335,7 @@ struct host_peer::impl : ssh_link_handler, std::enable_shared_from_this<host_pee
   std::map<std::uint32_t, std::shared_ptr<v1_session>> v1_sessions;  // by outer channel
 
   impl(net::io_context& io, host_options o, relay_peer_callbacks c)
-      : ioc(io), opts(std::move(o)), cb(std::move(c)) {
+      : relay_peer_core(io, std::move(c)), opts(std::move(o)) {
     ports = opts.ports;
   }
 
@@ -303,12 +345,8 @@ struct host_peer::impl : ssh_link_handler, std::enable_shared_from_this<host_pee
   }
 
   void start() {
-    auto w = relay_websocket(opts.relay_uri, opts.token, opts.protocol, tunnel::subprotocol::host_v2,
-                             tunnel::subprotocol::host_v1);
-    w.ca_file = opts.ca_file;
-    connect_websocket(ioc, w, [self = shared_from_this()](websocket_connect_result r) {
-      self->on_connected(std::move(r));
-    });
+    open_websocket(opts.relay_uri, opts.token, opts.protocol, tunnel::subprotocol::host_v2,
+                   tunnel::subprotocol::host_v1, opts.ca_file);
   }
 
   void on_connected(websocket_connect_result r) {
@@ -322,24 +360,14 @@ struct host_peer::impl : ssh_link_handler, std::enable_shared_from_this<host_pee
       // Offer none first: the relay authenticated us by token over (usually) TLS already.
       cfg.kex = {"none", "ecdh-sha2-nistp384", "ecdh-sha2-nistp256"};
     }
-    auto l = std::make_shared<ssh_link>(r.stream, cfg, *this);
-    if (!publish(l)) return r.stream->close();
-    l->hold(shared_from_this());
-    l->start();
-    watch_relay_link(l, opts.idle_timeout, [w = weak_from_this()](ssh_link& on) {
-      auto self = w.lock();
-      if (!self || !self->ready) return;  // before ready the handshake itself is the traffic
-      self->replies.push_back({0, false, true});
+    start_link(r.stream, std::move(cfg), opts.idle_timeout, [](impl& self, ssh_link& on) {
+      self.replies.push_back({0, false, true});  // its answer is matched in order, and dropped
       on.session().global_request(keepalive_request, true);
       on.drive();
     });
   }
 
-  void end(const relay_outcome& o) {
-    if (ended) return;
-    ended = true;
-    if (cb.ended) cb.ended(o);
-  }
+  void end(const relay_outcome& o) { report_end(o); }
 
   void forward(std::uint16_t port) {
     if (version != protocol_version::v2 || !ready || !forwarded.insert(port).second) return;
@@ -490,41 +518,17 @@ host_peer::stats host_peer::current_stats() const {
 // =============================================================================================================
 // client
 
-struct client_peer::impl : ssh_link_handler, std::enable_shared_from_this<client_peer::impl> {
-  net::io_context& ioc;
+struct client_peer::impl : relay_peer_core<client_peer::impl> {
   client_options opts;
-  relay_peer_callbacks cb;
-  std::shared_ptr<ssh_link> link;
-  protocol_version version = protocol_version::v2;
-  bool ready = false, ended = false;
-  std::atomic<bool> stopping{false};  // set by stop() on any thread, read on the strand
-  std::mutex link_mtx;                // orders publishing the link against stop(): one of them sees the other
-  /// Makes the link visible to stop() and port changes on other threads; false once stopping.
-  bool publish(const std::shared_ptr<ssh_link>& l) {
-    std::lock_guard<std::mutex> g(link_mtx);
-    if (stopping) return false;
-    std::atomic_store(&link, l);
-    return true;
-  }
-  /// Marks the peer stopping and returns the link to close, if one was published.
-  std::shared_ptr<ssh_link> begin_stop() {
-    std::lock_guard<std::mutex> g(link_mtx);
-    stopping = true;
-    return std::atomic_load(&link);
-  }
   mutable std::mutex mtx;
   std::map<std::uint16_t, std::shared_ptr<tcp::acceptor>> listeners;  // remote port -> listener (guarded)
 
   impl(net::io_context& io, client_options o, relay_peer_callbacks c)
-      : ioc(io), opts(std::move(o)), cb(std::move(c)) {}
+      : relay_peer_core(io, std::move(c)), opts(std::move(o)) {}
 
   void start() {
-    auto w = relay_websocket(opts.relay_uri, opts.token, opts.protocol, tunnel::subprotocol::client_v2,
-                             tunnel::subprotocol::client_v1);
-    w.ca_file = opts.ca_file;
-    connect_websocket(ioc, w, [self = shared_from_this()](websocket_connect_result r) {
-      self->on_connected(std::move(r));
-    });
+    open_websocket(opts.relay_uri, opts.token, opts.protocol, tunnel::subprotocol::client_v2,
+                   tunnel::subprotocol::client_v1, opts.ca_file);
   }
 
   void on_connected(websocket_connect_result r) {
@@ -544,14 +548,8 @@ struct client_peer::impl : ssh_link_handler, std::enable_shared_from_this<client
         return keys.empty() || std::find(keys.begin(), keys.end(), b64) != keys.end();
       };
     }
-    auto l = std::make_shared<ssh_link>(r.stream, cfg, *this);
-    if (!publish(l)) return r.stream->close();
-    l->hold(shared_from_this());
-    l->start();
     // The client ignores global replies, so a keepalive needs no bookkeeping.
-    watch_relay_link(l, opts.idle_timeout, [w = weak_from_this()](ssh_link& on) {
-      auto self = w.lock();
-      if (!self || !self->ready) return;
+    start_link(r.stream, std::move(cfg), opts.idle_timeout, [](impl&, ssh_link& on) {
       on.session().global_request(keepalive_request, true);
       on.drive();
     });
@@ -559,9 +557,8 @@ struct client_peer::impl : ssh_link_handler, std::enable_shared_from_this<client
 
   void end(const relay_outcome& o) {
     if (ended) return;
-    ended = true;
     close_listeners();
-    if (cb.ended) cb.ended(o);
+    report_end(o);
   }
 
   /// Acceptors are closed on their own strands: closing one while its accept handler runs elsewhere races.

@@ -1,8 +1,9 @@
 #include "transport/url.hpp"
 
+#include "protocol/text.hpp"
+
 #include <algorithm>
 #include <cctype>
-#include <charconv>
 
 namespace sb::transport {
 
@@ -45,11 +46,9 @@ std::optional<url_parts> parse_url(const std::string& url) {
   if (port_text.empty()) {
     out.port = out.tls() ? 443 : 80;
   } else {
-    unsigned p = 0;
-    auto [ptr, ec] = std::from_chars(port_text.data(), port_text.data() + port_text.size(), p);
-    if (ec != std::errc{} || ptr != port_text.data() + port_text.size() || p == 0 || p > 65535)
-      return std::nullopt;
-    out.port = static_cast<std::uint16_t>(p);
+    auto port = protocol::parse_port(port_text);
+    if (!port) return std::nullopt;
+    out.port = *port;
   }
   return out;
 }

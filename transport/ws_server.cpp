@@ -24,6 +24,7 @@
 #include "protocol/origin.hpp"
 #include "protocol/websocket_rules.hpp"
 #include "transport/connection_limits.hpp"
+#include "transport/http_session.hpp"
 #include "transport/listen.hpp"
 
 namespace sb::transport {
@@ -399,24 +400,18 @@ class ws_session : public connection_sink, public std::enable_shared_from_this<w
 // HTTP session: health, readiness, metrics, and the upgrade decision (path, drain, origin, proxies).
 
 template <class Stream>
-class http_session : public std::enable_shared_from_this<http_session<Stream>> {
+class http_session : public http_session_base<http_session<Stream>, Stream> {
+  using base = http_session_base<http_session<Stream>, Stream>;
+  friend base;
+  using base::buffer_;
+  using base::parser_;
+  using base::shutdown;
+  using base::stream_;
+  using base::write;
+
  public:
   http_session(Stream&& stream, std::shared_ptr<ws_server::impl> server)
-      : stream_(std::move(stream)), server_(std::move(server)) {}
-
-  void run() {
-    if constexpr (std::is_same_v<Stream, tls_stream>) {
-      beast::get_lowest_layer(stream_).expires_after(http_read_timeout);
-      stream_.async_handshake(net::ssl::stream_base::server,
-                              [self = this->shared_from_this()](beast::error_code ec) {
-                                if (ec) return spdlog::debug("TLS handshake failed: {}", ec.message());
-                                self->do_read();
-                              });
-    } else {
-      net::dispatch(stream_.get_executor(),
-                    beast::bind_front_handler(&http_session::do_read, this->shared_from_this()));
-    }
-  }
+      : base(std::move(stream)), server_(std::move(server)) {}
 
  private:
   void do_read() {
@@ -538,25 +533,7 @@ class http_session : public std::enable_shared_from_this<http_session<Stream>> {
     write(std::move(res));
   }
 
-  void write(http::response<http::string_body> res) {
-    auto sp = std::make_shared<http::response<http::string_body>>(std::move(res));
-    const bool keep = sp->keep_alive();
-    http::async_write(stream_, *sp,
-                      [self = this->shared_from_this(), sp, keep](beast::error_code ec, std::size_t) {
-                        if (ec || !keep) return self->shutdown();
-                        self->do_read();
-                      });
-  }
-
-  void shutdown() {
-    beast::error_code ec;
-    beast::get_lowest_layer(stream_).socket().shutdown(tcp::socket::shutdown_send, ec);
-  }
-
-  Stream stream_;
   std::shared_ptr<ws_server::impl> server_;
-  beast::flat_buffer buffer_;
-  std::optional<http::request_parser<http::string_body>> parser_;
 };
 
 // ---------------------------------------------------------------------------------------------------------
@@ -574,10 +551,10 @@ void ws_server::impl::on_accept(beast::error_code ec, tcp::socket socket) {
     socket.set_option(tcp::no_delay(true), nodelay_ec);
     if (opts.tls)
       std::make_shared<http_session<tls_stream>>(tls_stream(std::move(socket), *opts.tls), shared_from_this())
-          ->run();
+          ->run(http_read_timeout);
     else
       std::make_shared<http_session<plain_stream>>(plain_stream(std::move(socket)), shared_from_this())
-          ->run();
+          ->run(http_read_timeout);
   } else {
     // EMFILE and friends: usually transient, so keep accepting, but not in a tight loop.
     spdlog::warn("accept failed: {}", ec.message());

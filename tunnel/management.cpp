@@ -17,6 +17,7 @@
 
 #include "protocol/ids.hpp"
 #include "protocol/json_bounds.hpp"
+#include "protocol/text.hpp"
 
 namespace sb::tunnel {
 
@@ -105,12 +106,6 @@ bool iequals(std::string_view a, std::string_view b) {
   return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
            return std::tolower(static_cast<unsigned char>(x)) == std::tolower(static_cast<unsigned char>(y));
          });
-}
-
-std::string_view trim(std::string_view s) {
-  const auto first = s.find_first_not_of(" \t");
-  if (first == std::string_view::npos) return {};
-  return s.substr(first, s.find_last_not_of(" \t") - first + 1);
 }
 
 std::vector<std::string> split(std::string_view s, char sep) {
@@ -202,14 +197,7 @@ bool valid_endpoint_id(std::string_view id) {
   });
 }
 
-std::optional<std::uint16_t> parse_port_number(std::string_view text) {
-  if (text.empty() || text.size() > 5) return std::nullopt;
-  if (!std::all_of(text.begin(), text.end(), [](char c) { return c >= '0' && c <= '9'; }))
-    return std::nullopt;
-  const int n = std::stoi(std::string(text));
-  if (n < 1 || n > 65535) return std::nullopt;
-  return static_cast<std::uint16_t>(n);
-}
+std::optional<std::uint16_t> parse_port_number(std::string_view text) { return protocol::parse_port(text); }
 
 // ---------------------------------------------------------------------------------------------------------
 // Request bodies. Each reader returns an error message naming the field, or nullopt when the value fits;
@@ -872,7 +860,7 @@ std::optional<http_response> management_api::authenticate(const http_request& re
   const auto space = value.find(' ');
   const std::string_view scheme = std::string_view(value).substr(0, space);
   const std::string_view credential =
-      space == std::string::npos ? std::string_view{} : trim(std::string_view(value).substr(space + 1));
+      space == std::string::npos ? std::string_view{} : protocol::trim(std::string_view(value).substr(space + 1));
   if (iequals(scheme, "bearer")) {
     if (management_token_.empty() ||
         !protocol::constant_time_equal(std::string(credential), management_token_))

@@ -4,6 +4,7 @@
 #include <catch2/catch.hpp>
 #include <list>
 
+#include "actors/admin_commands.hpp"
 #include "actors/tunnel_host.hpp"
 #include "actors/type_ids.hpp"
 #include "support/tunnel_fixture.hpp"
@@ -43,15 +44,15 @@ sb::actors::tunnel_host_config host_config(relay_fixture& relay, std::set<std::u
   return c;
 }
 
-nlohmann::json info_of(caf::actor_system& sys, const caf::actor& sup) {
+nlohmann::json info_of(caf::actor_system& sys, const sb::actors::tunnel_supervisor_actor& sup) {
   caf::scoped_actor self{sys};
   nlohmann::json out;
   self->request(sup, std::chrono::seconds(3), sb::info_atom_v)
-      .receive([&](nlohmann::json& j) { out = std::move(j); }, [&](caf::error&) {});
+      .receive([&](sb::actors::tunnel_info& info) { out = info; }, [&](caf::error&) {});
   return out;
 }
 
-bool status_is(caf::actor_system& sys, const caf::actor& sup, const char* status) {
+bool status_is(caf::actor_system& sys, const sb::actors::tunnel_supervisor_actor& sup, const char* status) {
   return info_of(sys, sup).value("status", "") == status;
 }
 
@@ -201,7 +202,11 @@ TEST_CASE("the tunnel admin commands show live state and change ports") {
   REQUIRE(eventually([&] { return status_is(sys, sup, "connected"); }, 10s));
   auto ask = [&](nlohmann::json req) {
     std::promise<nlohmann::json> p;
-    sb::actors::tunnel_admin(sys, sup, std::move(req), [&p](nlohmann::json j) { p.set_value(std::move(j)); });
+    // As the admin socket does: a line that is not a valid command is answered at once.
+    auto command = sb::protocol::parse_admin_command(req);
+    if (auto* error = std::get_if<std::string>(&command)) return sb::actors::admin_fail(*error);
+    sb::actors::tunnel_admin(sys, sup, std::get<sb::protocol::admin_command>(command),
+                             [&p](nlohmann::json j) { p.set_value(std::move(j)); });
     return p.get_future().get();
   };
   auto t = ask({{"cmd", "tunnel"}});

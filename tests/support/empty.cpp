@@ -1,1 +1,0 @@
-// Lets a test target configure before its first test file exists.
