@@ -99,7 +99,8 @@ CAF_TEST(a 401 refreshes the token once and a second 401 stops) {
   CAF_CHECK_EQUAL(seen->resolves, 2);
   CAF_CHECK_EQUAL(tokens_used, (std::vector<std::string>{"first", "fresh"}));
   CAF_CHECK_EQUAL(seen->gave_up, 1);
-  CAF_CHECK_EQUAL(info(sup).status, "disconnected");
+  const auto last = info(sup);  // a named value: a check must not hold a reference into a temporary
+  CAF_CHECK_EQUAL(last.status, "disconnected");
   CAF_CHECK(!sched.trigger_timeout());  // no retry is scheduled
   self->send_exit(sup, caf::exit_reason::user_shutdown);
   consume_messages();
