@@ -14,6 +14,7 @@
 #include "protocol/ids.hpp"
 #include "transport/admin_socket.hpp"
 #include "transport/bind_address.hpp"
+#include "transport/io_pool.hpp"
 #include "transport/tls.hpp"
 #include "transport/ws_server.hpp"
 
@@ -217,6 +218,10 @@ void gateway_node::stop() {
   // Only now, with no io thread left, may the listeners be closed from this thread.
   if (d.server) d.server->stop();
   if (d.admin) d.admin->stop();
+  // The tunnel's relay connection was told to close just above; its close is queued but may not have run.
+  // Running what is ready (no listener can accept any more) releases it: its link and owner keep each other
+  // alive until then.
+  transport::run_ready_handlers(d.ioc);
 }
 
 std::uint16_t gateway_node::port() const { return impl_->server ? impl_->server->port() : 0; }
