@@ -441,22 +441,6 @@ void relay_hub::close_all() {
   for (auto& l : links) l->abort();
 }
 
-nlohmann::json relay_hub::status() const {
-  std::lock_guard<std::mutex> g(mtx_);
-  nlohmann::json out = nlohmann::json::array();
-  for (const auto& [id, slot] : tunnels_) {
-    nlohmann::json ports = nlohmann::json::array();
-    for (const auto& [port, _] : slot->ports) ports.push_back(port);
-    out.push_back({{"tunnelId", id},
-                   {"host", slot->host ? nlohmann::json{{"protocol", name_of(slot->host->version)}}
-                                       : nlohmann::json(nullptr)},
-                   {"ports", ports},
-                   {"clients", slot->clients.size()},
-                   {"hostsReplaced", slot->hosts_replaced}});
-  }
-  return out;
-}
-
 relay_load relay_hub::load() const {
   std::lock_guard<std::mutex> g(mtx_);
   relay_load out;

@@ -64,7 +64,6 @@ class relay_hub : public std::enable_shared_from_this<relay_hub> {
   std::optional<tunnel::protocol_version> host_protocol(const std::string& tunnel_id) const;
   /// Drops every connection (relay shutdown); peers see connectionLost and reconnect.
   void close_all();
-  nlohmann::json status() const;
   relay_load load() const;
   const relay_counters& counters() const { return *counters_; }
 
