@@ -5,6 +5,7 @@
 #include <boost/asio/steady_timer.hpp>
 
 #include "transport/splice.hpp"
+#include "transport/tunnel_peers.hpp"
 
 namespace sb::transport {
 
@@ -153,11 +154,23 @@ struct relay_hub::host_conn : ssh_link_handler, std::enable_shared_from_this<hos
   protocol_version version = protocol_version::v2;
   std::shared_ptr<ssh_link> link;
   std::shared_ptr<guarded_stream> guard;
+  bool ready = false;  // link strand
+  /// V1: the relay's own session inside the host (see open_v1_ports), published with atomic_store because
+  /// clients' strands read it to open channels.
+  std::shared_ptr<ssh_link> v1_ports;
 
   void on_ready(ssh_link&) override {
     guard->handshake_done();
+    ready = true;
     spdlog::info("relay: host of tunnel {} ready ({})", tunnel_id, name_of(version));
+    if (auto h = hub.lock(); h && h->has_clients(tunnel_id)) open_v1_ports();
   }
+
+  /// A V1 host tells its ports only inside a client's own SSH session, never to the relay. For the clients
+  /// whose session the relay terminates (they came before the host, or speak V2), the relay opens one such
+  /// session of its own, as the host's client, learns the ports there and opens their channels through it.
+  /// Link strand; once per host.
+  void open_v1_ports();
 
   void on_global_request(ssh_link& l, const ssh::ev::global_request& req) override {
     auto h = hub.lock();
@@ -184,6 +197,44 @@ struct relay_hub::host_conn : ssh_link_handler, std::enable_shared_from_this<hos
     if (auto h = hub.lock()) h->host_gone(tunnel_id, this);
   }
 };
+
+/// The relay as a client of a V1 host, in a client-ssh-session-stream channel: the host's tcpip-forward
+/// requests here are its ports, handled as a V2 host's on the relay session.
+struct relay_hub::v1_port_session : ssh_link_handler {
+  std::weak_ptr<host_conn> host;
+
+  void on_global_request(ssh_link& l, const ssh::ev::global_request& req) override {
+    if (auto h = host.lock()) return h->on_global_request(l, req);
+    ssh_link_handler::on_global_request(l, req);
+  }
+
+  void on_closed(ssh_link&, std::uint32_t reason, const std::string& message) override {
+    auto h = host.lock();
+    auto hub = h ? h->hub.lock() : nullptr;
+    if (!hub) return;
+    // Only this session told the relay a V1 host's ports: they are gone with it, and a later client may
+    // open a new one.
+    h->link->post([h] { std::atomic_store(&h->v1_ports, std::shared_ptr<ssh_link>()); });
+    for (auto port : hub->ports_of(h->tunnel_id)) hub->port_removed(h->tunnel_id, h.get(), port);
+    spdlog::info("relay: the relay's session in the V1 host of tunnel {} ended ({}: {})", h->tunnel_id, reason,
+                 message);
+  }
+};
+
+void relay_hub::host_conn::open_v1_ports() {
+  if (version != protocol_version::v1 || !ready || link->closed() || std::atomic_load(&v1_ports)) return;
+  const auto channel = link->session().open_channel(tunnel::client_stream_channel);
+  // A real key exchange with the host's own key; the relay already knows this host by its token.
+  ssh::session_config cfg;
+  cfg.role = ssh::role::client;
+  auto handler = std::make_shared<v1_port_session>();
+  handler->host = weak_from_this();
+  auto inner = std::make_shared<ssh_link>(make_channel_stream(link, channel), cfg, *handler);
+  inner->hold(handler);
+  std::atomic_store(&v1_ports, inner);
+  inner->start();
+  link->drive();
+}
 
 // -- client side
 // ----------------------------------------------------------------------------------------------
@@ -214,8 +265,11 @@ struct relay_hub::client_conn : ssh_link_handler, std::enable_shared_from_this<c
   void on_ready(ssh_link&) override {
     guard->handshake_done();
     ready = true;
-    if (auto h = hub.lock())
-      for (auto port : h->ports_of(tunnel_id)) announce(port);
+    auto h = hub.lock();
+    if (!h) return;
+    for (auto port : h->ports_of(tunnel_id)) announce(port);
+    if (auto host = h->host_of(tunnel_id); host && host->version == protocol_version::v1)
+      host->link->post([host] { host->open_v1_ports(); });
   }
 
   void on_global_request(ssh_link& l, const ssh::ev::global_request& req) override {
@@ -243,21 +297,24 @@ struct relay_hub::client_conn : ssh_link_handler, std::enable_shared_from_this<c
         if (p != slot->second->ports.end()) address = p->second;
       }
     }
-    if (!request || !host || host->version != protocol_version::v2 || address.empty())
+    const bool v2_host = host && host->version == protocol_version::v2;
+    // A V2 host's channels open on its relay session; a V1 host's inside the relay's own session in it.
+    const auto target = !host ? nullptr : v2_host ? host->link : std::atomic_load(&host->v1_ports);
+    if (!request || !target || address.empty())
       return l.session().reject_channel(open.id, ssh::open_failure::connect_failed,
                                         "no host serves that port");
-    // The relay always sends the extended open to a V2 host (devtunnels-protocol.md §3).
+    // The relay always sends the extended open to a V2 host (devtunnels-protocol.md §3), the plain one to V1.
     tunnel::forwarded_channel_open to_host;
     to_host.host = address;
     to_host.port = request->port;
     to_host.originator_ip = request->originator_ip;
     to_host.originator_port = request->originator_port;
-    to_host.extended = true;
-    to_host.e2e_requested = version == protocol_version::v2 && request->e2e_requested;
+    to_host.extended = v2_host;
+    to_host.e2e_requested = v2_host && version == protocol_version::v2 && request->e2e_requested;
     const bool answer_e2e = version == protocol_version::v2 && request->extended;
     auto self = shared_from_this();
     const auto channel = open.id;
-    open_and_splice(link, channel, host->link, tunnel::forwarded_tcpip, tunnel::encode(to_host),
+    open_and_splice(link, channel, target, tunnel::forwarded_tcpip, tunnel::encode(to_host),
                     [self, channel, answer_e2e](const ssh::bytes& confirmation) {
                       const bool e2e = tunnel::decode_open_confirmation(confirmation);
                       self->link->post([self, channel, answer_e2e, e2e] {
@@ -355,6 +412,12 @@ std::shared_ptr<relay_hub::host_conn> relay_hub::host_of(const std::string& tunn
   std::lock_guard<std::mutex> g(mtx_);
   auto it = tunnels_.find(tunnel_id);
   return it == tunnels_.end() ? nullptr : it->second->host;
+}
+
+bool relay_hub::has_clients(const std::string& tunnel_id) const {
+  std::lock_guard<std::mutex> g(mtx_);
+  auto it = tunnels_.find(tunnel_id);
+  return it != tunnels_.end() && !it->second->clients.empty();
 }
 
 std::set<std::uint32_t> relay_hub::ports_of(const std::string& tunnel_id) const {

@@ -5,6 +5,9 @@
 //   V2 host  <-SSH(none kex)->  relay  <-SSH(none or ECDH)->  V2 client     forwarded-tcpip channels spliced
 //   V1 host  <-SSH(static none)-> relay <-raw bytes-> V1 client             client-ssh-session-stream pipe
 //   V2 host  <-SSH(none kex)->  relay  <-SSH(ECDH, relay key)-> V1 client   relay terminates the client
+//   V1 host  <-SSH(static none)-> relay <-SSH(relay key)-> client          relay terminates the client (it came
+//     ^-- client-ssh-session-stream: the relay's own session as client    before the host, or speaks V2) and
+//         of the host, where the host tells its ports                     learns ports in a session of its own
 #include <atomic>
 #include <chrono>
 #include <map>
@@ -60,7 +63,7 @@ class relay_hub : public std::enable_shared_from_this<relay_hub> {
                 std::shared_ptr<byte_stream> stream);
   void add_client(const std::string& tunnel_id, tunnel::protocol_version version,
                   std::shared_ptr<byte_stream> stream);
-  /// The protocol of the tunnel's connected host, if any (a V1 host can only serve V1 clients).
+  /// The protocol of the tunnel's connected host, if any (V1 clients of a V1 host are piped end to end).
   std::optional<tunnel::protocol_version> host_protocol(const std::string& tunnel_id) const;
   /// Drops every connection (relay shutdown); peers see connectionLost and reconnect.
   void close_all();
@@ -69,10 +72,12 @@ class relay_hub : public std::enable_shared_from_this<relay_hub> {
 
   struct host_conn;
   struct client_conn;
+  struct v1_port_session;
 
  private:
   friend struct host_conn;
   friend struct client_conn;
+  friend struct v1_port_session;
   struct tunnel_slot;
 
   void port_added(const std::string& tunnel_id, const host_conn* host, std::uint32_t port,
@@ -82,6 +87,7 @@ class relay_hub : public std::enable_shared_from_this<relay_hub> {
   void client_gone(const std::string& tunnel_id, const client_conn* client);
   std::shared_ptr<host_conn> host_of(const std::string& tunnel_id) const;
   std::set<std::uint32_t> ports_of(const std::string& tunnel_id) const;
+  bool has_clients(const std::string& tunnel_id) const;
 
   std::shared_ptr<const tunnel::ssh::ecdsa_key> key_;
   relay_limits limits_;

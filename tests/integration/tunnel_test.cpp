@@ -22,38 +22,39 @@ struct peers {
   std::shared_ptr<sb::transport::host_peer> host;
   std::shared_ptr<sb::transport::client_peer> client;
   std::shared_ptr<peer_events> events = std::make_shared<peer_events>();
+  std::shared_ptr<ssh::ecdsa_key> host_key = std::make_shared<ssh::ecdsa_key>(ssh::ecdsa_key::generate());
 };
 
-std::unique_ptr<peers> start_peers(relay_fixture& relay, std::set<std::uint16_t> ports,
-                                   protocol_choice host_protocol, protocol_choice client_protocol,
-                                   std::map<std::uint16_t, std::uint16_t> map) {
-  auto p = std::make_unique<peers>();
-  auto events = p->events;
-  auto host_key = std::make_shared<ssh::ecdsa_key>(ssh::ecdsa_key::generate());
+void start_host(relay_fixture& relay, peers& p, std::set<std::uint16_t> ports, protocol_choice protocol) {
+  auto events = p.events;
   sb::transport::host_options h;
   h.relay_uri = relay.api->host_relay_uri(relay_fixture::tunnel_id);
   h.token = relay.token("host");
-  h.protocol = host_protocol;
-  h.ports = ports;
-  h.host_key = host_key;
+  h.protocol = protocol;
+  h.ports = std::move(ports);
+  h.host_key = p.host_key;
   sb::transport::relay_peer_callbacks hc;
   hc.connected = [events](sb::tunnel::protocol_version v) { events->host_connected.set_value(v); };
   hc.ended = [events](const sb::transport::relay_outcome& o) {
     events->host_outcome = o;
     events->host_ended = true;
   };
-  p->host = std::make_shared<sb::transport::host_peer>(relay.io.ioc, h, hc);
-  p->host->start();
+  p.host = std::make_shared<sb::transport::host_peer>(relay.io.ioc, h, hc);
+  p.host->start();
   auto f = events->host_connected.get_future();
   REQUIRE(ready_within(f, 10s));
+}
 
+void start_client(relay_fixture& relay, peers& p, protocol_choice protocol,
+                  std::map<std::uint16_t, std::uint16_t> map) {
+  auto events = p.events;
   sb::transport::client_options c;
   c.relay_uri = relay.api->client_relay_uri(relay_fixture::tunnel_id);
   c.token = relay.token("connect");
-  c.protocol = client_protocol;
+  c.protocol = protocol;
   c.port_map = std::move(map);
-  // A V1 client checks the key it meets: the host's own (V1 host) or the relay's (V2 host).
-  c.host_public_keys = {ssh::base64_encode(host_key->public_blob()),
+  // A V1 client checks the key it meets: the host's own (V1 host piped end to end) or the relay's.
+  c.host_public_keys = {ssh::base64_encode(p.host_key->public_blob()),
                         ssh::base64_encode(relay.relay_key->public_blob())};
   sb::transport::relay_peer_callbacks cc;
   cc.connected = [events](sb::tunnel::protocol_version v) { events->client_connected.set_value(v); };
@@ -61,10 +62,19 @@ std::unique_ptr<peers> start_peers(relay_fixture& relay, std::set<std::uint16_t>
     events->client_outcome = o;
     events->client_ended = true;
   };
-  p->client = std::make_shared<sb::transport::client_peer>(relay.io.ioc, c, cc);
-  p->client->start();
+  p.client = std::make_shared<sb::transport::client_peer>(relay.io.ioc, c, cc);
+  p.client->start();
   auto g = events->client_connected.get_future();
   REQUIRE(ready_within(g, 10s));
+}
+
+/// The host first, connected, then the client.
+std::unique_ptr<peers> start_peers(relay_fixture& relay, std::set<std::uint16_t> ports,
+                                   protocol_choice host_protocol, protocol_choice client_protocol,
+                                   std::map<std::uint16_t, std::uint16_t> map) {
+  auto p = std::make_unique<peers>();
+  start_host(relay, *p, std::move(ports), host_protocol);
+  start_client(relay, *p, client_protocol, std::move(map));
   return p;
 }
 
@@ -105,6 +115,42 @@ TEST_CASE("host, relay and client move data byte-exact on many concurrent stream
     p->client->stop();
     p->host->stop();
   }
+}
+
+TEST_CASE("a client that connects before its host gets the host's ports once the host is there") {
+  // A host registers its endpoint before it opens its relay WebSocket; a client reading that endpoint can
+  // reach the relay first (the official SDK client did so, now and then, against our V1 host). The relay then
+  // terminates the client's session itself and must still serve it the ports of whichever host comes.
+  struct variant {
+    protocol_choice host, client;
+    const char* name;
+  };
+  for (const auto& v : {variant{protocol_choice::v1, protocol_choice::v1, "V1 host, V1 client"},
+                        variant{protocol_choice::v1, protocol_choice::v2, "V1 host, V2 client"},
+                        variant{protocol_choice::v2, protocol_choice::v1, "V2 host, V1 client"},
+                        variant{protocol_choice::v2, protocol_choice::v2, "V2 host, V2 client"}}) {
+    INFO(v.name);
+    relay_fixture relay;
+    echo_service echo(relay.io.ioc);
+    peers p;
+    start_client(relay, p, v.client, {{echo.port(), 0}});
+    CHECK(p.client->listening().empty());
+    start_host(relay, p, {echo.port()}, v.host);
+    const auto local = local_port_for(p, echo.port());
+    REQUIRE(local != 0);
+    CHECK(concurrent_echo_check(local, 8, 256 * 1024) == 8);
+    p.client->stop();
+    p.host->stop();
+  }
+}
+
+TEST_CASE("a V2 client of a V1 host that was there first is served through the relay") {
+  relay_fixture relay;
+  echo_service echo(relay.io.ioc);
+  auto p = start_peers(relay, {echo.port()}, protocol_choice::v1, protocol_choice::v2, {{echo.port(), 0}});
+  const auto local = local_port_for(*p, echo.port());
+  REQUIRE(local != 0);
+  CHECK(concurrent_echo_check(local, 8, 256 * 1024) == 8);
 }
 
 TEST_CASE("ports added and removed while connected reach the client") {
