@@ -16,38 +16,6 @@ using verb = protocol::admin_command::verb;
 using asker = caf::event_based_actor*;
 using respond_fn = std::function<void(json)>;
 
-/// Every answer of one fan-out, in the order of the targets; a target that did not answer in time is nullopt.
-template <class Reply>
-using answers = std::vector<std::pair<std::string, std::optional<Reply>>>;
-
-/// Asks every target with the same message; `done` runs once, when the last one answered or timed out, so
-/// one silent actor never holds up the rest.
-template <class Reply, class Handle, class... Ts>
-void fan_in(asker self, const std::vector<std::pair<std::string, Handle>>& targets,
-            std::function<void(answers<Reply>)> done, Ts... msg) {
-  struct collector {
-    answers<Reply> results;
-    std::size_t remaining;
-    std::function<void(answers<Reply>)> done;
-  };
-  auto acc = std::make_shared<collector>(collector{{}, targets.size(), std::move(done)});
-  if (targets.empty()) return acc->done({});
-  acc->results.resize(targets.size());
-  for (std::size_t i = 0; i < targets.size(); ++i) {
-    acc->results[i].first = targets[i].first;
-    auto finish = [acc] {
-      if (--acc->remaining == 0) acc->done(std::move(acc->results));
-    };
-    self->request(targets[i].second, status_ask_timeout, msg...)
-        .then(
-            [acc, i, finish](Reply& r) {
-              acc->results[i].second = std::move(r);
-              finish();
-            },
-            [finish](caf::error&) { finish(); });
-  }
-}
-
 json stats(const context_ptr& ctx, const node_stats& n) {
   const auto& m = *ctx->metrics;
   auto total = [](const transport::labeled_counter& c) {
@@ -244,6 +212,8 @@ void run(asker self, const context_ptr& ctx, const protocol::admin_command& c, c
     case verb::ports_add:
     case verb::ports_remove:
       return respond(admin_fail("no tunnel is configured on this node"));
+    case verb::tunnels:
+      return respond(admin_fail("unknown command 'tunnels': this is a gateway, not a relay"));
   }
 }
 

@@ -4,11 +4,18 @@
 // are the typed replies rendered to JSON. Live state is asked from the actors that own it, never read from
 // a separate bookkeeping copy.
 #include <caf/actor_system.hpp>
+#include <caf/event_based_actor.hpp>
 #include <cstddef>
 #include <functional>
+#include <memory>
 #include <nlohmann/json.hpp>
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
 
 #include "actors/context.hpp"
+#include "actors/replies.hpp"
 #include "protocol/admin_request.hpp"
 
 namespace sb::actors {
@@ -24,6 +31,38 @@ inline constexpr std::size_t max_entry_bytes = page_byte_budget;
 /// {"ok": true, "result": ...} and {"ok": false, "error": ...}: every admin answer has one of these shapes.
 nlohmann::json admin_ok(nlohmann::json result);
 nlohmann::json admin_fail(std::string message);
+
+/// Every answer of one fan-out, in the order of the targets; a target that did not answer in time is nullopt.
+template <class Reply>
+using answers = std::vector<std::pair<std::string, std::optional<Reply>>>;
+
+/// Asks every target with the same message; `done` runs once, when the last one answered or timed out, so
+/// one silent actor never holds up the rest.
+template <class Reply, class Handle, class... Ts>
+void fan_in(caf::event_based_actor* self, const std::vector<std::pair<std::string, Handle>>& targets,
+            std::function<void(answers<Reply>)> done, Ts... msg) {
+  struct collector {
+    answers<Reply> results;
+    std::size_t remaining;
+    std::function<void(answers<Reply>)> done;
+  };
+  auto acc = std::make_shared<collector>(collector{{}, targets.size(), std::move(done)});
+  if (targets.empty()) return acc->done({});
+  acc->results.resize(targets.size());
+  for (std::size_t i = 0; i < targets.size(); ++i) {
+    acc->results[i].first = targets[i].first;
+    auto finish = [acc] {
+      if (--acc->remaining == 0) acc->done(std::move(acc->results));
+    };
+    self->request(targets[i].second, status_ask_timeout, msg...)
+        .then(
+            [acc, i, finish](Reply& r) {
+              acc->results[i].second = std::move(r);
+              finish();
+            },
+            [finish](caf::error&) { finish(); });
+  }
+}
 
 /// Answers one gateway command; `respond` runs once, on an actor's thread. `ctx` must carry the supervisor.
 void run_gateway_admin(caf::actor_system& sys, context_ptr ctx, protocol::admin_command command,

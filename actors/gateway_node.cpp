@@ -109,7 +109,7 @@ struct gateway_node::impl : transport::server_hooks {
     s.token_file = config.tunnel_token_file;
     s.token_command = config.tunnel_token_command;
     s.protocol =
-        parse_protocol_choice(config.tunnel_protocol).value_or(transport::protocol_choice::automatic);
+        tunnel::io::parse_protocol_choice(config.tunnel_protocol).value_or(tunnel::io::protocol_choice::automatic);
     s.ports = {server->port()};
     std::string error;
     auto token = initial_token(s, error);

@@ -47,6 +47,13 @@ struct render_state {
     return j;
   }
   json operator()(const tunnel_stream_status& x) const { return {{"port", x.port}, {"openedAt", x.opened_at}}; }
+  json operator()(const relay_directory_status& x) const { return {{"tunnels", x.tunnels}}; }
+  json operator()(const relay_tunnel_info& x) const { return x; }
+  json operator()(const relay_connection_status& x) const {
+    return {{"role", x.role},         {"tunnelId", x.tunnel_id}, {"protocol", x.protocol},
+            {"ready", x.ready},       {"bytesIn", x.bytes_in},   {"bytesOut", x.bytes_out},
+            {"channels", x.channels}, {"openedAt", x.opened_at}};
+  }
 };
 
 struct kind_name {
@@ -57,6 +64,9 @@ struct kind_name {
   const char* operator()(const tunnel_info&) const { return "tunnel_supervisor"; }
   const char* operator()(const tunnel_connection_status&) const { return "tunnel_connection"; }
   const char* operator()(const tunnel_stream_status&) const { return "tunnel_stream"; }
+  const char* operator()(const relay_directory_status&) const { return "relay_directory"; }
+  const char* operator()(const relay_tunnel_info&) const { return "relay_tunnel"; }
+  const char* operator()(const relay_connection_status&) const { return "relay_connection"; }
 };
 
 }  // namespace
@@ -132,6 +142,15 @@ void to_json(json& j, const actor_status& x) {
        {"id", x.id},
        {"mailbox", x.mailbox},
        {"state", std::visit(render_state{}, x.state)}};
+}
+
+void to_json(json& j, const relay_tunnel_info& x) {
+  j = {{"tunnelId", x.tunnel_id},
+       {"host", x.host ? json(*x.host) : json(nullptr)},
+       {"protocol", or_null(x.protocol)},
+       {"ports", x.ports},
+       {"clients", x.clients},
+       {"hostsReplaced", x.hosts_replaced}};
 }
 
 }  // namespace sb::actors

@@ -115,8 +115,32 @@ struct tunnel_stream_status {
   std::int64_t opened_at = 0;
 };
 
+// -- the relay (actors/relay.cpp) --
+
+/// The directory of a relay's tunnel actors.
+struct relay_directory_status {
+  std::size_t tunnels = 0;
+};
+/// One relay tunnel: `admin tunnels` and its line in `admin actors`.
+struct relay_tunnel_info {
+  std::string tunnel_id;
+  std::optional<std::uint64_t> host;     // the host connection's id
+  std::optional<std::string> protocol;   // the host's, "v1" or "v2"
+  std::vector<std::uint32_t> ports;      // what the host forwards
+  std::size_t clients = 0;
+  std::uint64_t hosts_replaced = 0;
+};
+/// One relay WebSocket.
+struct relay_connection_status {
+  std::string role, tunnel_id, protocol;
+  bool ready = false;  // SSH session ready (a piped client: spliced)
+  std::uint64_t bytes_in = 0, bytes_out = 0, channels = 0;
+  std::int64_t opened_at = 0;  // epoch ms
+};
+
 using actor_state = std::variant<supervisor_status, client_status, session_status, registry_status,
-                                 tunnel_info, tunnel_connection_status, tunnel_stream_status>;
+                                 tunnel_info, tunnel_connection_status, tunnel_stream_status,
+                                 relay_directory_status, relay_tunnel_info, relay_connection_status>;
 
 struct actor_status {
   std::string id;
@@ -138,6 +162,7 @@ void to_json(nlohmann::json& j, const presence_entry& x);
 void to_json(nlohmann::json& j, const agent_info& x);
 void to_json(nlohmann::json& j, const agent_page& x);
 void to_json(nlohmann::json& j, const tunnel_info& x);
+void to_json(nlohmann::json& j, const relay_tunnel_info& x);
 void to_json(nlohmann::json& j, const actor_status& x);
 
 }  // namespace sb::actors

@@ -79,7 +79,7 @@ struct connection_state {
   tunnel_host_config cfg;
   tunnel_supervisor_actor supervisor;
   std::string relay_uri;
-  std::shared_ptr<transport::host_peer> peer;
+  std::shared_ptr<tunnel::io::host_peer> peer;
   std::map<std::uint64_t, tunnel_stream_actor> streams;
   bool connected = false;
   std::optional<tunnel::protocol_version> version;
@@ -96,10 +96,10 @@ using connection_ptr = tunnel_connection_actor::stateful_pointer<connection_stat
 
 /// Turns host_peer callbacks (on socket strands) into messages to this actor. Weakly: the peer's handlers
 /// may still be queued on the io_context after the actor, or the whole actor system, is gone.
-transport::relay_peer_callbacks callbacks_to(const caf::actor_addr& self) {
-  transport::relay_peer_callbacks cb;
+tunnel::io::relay_peer_callbacks callbacks_to(const caf::actor_addr& self) {
+  tunnel::io::relay_peer_callbacks cb;
   cb.connected = [self](tunnel::protocol_version v) { send_weak<tunnel_connection_actor>(self, relay_up_atom_v, v); };
-  cb.ended = [self](const transport::relay_outcome& o) { send_weak<tunnel_connection_actor>(self, relay_down_atom_v, o); };
+  cb.ended = [self](const tunnel::io::relay_outcome& o) { send_weak<tunnel_connection_actor>(self, relay_down_atom_v, o); };
   cb.stream_opened = [self](std::uint64_t id, std::uint16_t port) {
     send_weak<tunnel_connection_actor>(self, stream_opened_atom_v, id, port);
   };
@@ -136,7 +136,7 @@ tunnel_connection_actor::behavior_type connection_behavior(connection_ptr self, 
           return fail_attempt(self, tunnel::classify(r.http_status, 0, r.http_status == 0, false,
                                                      "endpoint registration failed: " + r.error));
         s.relay_uri = r.host_relay_uri;
-        transport::host_options o;
+        tunnel::io::host_options o;
         o.relay_uri = s.relay_uri;
         o.token = s.cfg.token;
         o.protocol = s.cfg.protocol;
@@ -144,7 +144,7 @@ tunnel_connection_actor::behavior_type connection_behavior(connection_ptr self, 
         o.host_key = s.cfg.host_key;
         o.ca_file = s.cfg.ca_file;
         o.idle_timeout = s.cfg.relay_idle_timeout;
-        s.peer = std::make_shared<transport::host_peer>(*s.cfg.ioc, o, callbacks_to(self->address()));
+        s.peer = std::make_shared<tunnel::io::host_peer>(*s.cfg.ioc, o, callbacks_to(self->address()));
         s.peer->start();
       },
       [self](relay_up_atom, tunnel::protocol_version v) {
@@ -152,7 +152,7 @@ tunnel_connection_actor::behavior_type connection_behavior(connection_ptr self, 
         self->state.version = v;
         self->send(self->state.supervisor, relay_up_atom_v, v, self->state.relay_uri);
       },
-      [self](relay_down_atom, const transport::relay_outcome& o) {
+      [self](relay_down_atom, const tunnel::io::relay_outcome& o) {
         fail_attempt(self,
                      tunnel::classify(o.http_status, o.ssh_reason, o.network, o.was_connected, o.message));
       },

@@ -10,7 +10,7 @@
 #include <string>
 
 #include "transport/metrics.hpp"
-#include "transport/tunnel_peers.hpp"
+#include "tunnel/io/tunnel_peers.hpp"
 #include "tunnel/retry.hpp"
 
 namespace sb::actors {
@@ -25,7 +25,7 @@ struct relay_endpoint_result {
 struct tunnel_host_config {
   std::string tunnel_id;
   std::string token;
-  transport::protocol_choice protocol = transport::protocol_choice::automatic;
+  tunnel::io::protocol_choice protocol = tunnel::io::protocol_choice::automatic;
   std::set<std::uint16_t> ports;
   tunnel::backoff_policy backoff;
   std::shared_ptr<const tunnel::ssh::ecdsa_key> host_key;
@@ -41,8 +41,8 @@ struct tunnel_host_config {
   /// Where the blocking calls above run. Unset: on a thread the calling actor owns and joins when it stops.
   /// Tests on CAF's deterministic coordinator run them inline, so no thread races the coordinator.
   std::function<void(std::function<void()>)> run_blocking;
-  /// The relay connection's liveness deadline (see transport::default_relay_idle_timeout).
-  std::chrono::milliseconds relay_idle_timeout = transport::default_relay_idle_timeout;
+  /// The relay connection's liveness deadline (see tunnel::io::default_relay_idle_timeout).
+  std::chrono::milliseconds relay_idle_timeout = tunnel::io::default_relay_idle_timeout;
   /// Told every status change, with the error that caused a disconnect (may be empty).
   std::function<void(tunnel::connection_status, const std::string&)> on_status;
   /// Told once when the supervisor stops retrying (a fatal error or the attempt limit).

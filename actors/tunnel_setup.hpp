@@ -9,6 +9,7 @@
 #include <string>
 
 #include "actors/tunnel_host_config.hpp"
+#include "tunnel/io/token_source.hpp"
 
 namespace sb::actors {
 
@@ -18,7 +19,7 @@ struct tunnel_settings {
   std::string token;          // given directly, or the first read of token_file / token_command
   std::string token_file;     // read again on 401
   std::string token_command;  // run again on 401; its stdout is the token
-  transport::protocol_choice protocol = transport::protocol_choice::automatic;
+  tunnel::io::protocol_choice protocol = tunnel::io::protocol_choice::automatic;
   std::set<std::uint16_t> ports;
   tunnel::backoff_policy backoff;
   std::string ca_file;  // extra trust for an https relay with a private certificate
@@ -26,27 +27,13 @@ struct tunnel_settings {
   std::chrono::milliseconds token_command_timeout{10000};
   std::size_t token_command_max_bytes = 64 * 1024;  // also the largest token file read
   /// The relay connection is declared dead after this long without a byte from the relay (a stopped relay).
-  std::chrono::milliseconds relay_idle_timeout = transport::default_relay_idle_timeout;
+  std::chrono::milliseconds relay_idle_timeout = tunnel::io::default_relay_idle_timeout;
 };
-
-/// What a token command produced: the trimmed token, or why there is none.
-struct token_command_result {
-  std::optional<std::string> token;
-  std::string error;
-};
-
-/// Runs `command` with /bin/sh in its own process group, stdin from /dev/null, and reads its stdout: more
-/// than `max_bytes` or longer than `timeout` kills the whole group and fails with a clear error.
-token_command_result run_token_command(const std::string& command, std::chrono::milliseconds timeout,
-                                       std::size_t max_bytes);
 
 /// Reads the token from the file or command when no token was given; nullopt with `error` set on failure.
 std::optional<std::string> initial_token(const tunnel_settings& s, std::string& error);
 
 /// The endpoint id the host registers: "<hostId>-relay", as the SDK does.
 tunnel_host_config make_tunnel_host_config(const tunnel_settings& settings, boost::asio::io_context& ioc);
-
-/// "auto", "v2" or "v1".
-std::optional<transport::protocol_choice> parse_protocol_choice(const std::string& text);
 
 }  // namespace sb::actors

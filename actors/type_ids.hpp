@@ -13,6 +13,7 @@
 #include "actors/messages.hpp"
 #include "actors/replies.hpp"
 #include "actors/tunnel_host_config.hpp"
+#include "tunnel/io/relay_control.hpp"
 
 // -- atoms (CAF 0.17: at most 10 characters of text) ------------------------------------------------------
 
@@ -62,6 +63,17 @@ CAF_ADD_ATOM(switchboard, sb, token_refreshed_atom, "refreshed")
 CAF_ADD_ATOM(switchboard, sb, port_add_atom, "portadd")
 CAF_ADD_ATOM(switchboard, sb, port_remove_atom, "portdel")
 CAF_ADD_ATOM(switchboard, sb, children_atom, "children")           // the actors under a tunnel actor
+// The relay.
+CAF_ADD_ATOM(switchboard, sb, host_attached_atom, "hostattach")    // a host WebSocket joined its tunnel
+CAF_ADD_ATOM(switchboard, sb, client_attached_atom, "cliattach")   // a client WebSocket joined its tunnel
+CAF_ADD_ATOM(switchboard, sb, link_ready_atom, "linkready")        // a relay connection's SSH session is ready
+CAF_ADD_ATOM(switchboard, sb, port_changed_atom, "portchange")     // a host forwards or stops forwarding
+CAF_ADD_ATOM(switchboard, sb, link_closed_atom, "linkclosed")      // a relay connection ended
+CAF_ADD_ATOM(switchboard, sb, tunnel_of_atom, "tunnelof")          // the tunnel actor of an id (made if new)
+CAF_ADD_ATOM(switchboard, sb, host_version_atom, "hostver")        // the protocol of a tunnel's host
+CAF_ADD_ATOM(switchboard, sb, tunnel_list_atom, "tunnellist")      // every tunnel actor of the relay
+CAF_ADD_ATOM(switchboard, sb, close_all_atom, "closeall")          // drop every relay connection
+CAF_ADD_ATOM(switchboard, sb, tunnel_idle_atom, "tunnelidle")      // a tunnel actor has no connection left
 
 CAF_ADD_TYPE_ID(switchboard, (nlohmann::json))
 CAF_ADD_TYPE_ID(switchboard, (sb::protocol::envelope))
@@ -84,9 +96,13 @@ CAF_ADD_TYPE_ID(switchboard, (sb::protocol::agent_status_payload))
 CAF_ADD_TYPE_ID(switchboard, (sb::protocol::route_request_payload))
 CAF_ADD_TYPE_ID(switchboard, (sb::protocol::route_response_payload))
 CAF_ADD_TYPE_ID(switchboard, (sb::tunnel::tunnel_error))
-CAF_ADD_TYPE_ID(switchboard, (sb::transport::relay_outcome))
+CAF_ADD_TYPE_ID(switchboard, (sb::tunnel::io::relay_outcome))
 CAF_ADD_TYPE_ID(switchboard, (sb::tunnel::protocol_version))
 CAF_ADD_TYPE_ID(switchboard, (sb::actors::relay_endpoint_result))
+CAF_ADD_TYPE_ID(switchboard, (sb::actors::relay_tunnel_info))
+CAF_ADD_TYPE_ID(switchboard, (std::optional<sb::tunnel::protocol_version>))
+CAF_ADD_TYPE_ID(switchboard, (std::shared_ptr<sb::tunnel::io::relay_host_handle>))
+CAF_ADD_TYPE_ID(switchboard, (std::shared_ptr<sb::tunnel::io::relay_client_handle>))
 
 CAF_END_TYPE_ID_BLOCK(switchboard)
 
@@ -112,9 +128,13 @@ CAF_ALLOW_UNSAFE_MESSAGE_TYPE(sb::protocol::agent_status_payload)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(sb::protocol::route_request_payload)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(sb::protocol::route_response_payload)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(sb::tunnel::tunnel_error)
-CAF_ALLOW_UNSAFE_MESSAGE_TYPE(sb::transport::relay_outcome)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(sb::tunnel::io::relay_outcome)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(sb::tunnel::protocol_version)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(sb::actors::relay_endpoint_result)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(sb::actors::relay_tunnel_info)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(std::optional<sb::tunnel::protocol_version>)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(std::shared_ptr<sb::tunnel::io::relay_host_handle>)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(std::shared_ptr<sb::tunnel::io::relay_client_handle>)
 
 // -- typed interfaces ---------------------------------------------------------------------------------------
 
@@ -215,7 +235,7 @@ using tunnel_stream_actor = caf::typed_actor<                          //
 using tunnel_connection_actor = caf::typed_actor<
     reacts_to<endpoint_resolved_atom, relay_endpoint_result>,
     reacts_to<relay_up_atom, tunnel::protocol_version>,
-    reacts_to<relay_down_atom, transport::relay_outcome>,
+    reacts_to<relay_down_atom, tunnel::io::relay_outcome>,
     reacts_to<stream_opened_atom, std::uint64_t, std::uint16_t>,                // stream, port
     reacts_to<stream_closed_atom, std::uint64_t, std::uint64_t, std::uint64_t>,  // stream, bytes in, out
     reacts_to<port_add_atom, std::uint16_t>,
@@ -235,8 +255,50 @@ using tunnel_supervisor_actor = caf::typed_actor<
     replies_to<children_atom>::with<std::vector<status_actor>>,
     replies_to<status_atom>::with<actor_status>>;
 
+// -- the relay (actors/relay.cpp) --
+
+using relay_host_ref = std::shared_ptr<tunnel::io::relay_host_handle>;
+using relay_client_ref = std::shared_ptr<tunnel::io::relay_client_handle>;
+using optional_version = std::optional<tunnel::protocol_version>;
+
+/// One relay WebSocket: what its connection reported, and its line in `admin actors`. It quits when the
+/// connection ends.
+using relay_connection_actor = caf::typed_actor<
+    reacts_to<link_ready_atom>,
+    reacts_to<port_changed_atom, std::uint32_t, std::string, bool>,  // port, address, added
+    reacts_to<link_closed_atom, std::uint32_t, std::string>,         // SSH reason, message
+    replies_to<status_atom>::with<actor_status>>;
+
+/// One tunnel: its host and its clients, the ports the host forwards. It shows every client the tunnel as
+/// it changes, and quits when neither a host nor a client is left.
+using relay_tunnel_actor = caf::typed_actor<
+    reacts_to<host_attached_atom, relay_host_ref, relay_connection_actor>,
+    reacts_to<client_attached_atom, relay_client_ref, relay_connection_actor>,
+    reacts_to<link_ready_atom, std::uint64_t>,                                       // connection id
+    reacts_to<port_changed_atom, std::uint64_t, std::uint32_t, std::string, bool>,  // host id, port, ...
+    reacts_to<link_closed_atom, std::uint64_t>,                                      // connection id
+    replies_to<host_version_atom>::with<optional_version>,
+    reacts_to<close_all_atom>,
+    replies_to<info_atom>::with<relay_tunnel_info>,
+    replies_to<children_atom>::with<std::vector<status_actor>>,
+    replies_to<status_atom>::with<actor_status>>;
+
+using relay_tunnel_page = index_page<relay_tunnel_actor>;
+
+/// The relay's tunnel actors by tunnel id.
+using relay_directory_actor = caf::typed_actor<
+    replies_to<tunnel_of_atom, std::string>::with<relay_tunnel_actor>,
+    replies_to<host_version_atom, std::string>::with<optional_version>,
+    replies_to<tunnel_list_atom>::with<relay_tunnel_page>,
+    reacts_to<tunnel_idle_atom, std::string, std::uint64_t>,  // tunnel id, attachments it has seen
+    replies_to<close_all_atom>::with<std::size_t>,            // tunnels told
+    replies_to<status_atom>::with<actor_status>>;
+
 }  // namespace sb::actors
 
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(sb::actors::relay_connection_actor)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(sb::actors::relay_tunnel_actor)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(sb::actors::relay_tunnel_page)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(sb::actors::session_joined)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(sb::actors::client_actor)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(sb::actors::registry_actor)

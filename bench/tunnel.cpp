@@ -43,7 +43,7 @@
 namespace net = boost::asio;
 using tcp = net::ip::tcp;
 using namespace sb::bench;
-using sb::transport::protocol_choice;
+using sb::tunnel::io::protocol_choice;
 namespace ssh = sb::tunnel::ssh;
 
 namespace {
@@ -296,29 +296,29 @@ row through_tunnel(const std::string& name, protocol_choice proto, std::uint16_t
   std::promise<void> host_up, client_up;
   std::atomic<bool> host_once{false}, client_once{false};
   auto host_key = std::make_shared<ssh::ecdsa_key>(ssh::ecdsa_key::generate());
-  sb::transport::host_options h;
+  sb::tunnel::io::host_options h;
   h.relay_uri = relay.api->host_relay_uri(sb::test::relay_fixture::tunnel_id);
   h.token = relay.token("host");
   h.protocol = proto;
   h.ports = {target};
   h.host_key = host_key;
-  sb::transport::relay_peer_callbacks hc;
+  sb::tunnel::io::relay_peer_callbacks hc;
   hc.connected = [&](sb::tunnel::protocol_version) {
     if (!host_once.exchange(true)) host_up.set_value();
   };
-  auto host = std::make_shared<sb::transport::host_peer>(relay.io.ioc, h, hc);
-  sb::transport::client_options c;
+  auto host = std::make_shared<sb::tunnel::io::host_peer>(relay.io.ioc, h, hc);
+  sb::tunnel::io::client_options c;
   c.relay_uri = relay.api->client_relay_uri(sb::test::relay_fixture::tunnel_id);
   c.token = relay.token("connect");
   c.protocol = proto;
   c.port_map = {{target, 0}};
   c.host_public_keys = {ssh::base64_encode(host_key->public_blob()),
                         ssh::base64_encode(relay.relay_key->public_blob())};
-  sb::transport::relay_peer_callbacks cc;
+  sb::tunnel::io::relay_peer_callbacks cc;
   cc.connected = [&](sb::tunnel::protocol_version) {
     if (!client_once.exchange(true)) client_up.set_value();
   };
-  auto client = std::make_shared<sb::transport::client_peer>(relay.io.ioc, c, cc);
+  auto client = std::make_shared<sb::tunnel::io::client_peer>(relay.io.ioc, c, cc);
   row r;
   r.name = name;
   host->start();

@@ -13,16 +13,16 @@
 #include "actors/tunnel_setup.hpp"
 #include "cli/commands.hpp"
 #include "cli/env_flags.hpp"
+#include "cli/relay_access.hpp"
 #include "cli/signals.hpp"
 #include "transport/io_pool.hpp"
-#include "transport/management_http.hpp"
+#include "tunnel/io/management_http.hpp"
 
 namespace sb::cli {
 
 namespace {
 
-struct connect_flags {
-  std::optional<std::string> relay, tunnel, token, token_file, token_command, protocol, log_level, ca_file;
+struct connect_flags : relay_access_flags {
   std::vector<std::string> maps;
 };
 
@@ -40,7 +40,7 @@ std::map<std::uint16_t, std::uint16_t> parse_maps(const std::vector<std::string>
 struct client_events {
   std::mutex mtx;
   std::condition_variable cv;
-  std::deque<std::variant<transport::relay_outcome, std::pair<std::uint32_t, bool>, tunnel::protocol_version>>
+  std::deque<std::variant<tunnel::io::relay_outcome, std::pair<std::uint32_t, bool>, tunnel::protocol_version>>
       queue;
   bool stop = false;
 
@@ -59,9 +59,9 @@ struct resolved_endpoint {
 };
 
 resolved_endpoint find_client_endpoint(const actors::tunnel_settings& s) {
-  transport::management_target target{s.relay, tunnel::authorization_for(s.token), {}};
+  tunnel::io::management_target target{s.relay, tunnel::authorization_for(s.token), {}};
   target.http.ca_file = s.ca_file;
-  auto r = transport::get_tunnel(target, s.tunnel_id, {}, true);
+  auto r = tunnel::io::get_tunnel(target, s.tunnel_id, {}, true);
   resolved_endpoint out;
   if (auto* e = std::get_if<tunnel::management_error>(&r)) {
     out.error = tunnel::classify(e->status, 0, e->status == 0, false, e->message());
@@ -84,36 +84,13 @@ int run_connect(const connect_flags& flags, const CLI::App& command) {
   std::string level = "info";
   try {
     reject_extras(command);
-    auto relay = flag_or_env(flags.relay, "relay");
-    auto tunnel_id = flag_or_env(flags.tunnel, "tunnel");
-    if (!relay || !tunnel_id) throw usage_error("--relay and --tunnel are required");
-    s.relay = relay->value;
-    s.tunnel_id = tunnel_id->value;
-    if (auto t = flag_or_env(flags.token, "token")) s.token = t->value;
-    if (auto t = flag_or_env(flags.token_file, "token-file")) s.token_file = t->value;
-    if (auto t = flag_or_env(flags.token_command, "token-command")) s.token_command = t->value;
-    if (int(!s.token.empty()) + int(!s.token_file.empty()) + int(!s.token_command.empty()) != 1)
-      throw usage_error("give exactly one of --token, --token-file, --token-command");
-    if (auto p = flag_or_env(flags.protocol, "protocol")) {
-      auto choice = actors::parse_protocol_choice(p->value);
-      if (!choice) throw usage_error(p->source + ": expected auto, v2 or v1, got '" + p->value + "'");
-      s.protocol = *choice;
-    }
-    if (auto v = flag_or_env(flags.ca_file, "ca-file")) s.ca_file = v->value;
-    if (auto v = flag_or_env(flags.log_level, "log-level")) level = v->value;
+    level = read_relay_access(flags, true, s);
     maps = parse_maps(flags.maps);
   } catch (const usage_error& e) {
     std::cerr << "switchboard connect: " << e.what() << std::endl;
     return 2;
   }
-  spdlog::set_level(spdlog::level::from_str(level));
-  std::string error;
-  auto token = actors::initial_token(s, error);
-  if (!token) {
-    std::cerr << "switchboard connect: " << error << std::endl;
-    return 2;
-  }
-  s.token = *token;
+  if (!start_relay_access("connect", level, s)) return 2;
 
   const auto signals = block_signals();
   client_events events;
@@ -130,26 +107,26 @@ int run_connect(const connect_flags& flags, const CLI::App& command) {
 
   tunnel::retry_state retry;
   std::mt19937_64 rng{std::random_device{}()};
-  std::shared_ptr<transport::client_peer> client;
+  std::shared_ptr<tunnel::io::client_peer> client;
   int exit_code = 0;
   for (;;) {
     auto endpoint = find_client_endpoint(s);
     tunnel::tunnel_error failure = endpoint.error;
     if (!endpoint.uri.empty()) {
-      transport::client_options o;
+      tunnel::io::client_options o;
       o.relay_uri = endpoint.uri;
       o.token = s.token;
       o.protocol = s.protocol;
       o.host_public_keys = endpoint.keys;
       o.port_map = maps;
       o.ca_file = s.ca_file;
-      transport::relay_peer_callbacks cb;
+      tunnel::io::relay_peer_callbacks cb;
       cb.connected = [&events](tunnel::protocol_version v) { events.push(v); };
-      cb.ended = [&events](const transport::relay_outcome& out) { events.push(out); };
+      cb.ended = [&events](const tunnel::io::relay_outcome& out) { events.push(out); };
       cb.port_changed = [&events](std::uint32_t port, bool added) {
         events.push(std::make_pair(port, added));
       };
-      client = std::make_shared<transport::client_peer>(ioc, o, cb);
+      client = std::make_shared<tunnel::io::client_peer>(ioc, o, cb);
       client->start();
       std::unique_lock<std::mutex> lock(events.mtx);
       for (;;) {
@@ -168,7 +145,7 @@ int run_connect(const connect_flags& flags, const CLI::App& command) {
           else if (!p->second)
             std::cout << "stopped forwarding remote port " << p->first << std::endl;
         } else {
-          const auto& out = std::get<transport::relay_outcome>(e);
+          const auto& out = std::get<tunnel::io::relay_outcome>(e);
           failure =
               tunnel::classify(out.http_status, out.ssh_reason, out.network, out.was_connected, out.message);
           break;
@@ -219,15 +196,9 @@ std::function<int()> add_connect_command(CLI::App& app) {
   auto flags = std::make_shared<connect_flags>();
   auto* cmd = app.add_subcommand("connect", "Reach a tunnel's ports on 127.0.0.1 through a relay");
   cmd->allow_extras();
-  cmd->add_option("--relay", flags->relay, "relay base URL (SWITCHBOARD_RELAY)");
-  cmd->add_option("--tunnel", flags->tunnel, "tunnel id (SWITCHBOARD_TUNNEL)");
-  cmd->add_option("--token", flags->token, "connect access token (SWITCHBOARD_TOKEN)");
-  cmd->add_option("--token-file", flags->token_file, "file holding the token; read again on 401");
-  cmd->add_option("--token-command", flags->token_command, "command printing the token; run again on 401");
+  add_relay_access_flags(*cmd, *flags, "tunnel id (SWITCHBOARD_TUNNEL)",
+                         "connect access token (SWITCHBOARD_TOKEN)");
   cmd->add_option("--map", flags->maps, "REMOTE:LOCAL port mapping (repeatable; LOCAL 0 picks a free port)");
-  cmd->add_option("--protocol", flags->protocol, "auto, v2 or v1 (default auto: V2 preferred)");
-  cmd->add_option("--ca-file", flags->ca_file, "extra CA certificates for an https relay");
-  cmd->add_option("--log-level", flags->log_level, "trace, debug, info, warn, error");
   return [flags, cmd] { return run_connect(*flags, *cmd); };
 }
 

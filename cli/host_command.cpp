@@ -11,19 +11,19 @@
 #include "actors/tunnel_setup.hpp"
 #include "cli/commands.hpp"
 #include "cli/env_flags.hpp"
+#include "cli/relay_access.hpp"
 #include "cli/signals.hpp"
 #include "transport/admin_socket.hpp"
 #include "transport/io_pool.hpp"
-#include "transport/management_http.hpp"
+#include "tunnel/io/management_http.hpp"
 
 namespace sb::cli {
 
 namespace {
 
-struct host_flags {
-  std::optional<std::string> relay, tunnel, token, token_file, token_command, protocol, admin_socket,
-      log_level, backoff_initial_ms, backoff_max_ms, max_attempts, ca_file, token_command_timeout_ms,
-      token_command_max_bytes, relay_idle_timeout_ms;
+struct host_flags : relay_access_flags {
+  std::optional<std::string> admin_socket, backoff_initial_ms, backoff_max_ms, max_attempts,
+      token_command_timeout_ms, token_command_max_bytes, relay_idle_timeout_ms;
   std::vector<std::string> ports;
 };
 
@@ -39,24 +39,10 @@ std::uint64_t number_of(const sourced& v, std::uint64_t min, std::uint64_t max) 
 }
 
 /// Reads every flag (or its environment variable) into settings; throws usage_error naming the bad one.
-actors::tunnel_settings settings_from(const host_flags& f) {
+actors::tunnel_settings settings_from(const host_flags& f, std::string& level) {
   actors::tunnel_settings s;
-  auto relay = flag_or_env(f.relay, "relay");
-  auto tunnel = flag_or_env(f.tunnel, "tunnel");
-  if (!relay) throw usage_error("--relay is required");
-  s.relay = relay->value;
-  if (tunnel)
-    s.tunnel_id = tunnel->value;  // absent: created with the management token (see create_own_tunnel)
-  if (auto t = flag_or_env(f.token, "token")) s.token = t->value;
-  if (auto t = flag_or_env(f.token_file, "token-file")) s.token_file = t->value;
-  if (auto t = flag_or_env(f.token_command, "token-command")) s.token_command = t->value;
-  if (int(!s.token.empty()) + int(!s.token_file.empty()) + int(!s.token_command.empty()) != 1)
-    throw usage_error("give exactly one of --token, --token-file, --token-command");
-  if (auto p = flag_or_env(f.protocol, "protocol")) {
-    auto choice = actors::parse_protocol_choice(p->value);
-    if (!choice) throw usage_error(p->source + ": expected auto, v2 or v1, got '" + p->value + "'");
-    s.protocol = *choice;
-  }
+  // Without a tunnel, one is created with the management token (see create_own_tunnel).
+  level = read_relay_access(f, false, s);
   for (const auto& text : f.ports) s.ports.insert(parse_port({text, "--port"}, false));
   if (f.ports.empty())
     if (auto p = flag_or_env(std::nullopt, "port")) s.ports.insert(parse_port(*p, false));
@@ -69,7 +55,6 @@ actors::tunnel_settings settings_from(const host_flags& f) {
     throw usage_error("--backoff-max-ms must not be below --backoff-initial-ms");
   if (auto v = flag_or_env(f.max_attempts, "max-attempts"))
     s.backoff.max_attempts = static_cast<unsigned>(number_of(*v, 0, 1u << 30));
-  if (auto v = flag_or_env(f.ca_file, "ca-file")) s.ca_file = v->value;
   if (auto v = flag_or_env(f.token_command_timeout_ms, "token-command-timeout-ms"))
     s.token_command_timeout = std::chrono::milliseconds(number_of(*v, 1, 3600000));
   if (auto v = flag_or_env(f.token_command_max_bytes, "token-command-max-bytes"))
@@ -82,10 +67,10 @@ actors::tunnel_settings settings_from(const host_flags& f) {
 /// Without --tunnel, a management token creates a tunnel for the host's ports; the host continues with its
 /// host token and prints the connect token, so a walk-through needs no separate `tunnel create`.
 bool create_own_tunnel(actors::tunnel_settings& s, std::string& error) {
-  transport::management_target target{s.relay, tunnel::authorization_for(s.token), {}};
+  tunnel::io::management_target target{s.relay, tunnel::authorization_for(s.token), {}};
   target.http.ca_file = s.ca_file;
   const std::vector<std::uint16_t> ports(s.ports.begin(), s.ports.end());
-  auto r = transport::create_tunnel(target, tunnel::generate_tunnel_id(), ports, {"host", "connect"});
+  auto r = tunnel::io::create_tunnel(target, tunnel::generate_tunnel_id(), ports, {"host", "connect"});
   if (auto* e = std::get_if<tunnel::management_error>(&r)) {
     error = "cannot create a tunnel: " + e->message();
     return false;
@@ -109,21 +94,14 @@ int run_host(const host_flags& flags, const CLI::App& command) {
   std::string admin_path, level = "info";
   try {
     reject_extras(command);
-    settings = settings_from(flags);
+    settings = settings_from(flags, level);
     if (auto v = flag_or_env(flags.admin_socket, "admin-socket")) admin_path = v->value;
-    if (auto v = flag_or_env(flags.log_level, "log-level")) level = v->value;
   } catch (const usage_error& e) {
     std::cerr << "switchboard host: " << e.what() << std::endl;
     return 2;
   }
-  spdlog::set_level(spdlog::level::from_str(level));
+  if (!start_relay_access("host", level, settings)) return 2;
   std::string error;
-  auto token = actors::initial_token(settings, error);
-  if (!token) {
-    std::cerr << "switchboard host: " << error << std::endl;
-    return 2;
-  }
-  settings.token = *token;
   if (settings.tunnel_id.empty() && !create_own_tunnel(settings, error)) {
     std::cerr << "switchboard host: " << error << std::endl;
     return 1;
@@ -180,15 +158,11 @@ std::function<int()> add_host_command(CLI::App& app) {
   auto flags = std::make_shared<host_flags>();
   auto* cmd = app.add_subcommand("host", "Expose local ports through a tunnel of a relay");
   cmd->allow_extras();
-  cmd->add_option("--relay", flags->relay, "relay base URL (SWITCHBOARD_RELAY)");
-  cmd->add_option(
-      "--tunnel", flags->tunnel,
-      "tunnel id (SWITCHBOARD_TUNNEL); omitted with a management --token: a new tunnel is created");
-  cmd->add_option("--token", flags->token, "host access token (SWITCHBOARD_TOKEN)");
-  cmd->add_option("--token-file", flags->token_file, "file holding the token; read again on 401");
-  cmd->add_option("--token-command", flags->token_command, "command printing the token; run again on 401");
+  add_relay_access_flags(
+      *cmd, *flags,
+      "tunnel id (SWITCHBOARD_TUNNEL); omitted with a management --token: a new tunnel is created",
+      "host access token (SWITCHBOARD_TOKEN)");
   cmd->add_option("--port", flags->ports, "local port to expose (repeatable)");
-  cmd->add_option("--protocol", flags->protocol, "auto, v2 or v1 (default auto: V2 preferred)");
   cmd->add_option("--admin-socket", flags->admin_socket,
                   "admin Unix socket (tunnel, ports.add, ports.remove, actors)");
   cmd->add_option("--backoff-initial-ms", flags->backoff_initial_ms,
@@ -196,7 +170,6 @@ std::function<int()> add_host_command(CLI::App& app) {
   cmd->add_option("--backoff-max-ms", flags->backoff_max_ms, "reconnect delay cap (default 16000)");
   cmd->add_option("--max-attempts", flags->max_attempts,
                   "give up after this many failed attempts (0: never)");
-  cmd->add_option("--ca-file", flags->ca_file, "extra CA certificates for an https relay");
   cmd->add_option("--token-command-timeout-ms", flags->token_command_timeout_ms,
                   "the token command is killed (with its process group) after this long (default 10000)");
   cmd->add_option("--token-command-max-bytes", flags->token_command_max_bytes,
@@ -204,7 +177,6 @@ std::function<int()> add_host_command(CLI::App& app) {
   cmd->add_option("--relay-idle-timeout-ms", flags->relay_idle_timeout_ms,
                   "reconnect when the relay sent nothing for this long; pinged a third of it apart (default "
                   "15000, 0: never)");
-  cmd->add_option("--log-level", flags->log_level, "trace, debug, info, warn, error");
   return [flags, cmd] { return run_host(*flags, *cmd); };
 }
 

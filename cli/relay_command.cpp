@@ -1,7 +1,7 @@
 // `switchboard relay`: the management API and the relay WebSockets on one port (TUNNEL.md "Commands").
 // Everything a restart must keep lives in --data-dir (default ./switchboard-relay): tunnels.json, the token
 // signing key, the generated management token and the relay's SSH key (V1 clients pin it through
-// hostPublicKeys). SIGTERM/SIGINT drop hosts and clients (relay_hub::close_all: they reconnect as after a
+// hostPublicKeys). SIGTERM/SIGINT drop hosts and clients (relay_node::close_all: they reconnect as after a
 // crash), stop, exit 0.
 #include <pthread.h>
 #include <spdlog/spdlog.h>
@@ -18,16 +18,18 @@
 #include <sstream>
 #include <thread>
 
+#include "actors/relay_node.hpp"
 #include "cli/commands.hpp"
 #include "cli/env_flags.hpp"
 #include "cli/signals.hpp"
 #include "protocol/ids.hpp"
+#include "transport/admin_socket.hpp"
 #include "transport/bind_address.hpp"
 #include "transport/io_pool.hpp"
-#include "transport/relay_hub.hpp"
-#include "transport/relay_server.hpp"
 #include "transport/tls.hpp"
-#include "transport/url.hpp"
+#include "tunnel/files.hpp"
+#include "tunnel/io/relay_server.hpp"
+#include "tunnel/io/url.hpp"
 #include "tunnel/jwt.hpp"
 #include "tunnel/management.hpp"
 #include "tunnel/ssh/crypto.hpp"
@@ -53,7 +55,7 @@ const std::set<std::string> log_levels = {"trace",   "debug", "info",     "warn"
 struct relay_flags {
   std::optional<std::string> port, bind, public_url, tls_cert, tls_key, management_token,
       management_token_file, signing_key_file, data_dir, log_level, max_json_depth, ssh_handshake_timeout_ms,
-      idle_timeout_ms;
+      idle_timeout_ms, admin_socket;
 };
 
 struct relay_settings {
@@ -67,7 +69,8 @@ struct relay_settings {
   std::string data_dir = default_data_dir;
   std::string log_level = "info";
   std::size_t max_json_depth = tunnel::default_max_json_depth;
-  transport::relay_limits limits;
+  tunnel::io::relay_limits limits;
+  std::string admin_socket;  // empty: none
 };
 
 /// A whole number in [min, max], or a usage error naming where it came from.
@@ -97,7 +100,7 @@ relay_settings resolve(const relay_flags& f) {
   if (ec) throw usage_error("--bind: '" + s.bind + "' is not loopback, all, lan or an IP address");
   if (auto v = flag_or_env(f.public_url, "public-url")) {
     // Checked again by management_api; here so that nothing is written to the data dir for a bad URL.
-    auto url = transport::parse_url(v->value);
+    auto url = tunnel::io::parse_url(v->value);
     if (!url || (url->scheme != "http" && url->scheme != "https"))
       throw usage_error(v->source + ": '" + v->value + "' is not an http:// or https:// URL");
     if (url->target != "/" || v->value.find('?') != std::string::npos)
@@ -125,6 +128,7 @@ relay_settings resolve(const relay_flags& f) {
   constexpr std::uint64_t max_timeout_ms = 24ull * 60 * 60 * 1000;
   if (auto v = flag_or_env(f.ssh_handshake_timeout_ms, "ssh-handshake-timeout-ms"))
     s.limits.ssh_handshake_timeout = std::chrono::milliseconds(parse_bounded(*v, 0, max_timeout_ms));
+  if (auto v = flag_or_env(f.admin_socket, "admin-socket")) s.admin_socket = v->value;
   if (auto v = flag_or_env(f.idle_timeout_ms, "idle-timeout-ms"))
     s.limits.idle_timeout = std::chrono::milliseconds(parse_bounded(*v, 0, max_timeout_ms));
   if (auto v = flag_or_env(f.log_level, "log-level")) {
@@ -190,11 +194,6 @@ std::string default_public_url(const relay_settings& s, std::uint16_t port) {
   return std::string(s.tls_cert ? "https" : "http") + "://" + host + ":" + std::to_string(port);
 }
 
-bool hub_idle(const transport::relay_hub& hub) {
-  const auto load = hub.load();
-  return load.hosts == 0 && load.clients == 0;
-}
-
 int run_relay(const relay_flags& flags, const CLI::App& command) {
   relay_settings s;
   try {
@@ -232,11 +231,11 @@ int run_relay(const relay_flags& flags, const CLI::App& command) {
   const auto signals = block_signals();
   transport::io_pool io(std::max(min_io_threads, std::thread::hardware_concurrency()));
   auto& ioc = io.context();
-  transport::relay_server_options options;
+  tunnel::io::relay_server_options options;
   options.address = s.address;
   options.port = s.port;
   options.tls = tls;
-  transport::relay_server server(ioc, options);
+  tunnel::io::relay_server server(ioc, options);
   std::uint16_t port = 0;
   try {
     port = server.bind();
@@ -254,8 +253,19 @@ int run_relay(const relay_flags& flags, const CLI::App& command) {
   }
   api->set_relay_host_public_keys({tunnel::ssh::base64_encode(key->public_blob())});
   api->set_max_json_depth(s.max_json_depth);
-  auto hub = std::make_shared<transport::relay_hub>(key, s.limits);
-  server.serve(*api, hub);
+  actors::relay_node node(key, s.limits);
+  server.serve(*api, node.hub());
+  std::unique_ptr<transport::admin_server> admin;
+  if (!s.admin_socket.empty()) {
+    try {
+      admin = std::make_unique<transport::admin_server>(
+          ioc, s.admin_socket, [&node](nlohmann::json req, auto respond) { node.answer_admin(req, std::move(respond)); });
+      admin->start();
+    } catch (const std::exception& e) {
+      std::cerr << "switchboard relay: --admin-socket: " << e.what() << std::endl;
+      return 1;
+    }
+  }
 
   const auto data_dir = std::filesystem::absolute(s.data_dir).lexically_normal().string();
   // One parseable line first: scripts read the URL from it (`--port 0` picks the port).
@@ -269,9 +279,10 @@ int run_relay(const relay_flags& flags, const CLI::App& command) {
   sigwait(&signals, &sig);
   spdlog::info("signal {}: closing hosts and clients", sig);
   server.stop();
-  hub->close_all();
+  if (admin) admin->stop_accepting();
+  node.close_all();
   const auto deadline = std::chrono::steady_clock::now() + transport::shutdown_grace;
-  while (!hub_idle(*hub) && std::chrono::steady_clock::now() < deadline)
+  while (!node.idle() && std::chrono::steady_clock::now() < deadline)
     std::this_thread::sleep_for(std::chrono::milliseconds(20));
   // The hub forgets a session before its WebSocket has closed: let the loop run out of work (pending writes
   // and WebSocket closes) before stopping it, within the same grace period.
@@ -279,7 +290,9 @@ int run_relay(const relay_flags& flags, const CLI::App& command) {
       std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
   if (!io.drain_and_join(std::max(left, std::chrono::milliseconds(0))))
     spdlog::warn("connections still open after {} ms: closing them", transport::shutdown_grace.count());
-  const auto& limits_hit = hub->counters();
+  if (admin) admin->stop();
+  node.stop();
+  const auto& limits_hit = node.counters();
   spdlog::info(
       "stopped; connections closed by limits: {} without an SSH handshake in time, {} idle; {} "
       "bodies refused as too deep",
@@ -323,6 +336,7 @@ std::function<int()> add_relay_command(CLI::App& app) {
       "a client relay WebSocket with no bytes either way for this long is closed; 0: no limit (default "
       "300000)",
       "MS");
+  opt("admin-socket", flags->admin_socket, "admin Unix socket (stats, tunnels, actors)", "PATH");
   opt("log-level", flags->log_level, "trace, debug, info, warn, error, critical, off (default info)",
       "LEVEL");
   cmd->footer(

@@ -8,8 +8,8 @@
 
 #include "cli/commands.hpp"
 #include "cli/env_flags.hpp"
-#include "transport/management_http.hpp"
-#include "transport/url.hpp"
+#include "tunnel/io/management_http.hpp"
+#include "tunnel/io/url.hpp"
 
 namespace sb::cli {
 
@@ -33,7 +33,7 @@ struct tunnel_flags {
 
 struct tunnel_settings {
   std::string action;
-  transport::management_target target;
+  tunnel::io::management_target target;
   std::string tunnel_id;
   std::vector<std::uint16_t> ports;
   std::vector<std::string> scopes;
@@ -89,7 +89,7 @@ tunnel_settings resolve(const tunnel_flags& f) {
     throw usage_error("unknown action '" + s.action + "' (create, show, list, delete or token)");
   auto relay = flag_or_env(f.relay, "relay");
   if (!relay) throw usage_error("--relay URL is required (or SWITCHBOARD_RELAY)");
-  auto url = transport::parse_url(relay->value);
+  auto url = tunnel::io::parse_url(relay->value);
   if (!url || (url->scheme != "http" && url->scheme != "https"))
     throw usage_error(relay->source + ": '" + relay->value + "' is not an http:// or https:// URL");
   s.target.base_url = relay->value;
@@ -169,7 +169,7 @@ void print_tunnel(const tunnel::tunnel_info& t) {
 int run_action(const tunnel_settings& s) {
   if (s.action == "create") {
     const auto id = s.tunnel_id.empty() ? tunnel::generate_tunnel_id() : s.tunnel_id;
-    auto r = transport::create_tunnel(s.target, id, s.ports, s.scopes);
+    auto r = tunnel::io::create_tunnel(s.target, id, s.ports, s.scopes);
     if (auto* e = std::get_if<tunnel::management_error>(&r)) return relay_error(s, *e);
     const auto& t = std::get<tunnel::tunnel_info>(r);
     if (s.json) {
@@ -181,7 +181,7 @@ int run_action(const tunnel_settings& s) {
     return print_tokens(s, t);
   }
   if (s.action == "show") {
-    auto r = transport::get_tunnel(s.target, s.tunnel_id);
+    auto r = tunnel::io::get_tunnel(s.target, s.tunnel_id);
     if (auto* e = std::get_if<tunnel::management_error>(&r)) return relay_error(s, *e);
     const auto& t = std::get<tunnel::tunnel_info>(r);
     if (s.json)
@@ -191,7 +191,7 @@ int run_action(const tunnel_settings& s) {
     return 0;
   }
   if (s.action == "list") {
-    auto r = transport::list_tunnels(s.target);
+    auto r = tunnel::io::list_tunnels(s.target);
     if (auto* e = std::get_if<tunnel::management_error>(&r)) return relay_error(s, *e);
     const auto& tunnels = std::get<std::vector<tunnel::tunnel_info>>(r);
     if (s.json) {
@@ -207,7 +207,7 @@ int run_action(const tunnel_settings& s) {
     return 0;
   }
   if (s.action == "delete") {
-    auto r = transport::delete_tunnel(s.target, s.tunnel_id);
+    auto r = tunnel::io::delete_tunnel(s.target, s.tunnel_id);
     if (auto* e = std::get_if<tunnel::management_error>(&r)) return relay_error(s, *e);
     if (s.json)
       std::cout << json{{"tunnelId", s.tunnel_id}, {"deleted", true}}.dump(2) << std::endl;
@@ -216,7 +216,7 @@ int run_action(const tunnel_settings& s) {
     return 0;
   }
   // token
-  auto r = transport::get_tunnel(s.target, s.tunnel_id, s.scopes, false);
+  auto r = tunnel::io::get_tunnel(s.target, s.tunnel_id, s.scopes, false);
   if (auto* e = std::get_if<tunnel::management_error>(&r)) return relay_error(s, *e);
   return print_tokens(s, std::get<tunnel::tunnel_info>(r));
 }

@@ -144,7 +144,7 @@ case "${1:-}" in
     # wss relay ([sdk]), whose Node steps give up after 20 s while a TSan-built relay and host are that slow.
     "$root/build-tsan/tests/tunnel_tests"
     "$root/build-tsan/tests/actor_tests"
-    default_filter="[#session_test],[#agent_test],[#tunnel_test],[#tunnel_supervisor_test],[#tunnel_faults_test],[#tunnel_cli_test],[#relay_hostile_test],[#relay_store_test],[#relay_tls_test]~[sdk]"
+    default_filter="[#session_test],[#agent_test],[#tunnel_test],[#tunnel_supervisor_test],[#tunnel_faults_test],[#tunnel_cli_test],[#relay_hostile_test],[#relay_store_test],[#relay_admin_test],[#relay_tls_test]~[sdk]"
     if (($#)); then
       exec "$root/build-tsan/tests/integration_tests" "$@"
     fi

@@ -41,6 +41,7 @@ constexpr verb_rule verbs[] = {
     {"drain", verb::drain, false, false},       {"log", verb::log, false, false},
     {"cluster", verb::cluster, false, false},   {"tunnel", verb::tunnel, false, false},
     {"ports.add", verb::ports_add, false, false}, {"ports.remove", verb::ports_remove, false, false},
+    {"tunnels", verb::tunnels, false, false},
 };
 
 /// A port as a number or a decimal string, 1 to 65535.

@@ -30,7 +30,7 @@ inline constexpr std::uint64_t max_page_limit = 10000;
 struct admin_command {
   enum class verb {
     stats, actors, clients, client, sessions, session, agents, kick, drain, log, cluster, tunnel,
-    ports_add, ports_remove
+    ports_add, ports_remove, tunnels
   };
   verb what = verb::stats;
   std::string name;    // as written ("ports.add"), for answers

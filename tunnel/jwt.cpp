@@ -18,6 +18,8 @@
 #include <sstream>
 #include <stdexcept>
 
+#include "tunnel/files.hpp"
+
 #include "protocol/json_bounds.hpp"
 #include "tunnel/base64.hpp"
 
@@ -153,17 +155,6 @@ std::string hex_encode(std::string_view bytes) {
   return out;
 }
 
-std::string parent_directory(const std::string& path) {
-  const auto slash = path.find_last_of('/');
-  if (slash == std::string::npos) return ".";
-  if (slash == 0) return "/";
-  return path.substr(0, slash);
-}
-
-std::string errno_text(const std::string& what, const std::string& path) {
-  return what + " " + path + ": " + std::strerror(errno);
-}
-
 }  // namespace
 
 bool token_claims::has_scope(std::string_view scope) const {
@@ -182,50 +173,6 @@ std::string_view to_string(token_error e) {
       return "token has expired";
   }
   return "invalid token";
-}
-
-std::optional<std::string> write_private_file(const std::string& path, std::string_view content) {
-  const std::string dir = parent_directory(path);
-  const auto slash = path.find_last_of('/');
-  const std::string base = slash == std::string::npos ? path : path.substr(slash + 1);
-  std::string temp = dir + "/." + base + ".tmp-XXXXXX";
-  // mkstemp creates the file with mode 0600, so the secret is never readable by others, not even briefly.
-  const int fd = ::mkstemp(temp.data());
-  if (fd < 0) return errno_text("cannot create a temporary file for", path);
-  auto fail = [&](const std::string& what) {
-    std::string message = errno_text(what, path);
-    ::close(fd);
-    ::unlink(temp.c_str());
-    return message;
-  };
-  std::size_t written = 0;
-  while (written < content.size()) {
-    const auto n = ::write(fd, content.data() + written, content.size() - written);
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      return fail("cannot write");
-    }
-    written += static_cast<std::size_t>(n);
-  }
-  // Without fsync a crash after the rename can leave an empty file under the final name.
-  if (::fsync(fd) != 0) return fail("cannot sync");
-  if (::close(fd) != 0) {
-    std::string message = errno_text("cannot close", path);
-    ::unlink(temp.c_str());
-    return message;
-  }
-  if (::rename(temp.c_str(), path.c_str()) != 0) {
-    std::string message = errno_text("cannot rename a temporary file to", path);
-    ::unlink(temp.c_str());
-    return message;
-  }
-  // Persist the directory entry too; failure here leaves a complete file, so it is not reported.
-  const int dir_fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY);
-  if (dir_fd >= 0) {
-    ::fsync(dir_fd);
-    ::close(dir_fd);
-  }
-  return std::nullopt;
 }
 
 signing_key generate_signing_key() {
@@ -257,7 +204,7 @@ std::optional<signing_key> parse_signing_key(std::string_view text) {
 
 std::variant<signing_key, std::string> load_signing_key(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
-  if (!in) return errno_text("cannot read signing key", path);
+  if (!in) return errno_message("cannot read signing key", path);
   std::string text(max_key_file_size + 1, '\0');
   in.read(text.data(), static_cast<std::streamsize>(text.size()));
   text.resize(static_cast<std::size_t>(in.gcount()));

@@ -39,11 +39,6 @@ inline constexpr std::size_t signing_key_size = 32;
 /// Tokens longer than this are rejected before any decoding work.
 inline constexpr std::size_t max_token_size = 8192;
 
-/// Writes `content` to a temporary file in the same directory with mode 0600, syncs it and renames it over
-/// `path`, so a crash leaves either the old file or the new one, never half of one. For the signing key and
-/// the relay's other private files. Returns an error message.
-std::optional<std::string> write_private_file(const std::string& path, std::string_view content);
-
 /// 32 bytes from OpenSSL's CSPRNG.
 signing_key generate_signing_key();
 

@@ -1,7 +1,7 @@
 #pragma once
 // The caller's side of the management API (TUNNEL.md "Management API", devtunnels-protocol.md §7): builds
 // the requests the Dev Tunnels SDK's `TunnelManagementHttpClient` would send and parses the responses into
-// plain structs. No sockets: transport/management_http performs these with the HTTP client. Responses come
+// plain structs. No sockets: tunnel/io/management_http performs these with the HTTP client. Responses come
 // from the network, so parsing reports errors as values and never throws.
 #include <cstdint>
 #include <map>

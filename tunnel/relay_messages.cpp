@@ -9,6 +9,14 @@ bytes encode(const port_forward_request& r) {
   return w.take();
 }
 
+std::optional<port_forward_change> read_port_forward(const std::string& request_name, const bytes& data) {
+  const bool add = request_name == tcpip_forward;
+  if (!add && request_name != cancel_tcpip_forward) return std::nullopt;
+  auto r = decode_port_forward_request(data);
+  if (r && r->port == 0) r.reset();
+  return port_forward_change{add, std::move(r)};
+}
+
 std::optional<port_forward_request> decode_port_forward_request(const bytes& data) {
   ssh::reader rd(data);
   port_forward_request r;

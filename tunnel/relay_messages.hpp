@@ -36,6 +36,15 @@ struct port_forward_request {
 bytes encode(const port_forward_request& r);
 std::optional<port_forward_request> decode_port_forward_request(const bytes& data);
 
+/// A global request read as a port change: nullopt when it is neither `tcpip-forward` nor
+/// `cancel-tcpip-forward`; otherwise whether the port is added, and the request, absent when its payload is
+/// malformed or names port 0 (to be refused).
+struct port_forward_change {
+  bool add = false;
+  std::optional<port_forward_request> request;
+};
+std::optional<port_forward_change> read_port_forward(const std::string& request_name, const bytes& data);
+
 /// REQUEST_SUCCESS payload of a port forward: the port (readers tolerate its absence).
 bytes encode_port_success(std::uint32_t port);
 std::optional<std::uint32_t> decode_port_success(const bytes& data);

@@ -15,12 +15,12 @@
 #include <vector>
 
 #include "support/tunnel_fixture.hpp"
-#include "transport/ssh_link.hpp"
+#include "tunnel/io/ssh_link.hpp"
 
 namespace net = boost::asio;
 namespace ssh = sb::tunnel::ssh;
 using tcp = net::ip::tcp;
-using sb::transport::ssh_link;
+using sb::tunnel::io::ssh_link;
 
 namespace {
 
@@ -29,7 +29,7 @@ using io_thread = sb::test::io_threads;
 using echo_server = sb::test::echo_service;
 
 /// Our SSH server side: auth `none` (the session's default), direct-tcpip to 127.0.0.1 only.
-class server_handler : public sb::transport::ssh_link_handler {
+class server_handler : public sb::tunnel::io::ssh_link_handler {
  public:
   explicit server_handler(net::io_context& ioc) : ioc_(ioc) {}
   void on_ready(ssh_link& link) override {
@@ -93,7 +93,7 @@ struct our_server {
       ssh::session_config cfg;
       cfg.role = ssh::role::server;
       cfg.host_key = host_key;
-      auto link = std::make_shared<ssh_link>(sb::transport::make_tcp_stream(std::move(s)), cfg, handler);
+      auto link = std::make_shared<ssh_link>(sb::tunnel::io::make_tcp_stream(std::move(s)), cfg, handler);
       {
         std::lock_guard<std::mutex> g(links_mtx);
         links.push_back(link);

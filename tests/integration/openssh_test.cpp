@@ -13,13 +13,13 @@
 #include "support/gateway_fixture.hpp"
 #include "support/process.hpp"
 #include "support/tunnel_fixture.hpp"
-#include "transport/ssh_link.hpp"
+#include "tunnel/io/ssh_link.hpp"
 
 using namespace sb::test;
 namespace net = boost::asio;
 namespace ssh = sb::tunnel::ssh;
 using tcp = net::ip::tcp;
-using sb::transport::ssh_link;
+using sb::tunnel::io::ssh_link;
 
 namespace {
 
@@ -45,7 +45,7 @@ std::string random_text(std::size_t n) {
 }
 
 /// Our SSH server side for OpenSSH's client: auth none, direct-tcpip to 127.0.0.1 only.
-class test_server_handler : public sb::transport::ssh_link_handler {
+class test_server_handler : public sb::tunnel::io::ssh_link_handler {
  public:
   explicit test_server_handler(net::io_context& ioc) : ioc_(ioc) {}
   void on_channel_open(ssh_link& link, const ssh::ev::channel_open& open) override {
@@ -90,7 +90,7 @@ TEST_CASE("OpenSSH's ssh client negotiates with our SSH server and forwards a po
         ssh::session_config cfg;
         cfg.role = ssh::role::server;
         cfg.host_key = host_key;
-        auto link = std::make_shared<ssh_link>(sb::transport::make_tcp_stream(std::move(s)), cfg, handler);
+        auto link = std::make_shared<ssh_link>(sb::tunnel::io::make_tcp_stream(std::move(s)), cfg, handler);
         {
           std::lock_guard<std::mutex> g(links_mtx);
           links.push_back(link);
@@ -147,7 +147,7 @@ TEST_CASE("OpenSSH's ssh client negotiates with our SSH server and forwards a po
 namespace {
 
 /// Our SSH client side facing sshd: forwarded-tcpip channels are echoed back by us.
-class test_client_handler : public sb::transport::ssh_link_handler {
+class test_client_handler : public sb::tunnel::io::ssh_link_handler {
  public:
   std::promise<void> ready;
   std::promise<std::uint32_t> forward_port;
@@ -222,7 +222,7 @@ TEST_CASE("our SSH client authenticates to OpenSSH's sshd and uses direct-tcpip 
         cfg.role = ssh::role::client;
         cfg.user = "root";
         cfg.client_key = client_key;
-        link = std::make_shared<ssh_link>(sb::transport::make_tcp_stream(std::move(s)), cfg, handler);
+        link = std::make_shared<ssh_link>(sb::tunnel::io::make_tcp_stream(std::move(s)), cfg, handler);
         link->start();
         return true;
       },

@@ -13,8 +13,8 @@
 #include "support/gateway_fixture.hpp"
 #include "support/process.hpp"
 #include "support/tunnel_fixture.hpp"
-#include "transport/http_client.hpp"
-#include "transport/management_http.hpp"
+#include "tunnel/io/http_client.hpp"
+#include "tunnel/io/management_http.hpp"
 
 using namespace sb::test;
 using json = nlohmann::json;
@@ -77,12 +77,12 @@ json parse_out(const run_result& r) {
 }
 
 int get_status(const std::string& url, const std::string& authorization) {
-  sb::transport::http_call call;
+  sb::tunnel::io::http_call call;
   call.url = url;
   call.headers["Authorization"] = authorization;
-  auto r = sb::transport::http_request(call);
+  auto r = sb::tunnel::io::http_request(call);
   if (auto* error = std::get_if<std::string>(&r)) FAIL("request failed: " << *error);
-  return std::get<sb::transport::http_reply>(r).status;
+  return std::get<sb::tunnel::io::http_reply>(r).status;
 }
 
 }  // namespace
@@ -280,8 +280,8 @@ TEST_CASE("a restarted relay keeps its tunnels, its management token, its SSH ke
     REQUIRE(created.code == 0);
     host_token = parse_out(created)["accessTokens"]["host"];
     // Register an endpoint as a host would; the relay appends its own key for V1 clients.
-    sb::transport::management_target host{relay.url, sb::tunnel::tunnel_authorization(host_token), {}};
-    auto endpoint = sb::transport::put_endpoint(host, "kept-tunnel", {"h1-relay", "h1", {"aG9zdC1rZXk="}});
+    sb::tunnel::io::management_target host{relay.url, sb::tunnel::tunnel_authorization(host_token), {}};
+    auto endpoint = sb::tunnel::io::put_endpoint(host, "kept-tunnel", {"h1-relay", "h1", {"aG9zdC1rZXk="}});
     REQUIRE(std::holds_alternative<sb::tunnel::relay_endpoint_info>(endpoint));
     const auto& keys = std::get<sb::tunnel::relay_endpoint_info>(endpoint).host_public_keys;
     REQUIRE(keys.size() == 2);
@@ -295,8 +295,8 @@ TEST_CASE("a restarted relay keeps its tunnels, its management token, its SSH ke
 
   // The host token issued before the restart still verifies.
   CHECK(get_status(relay.url + "/tunnels/kept-tunnel?includePorts=true", "tunnel " + host_token) == 200);
-  sb::transport::management_target host{relay.url, sb::tunnel::tunnel_authorization(host_token), {}};
-  auto t = sb::transport::get_tunnel(host, "kept-tunnel");
+  sb::tunnel::io::management_target host{relay.url, sb::tunnel::tunnel_authorization(host_token), {}};
+  auto t = sb::tunnel::io::get_tunnel(host, "kept-tunnel");
   REQUIRE(std::holds_alternative<sb::tunnel::tunnel_info>(t));
   const auto& info = std::get<sb::tunnel::tunnel_info>(t);
   REQUIRE(info.ports.size() == 1);
@@ -354,8 +354,8 @@ TEST_CASE("SIGTERM drops a connected host as a retryable loss and the relay exit
 
   // As a host does: register the endpoint with the host token, then connect to the URI it returns.
   auto host_key = std::make_shared<sb::tunnel::ssh::ecdsa_key>(sb::tunnel::ssh::ecdsa_key::generate());
-  sb::transport::management_target target{relay.url, sb::tunnel::tunnel_authorization(host_token), {}};
-  auto endpoint = sb::transport::put_endpoint(
+  sb::tunnel::io::management_target target{relay.url, sb::tunnel::tunnel_authorization(host_token), {}};
+  auto endpoint = sb::tunnel::io::put_endpoint(
       target, "live-tunnel", {"h-relay", "h", {sb::tunnel::ssh::base64_encode(host_key->public_blob())}});
   REQUIRE(std::holds_alternative<sb::tunnel::relay_endpoint_info>(endpoint));
   const auto host_uri = std::get<sb::tunnel::relay_endpoint_info>(endpoint).host_relay_uri;
@@ -364,16 +364,16 @@ TEST_CASE("SIGTERM drops a connected host as a retryable loss and the relay exit
   io_threads io;
   echo_service echo(io.ioc);
   std::promise<void> connected;
-  std::promise<sb::transport::relay_outcome> ended;
-  sb::transport::host_options options;
+  std::promise<sb::tunnel::io::relay_outcome> ended;
+  sb::tunnel::io::host_options options;
   options.relay_uri = host_uri;
   options.token = host_token;
   options.ports = {echo.port()};
   options.host_key = host_key;
-  sb::transport::relay_peer_callbacks callbacks;
+  sb::tunnel::io::relay_peer_callbacks callbacks;
   callbacks.connected = [&](sb::tunnel::protocol_version) { connected.set_value(); };
-  callbacks.ended = [&](const sb::transport::relay_outcome& o) { ended.set_value(o); };
-  auto host = std::make_shared<sb::transport::host_peer>(io.ioc, options, callbacks);
+  callbacks.ended = [&](const sb::tunnel::io::relay_outcome& o) { ended.set_value(o); };
+  auto host = std::make_shared<sb::tunnel::io::host_peer>(io.ioc, options, callbacks);
   host->start();
   auto is_connected = connected.get_future();
   REQUIRE(ready_within(is_connected, 10s));

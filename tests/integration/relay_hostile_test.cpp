@@ -5,8 +5,8 @@
 #include <sstream>
 
 #include "support/tunnel_fixture.hpp"
-#include "transport/http_client.hpp"
-#include "transport/ws_stream.hpp"
+#include "tunnel/io/http_client.hpp"
+#include "tunnel/io/ws_stream.hpp"
 #include "tunnel/relay_messages.hpp"
 
 using namespace sb::test;
@@ -15,17 +15,17 @@ namespace ssh = sb::tunnel::ssh;
 
 namespace {
 
-sb::transport::http_reply call(const std::string& method, const std::string& url,
+sb::tunnel::io::http_reply call(const std::string& method, const std::string& url,
                                const std::string& authorization, const std::string& body = "") {
-  sb::transport::http_call c;
+  sb::tunnel::io::http_call c;
   c.method = method;
   c.url = url;
   c.headers["Authorization"] = authorization;
   if (!body.empty()) c.headers["Content-Type"] = "application/json";
   c.body = body;
-  auto r = sb::transport::http_request(c);
+  auto r = sb::tunnel::io::http_request(c);
   if (auto* error = std::get_if<std::string>(&r)) FAIL("request failed: " << *error);
-  return std::get<sb::transport::http_reply>(r);
+  return std::get<sb::tunnel::io::http_reply>(r);
 }
 
 /// One sample of the relay's /metrics, read over HTTP as Prometheus would; -1 when the line is missing.
@@ -43,17 +43,17 @@ std::string limit_sample(const std::string& flag) {
 }
 
 /// A relay WebSocket with a valid token that never speaks SSH: connected, then only read from.
-std::shared_ptr<sb::transport::byte_stream> silent_websocket(relay_fixture& relay, const std::string& role,
+std::shared_ptr<sb::tunnel::io::byte_stream> silent_websocket(relay_fixture& relay, const std::string& role,
                                                              const char* subprotocol,
                                                              const std::string& token) {
-  std::promise<sb::transport::websocket_connect_result> done;
-  sb::transport::websocket_connect_options w;
+  std::promise<sb::tunnel::io::websocket_connect_result> done;
+  sb::tunnel::io::websocket_connect_options w;
   w.url =
       "ws://127.0.0.1:" + std::to_string(relay.port()) + "/tunnels/" + relay_fixture::tunnel_id + "/" + role;
   w.subprotocols = {subprotocol};
   w.authorization = "tunnel " + token;
-  sb::transport::connect_websocket(
-      relay.io.ioc, w, [&](sb::transport::websocket_connect_result r) { done.set_value(std::move(r)); });
+  sb::tunnel::io::connect_websocket(
+      relay.io.ioc, w, [&](sb::tunnel::io::websocket_connect_result r) { done.set_value(std::move(r)); });
   auto f = done.get_future();
   REQUIRE(ready_within(f, 10s));
   auto r = f.get();
@@ -63,7 +63,7 @@ std::shared_ptr<sb::transport::byte_stream> silent_websocket(relay_fixture& rela
 }
 
 /// Reads until the stream ends; the future is ready when the relay closed it.
-std::future<void> until_closed(const std::shared_ptr<sb::transport::byte_stream>& stream) {
+std::future<void> until_closed(const std::shared_ptr<sb::tunnel::io::byte_stream>& stream) {
   auto closed = std::make_shared<std::promise<void>>();
   auto f = closed->get_future();
   auto next = std::make_shared<std::function<void()>>();
@@ -82,20 +82,20 @@ std::future<void> until_closed(const std::shared_ptr<sb::transport::byte_stream>
 }
 
 struct connected_host {
-  std::shared_ptr<sb::transport::host_peer> peer;
+  std::shared_ptr<sb::tunnel::io::host_peer> peer;
   std::shared_ptr<ssh::ecdsa_key> key = std::make_shared<ssh::ecdsa_key>(ssh::ecdsa_key::generate());
   std::atomic<bool> ended{false};
 
   explicit connected_host(relay_fixture& relay) {
     std::promise<void> connected;
-    sb::transport::host_options h;
+    sb::tunnel::io::host_options h;
     h.relay_uri = relay.api->host_relay_uri(relay_fixture::tunnel_id);
     h.token = relay.token("host");
     h.host_key = key;
-    sb::transport::relay_peer_callbacks cb;
+    sb::tunnel::io::relay_peer_callbacks cb;
     cb.connected = [&connected](sb::tunnel::protocol_version) { connected.set_value(); };
-    cb.ended = [this](const sb::transport::relay_outcome&) { ended = true; };
-    peer = std::make_shared<sb::transport::host_peer>(relay.io.ioc, h, cb);
+    cb.ended = [this](const sb::tunnel::io::relay_outcome&) { ended = true; };
+    peer = std::make_shared<sb::tunnel::io::host_peer>(relay.io.ioc, h, cb);
     peer->start();
     auto f = connected.get_future();
     REQUIRE(ready_within(f, 10s));
@@ -133,7 +133,7 @@ TEST_CASE("a 200,000-deep JSON body posted with a connect token is answered 400 
 
 TEST_CASE("relay WebSockets that never speak SSH are closed at the handshake deadline and counted",
           "[relay]") {
-  sb::transport::relay_limits limits;
+  sb::tunnel::io::relay_limits limits;
   limits.ssh_handshake_timeout = 300ms;
   limits.idle_timeout = 0ms;
   relay_fixture relay(limits);
@@ -144,8 +144,8 @@ TEST_CASE("relay WebSockets that never speak SSH are closed at the handshake dea
   auto host = silent_websocket(relay, "host", sb::tunnel::subprotocol::host_v2, relay.token("host"));
   auto host_closed = until_closed(host);
   CHECK(ready_within(host_closed, 10s));
-  CHECK(eventually([&] { return relay.hub->counters().ssh_handshake_timeouts == 2; }));
-  CHECK(relay.hub->counters().idle_timeouts == 0);
+  CHECK(eventually([&] { return relay.node->counters().ssh_handshake_timeouts == 2; }));
+  CHECK(relay.node->counters().idle_timeouts == 0);
   CHECK(relay_metric(relay, limit_sample("ssh-handshake-timeout-ms")) == 2);
   CHECK(relay_metric(relay, limit_sample("idle-timeout-ms")) == 0);
   CHECK(relay_metric(relay, "switchboard_relay_hosts_accepted_total") == 1);
@@ -154,20 +154,20 @@ TEST_CASE("relay WebSockets that never speak SSH are closed at the handshake dea
 
 TEST_CASE("a V1 client spliced to a V1 host is closed when it sends nothing by the handshake deadline",
           "[relay]") {
-  sb::transport::relay_limits limits;
+  sb::tunnel::io::relay_limits limits;
   limits.ssh_handshake_timeout = 300ms;
   limits.idle_timeout = 0ms;
   relay_fixture relay(limits);
   // A V1 host, so a V1 client is piped end to end and the relay cannot see an SSH session of its own.
   std::promise<void> connected;
-  sb::transport::host_options h;
+  sb::tunnel::io::host_options h;
   h.relay_uri = relay.api->host_relay_uri(relay_fixture::tunnel_id);
   h.token = relay.token("host");
-  h.protocol = sb::transport::protocol_choice::v1;
+  h.protocol = sb::tunnel::io::protocol_choice::v1;
   h.host_key = std::make_shared<ssh::ecdsa_key>(ssh::ecdsa_key::generate());
-  sb::transport::relay_peer_callbacks cb;
+  sb::tunnel::io::relay_peer_callbacks cb;
   cb.connected = [&connected](sb::tunnel::protocol_version) { connected.set_value(); };
-  auto host = std::make_shared<sb::transport::host_peer>(relay.io.ioc, h, cb);
+  auto host = std::make_shared<sb::tunnel::io::host_peer>(relay.io.ioc, h, cb);
   host->start();
   auto is_connected = connected.get_future();
   REQUIRE(ready_within(is_connected, 10s));
@@ -175,14 +175,14 @@ TEST_CASE("a V1 client spliced to a V1 host is closed when it sends nothing by t
   auto client = silent_websocket(relay, "client", sb::tunnel::subprotocol::client_v1, relay.token("connect"));
   auto client_closed = until_closed(client);
   CHECK(ready_within(client_closed, 10s));
-  CHECK(eventually([&] { return relay.hub->counters().ssh_handshake_timeouts == 1; }));
+  CHECK(eventually([&] { return relay.node->counters().ssh_handshake_timeouts == 1; }));
   host->stop();
 }
 
 TEST_CASE(
     "a client idle past the idle timeout is closed and counted, and a host that finished its handshake stays",
     "[relay]") {
-  sb::transport::relay_limits limits;
+  sb::tunnel::io::relay_limits limits;
   limits.ssh_handshake_timeout = 2000ms;
   limits.idle_timeout = 400ms;
   relay_fixture relay(limits);
@@ -190,18 +190,18 @@ TEST_CASE(
 
   // Our client: a real SSH session that then goes quiet (no ports, no streams).
   std::promise<void> connected;
-  std::promise<sb::transport::relay_outcome> ended;
-  sb::transport::client_options c;
+  std::promise<sb::tunnel::io::relay_outcome> ended;
+  sb::tunnel::io::client_options c;
   c.relay_uri = relay.api->client_relay_uri(relay_fixture::tunnel_id);
   c.token = relay.token("connect");
   c.host_public_keys = {ssh::base64_encode(relay.relay_key->public_blob())};
-  sb::transport::relay_peer_callbacks cb;
+  sb::tunnel::io::relay_peer_callbacks cb;
   cb.connected = [&connected](sb::tunnel::protocol_version) { connected.set_value(); };
   std::atomic<bool> ended_once{false};
-  cb.ended = [&](const sb::transport::relay_outcome& o) {
+  cb.ended = [&](const sb::tunnel::io::relay_outcome& o) {
     if (!ended_once.exchange(true)) ended.set_value(o);
   };
-  auto client = std::make_shared<sb::transport::client_peer>(relay.io.ioc, c, cb);
+  auto client = std::make_shared<sb::tunnel::io::client_peer>(relay.io.ioc, c, cb);
   client->start();
   auto is_connected = connected.get_future();
   REQUIRE(ready_within(is_connected, 10s));
@@ -209,11 +209,11 @@ TEST_CASE(
   REQUIRE(ready_within(is_ended, 10s));
   // Lost, not refused: the client treats it like any dropped connection and may reconnect.
   CHECK(is_ended.get().network);
-  CHECK(eventually([&] { return relay.hub->counters().idle_timeouts == 1; }));
+  CHECK(eventually([&] { return relay.node->counters().idle_timeouts == 1; }));
   // Well past both the handshake deadline and the idle timeout, the host is still connected.
   CHECK_FALSE(eventually([&] { return host.ended.load(); }, 2500ms));
-  CHECK(relay.hub->counters().ssh_handshake_timeouts == 0);
-  CHECK(relay.hub->counters().idle_timeouts == 1);
+  CHECK(relay.node->counters().ssh_handshake_timeouts == 0);
+  CHECK(relay.node->counters().idle_timeouts == 1);
   CHECK(relay_metric(relay, limit_sample("idle-timeout-ms")) == 1);
   CHECK(relay_metric(relay, "switchboard_relay_hosts") == 1);
   CHECK(relay_metric(relay, "switchboard_relay_clients") == 0);

@@ -14,7 +14,7 @@
 
 #include "support/process.hpp"
 #include "support/tunnel_fixture.hpp"
-#include "transport/http_client.hpp"
+#include "tunnel/io/http_client.hpp"
 
 using namespace sb::test;
 using json = nlohmann::json;
@@ -75,16 +75,16 @@ struct relay_child {
     child->wait_exit(10s);
   }
 
-  sb::transport::http_reply call(const std::string& method, const std::string& path,
+  sb::tunnel::io::http_reply call(const std::string& method, const std::string& path,
                                  const std::string& body = "") {
-    sb::transport::http_call c;
+    sb::tunnel::io::http_call c;
     c.method = method;
     c.url = url + path;
     c.headers["Authorization"] = "Bearer " + token;
     c.body = body;
-    auto r = sb::transport::http_request(c);
+    auto r = sb::tunnel::io::http_request(c);
     if (auto* error = std::get_if<std::string>(&r)) FAIL("request failed: " << *error);
-    return std::get<sb::transport::http_reply>(r);
+    return std::get<sb::tunnel::io::http_reply>(r);
   }
 };
 

@@ -12,8 +12,8 @@
 
 #include "support/process.hpp"
 #include "support/tunnel_fixture.hpp"
-#include "transport/http_client.hpp"
-#include "transport/ws_stream.hpp"
+#include "tunnel/io/http_client.hpp"
+#include "tunnel/io/ws_stream.hpp"
 
 using namespace sb::test;
 
@@ -101,22 +101,22 @@ TEST_CASE("a certificate that names another address is refused by IP, with the r
   // Chains to the trusted CA and names 127.0.0.2 (and a DNS name), but not the 127.0.0.1 we dial.
   make_test_pki(dir.path(), "IP:127.0.0.2,DNS:localhost");
   tls_relay relay(dir, dir.path());
-  sb::transport::http_client_options o;
+  sb::tunnel::io::http_client_options o;
   o.ca_file = (dir.path() / "ca.pem").string();
-  sb::transport::http_call c;
+  sb::tunnel::io::http_call c;
   c.url = relay.url + "/clusters";
-  auto r = sb::transport::http_request(c, o);
+  auto r = sb::tunnel::io::http_request(c, o);
   REQUIRE(std::holds_alternative<std::string>(r));
   CHECK(std::get<std::string>(r).find("IP address mismatch") != std::string::npos);
 
   // The relay WebSocket makes the same check.
-  std::promise<sb::transport::websocket_connect_result> done;
+  std::promise<sb::tunnel::io::websocket_connect_result> done;
   io_threads io;
-  sb::transport::websocket_connect_options w;
+  sb::tunnel::io::websocket_connect_options w;
   w.url = "wss" + relay.url.substr(5) + "/tunnels/none/client";
   w.ca_file = o.ca_file;
-  sb::transport::connect_websocket(
-      io.ioc, w, [&](sb::transport::websocket_connect_result res) { done.set_value(std::move(res)); });
+  sb::tunnel::io::connect_websocket(
+      io.ioc, w, [&](sb::tunnel::io::websocket_connect_result res) { done.set_value(std::move(res)); });
   auto f = done.get_future();
   REQUIRE(ready_within(f, 10s));
   const auto res = f.get();

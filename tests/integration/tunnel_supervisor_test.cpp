@@ -56,7 +56,7 @@ bool status_is(caf::actor_system& sys, const sb::actors::tunnel_supervisor_actor
   return info_of(sys, sup).value("status", "") == status;
 }
 
-std::uint16_t client_port(relay_fixture& relay, sb::transport::client_peer& client, std::uint16_t remote) {
+std::uint16_t client_port(relay_fixture& relay, sb::tunnel::io::client_peer& client, std::uint16_t remote) {
   std::uint16_t local = 0;
   eventually(
       [&] {
@@ -70,13 +70,13 @@ std::uint16_t client_port(relay_fixture& relay, sb::transport::client_peer& clie
   return local;
 }
 
-std::shared_ptr<sb::transport::client_peer> start_client(relay_fixture& relay, std::uint16_t remote) {
-  sb::transport::client_options o;
+std::shared_ptr<sb::tunnel::io::client_peer> start_client(relay_fixture& relay, std::uint16_t remote) {
+  sb::tunnel::io::client_options o;
   o.relay_uri = relay.api->client_relay_uri(relay_fixture::tunnel_id);
   o.token = relay.token("connect");
   o.port_map = {{remote, 0}};
   auto client =
-      std::make_shared<sb::transport::client_peer>(relay.io.ioc, o, sb::transport::relay_peer_callbacks{});
+      std::make_shared<sb::tunnel::io::client_peer>(relay.io.ioc, o, sb::tunnel::io::relay_peer_callbacks{});
   client->start();
   return client;
 }

@@ -5,94 +5,9 @@
 #include "support/tunnel_fixture.hpp"
 
 using namespace sb::test;
-using sb::transport::protocol_choice;
+using sb::tunnel::io::protocol_choice;
 namespace ssh = sb::tunnel::ssh;
 
-namespace {
-
-/// What the peers' callbacks report. Shared with the callbacks: a peer's io thread may still report an end
-/// after the test dropped its `peers`, so the callbacks must not point into that object.
-struct peer_events {
-  std::promise<sb::tunnel::protocol_version> host_connected, client_connected;
-  std::atomic<bool> host_ended{false}, client_ended{false};
-  sb::transport::relay_outcome host_outcome, client_outcome;
-};
-
-struct peers {
-  std::shared_ptr<sb::transport::host_peer> host;
-  std::shared_ptr<sb::transport::client_peer> client;
-  std::shared_ptr<peer_events> events = std::make_shared<peer_events>();
-  std::shared_ptr<ssh::ecdsa_key> host_key = std::make_shared<ssh::ecdsa_key>(ssh::ecdsa_key::generate());
-};
-
-void start_host(relay_fixture& relay, peers& p, std::set<std::uint16_t> ports, protocol_choice protocol) {
-  auto events = p.events;
-  sb::transport::host_options h;
-  h.relay_uri = relay.api->host_relay_uri(relay_fixture::tunnel_id);
-  h.token = relay.token("host");
-  h.protocol = protocol;
-  h.ports = std::move(ports);
-  h.host_key = p.host_key;
-  sb::transport::relay_peer_callbacks hc;
-  hc.connected = [events](sb::tunnel::protocol_version v) { events->host_connected.set_value(v); };
-  hc.ended = [events](const sb::transport::relay_outcome& o) {
-    events->host_outcome = o;
-    events->host_ended = true;
-  };
-  p.host = std::make_shared<sb::transport::host_peer>(relay.io.ioc, h, hc);
-  p.host->start();
-  auto f = events->host_connected.get_future();
-  REQUIRE(ready_within(f, 10s));
-}
-
-void start_client(relay_fixture& relay, peers& p, protocol_choice protocol,
-                  std::map<std::uint16_t, std::uint16_t> map) {
-  auto events = p.events;
-  sb::transport::client_options c;
-  c.relay_uri = relay.api->client_relay_uri(relay_fixture::tunnel_id);
-  c.token = relay.token("connect");
-  c.protocol = protocol;
-  c.port_map = std::move(map);
-  // A V1 client checks the key it meets: the host's own (V1 host piped end to end) or the relay's.
-  c.host_public_keys = {ssh::base64_encode(p.host_key->public_blob()),
-                        ssh::base64_encode(relay.relay_key->public_blob())};
-  sb::transport::relay_peer_callbacks cc;
-  cc.connected = [events](sb::tunnel::protocol_version v) { events->client_connected.set_value(v); };
-  cc.ended = [events](const sb::transport::relay_outcome& o) {
-    events->client_outcome = o;
-    events->client_ended = true;
-  };
-  p.client = std::make_shared<sb::transport::client_peer>(relay.io.ioc, c, cc);
-  p.client->start();
-  auto g = events->client_connected.get_future();
-  REQUIRE(ready_within(g, 10s));
-}
-
-/// The host first, connected, then the client.
-std::unique_ptr<peers> start_peers(relay_fixture& relay, std::set<std::uint16_t> ports,
-                                   protocol_choice host_protocol, protocol_choice client_protocol,
-                                   std::map<std::uint16_t, std::uint16_t> map) {
-  auto p = std::make_unique<peers>();
-  start_host(relay, *p, std::move(ports), host_protocol);
-  start_client(relay, *p, client_protocol, std::move(map));
-  return p;
-}
-
-std::uint16_t local_port_for(peers& p, std::uint16_t remote) {
-  std::uint16_t local = 0;
-  eventually(
-      [&] {
-        auto l = p.client->listening();
-        auto it = l.find(remote);
-        if (it == l.end()) return false;
-        local = it->second;
-        return true;
-      },
-      10s);
-  return local;
-}
-
-}  // namespace
 
 TEST_CASE("host, relay and client move data byte-exact on many concurrent streams") {
   struct variant {
@@ -172,14 +87,14 @@ TEST_CASE("ports added and removed while connected reach the client") {
 TEST_CASE("the relay refuses a bad token with 401, a wrong scope with 403 and an unknown tunnel with 404") {
   relay_fixture relay;
   auto outcome_of = [&](const std::string& uri, const std::string& token) {
-    sb::transport::host_options h;
+    sb::tunnel::io::host_options h;
     h.relay_uri = uri;
     h.token = token;
     h.host_key = std::make_shared<ssh::ecdsa_key>(ssh::ecdsa_key::generate());
-    std::promise<sb::transport::relay_outcome> ended;
-    sb::transport::relay_peer_callbacks cb;
-    cb.ended = [&](const sb::transport::relay_outcome& o) { ended.set_value(o); };
-    auto host = std::make_shared<sb::transport::host_peer>(relay.io.ioc, h, cb);
+    std::promise<sb::tunnel::io::relay_outcome> ended;
+    sb::tunnel::io::relay_peer_callbacks cb;
+    cb.ended = [&](const sb::tunnel::io::relay_outcome& o) { ended.set_value(o); };
+    auto host = std::make_shared<sb::tunnel::io::host_peer>(relay.io.ioc, h, cb);
     host->start();
     auto f = ended.get_future();
     REQUIRE(ready_within(f, 10s));
@@ -223,12 +138,12 @@ TEST_CASE("serve with a tunnel exposes the gateway itself through the relay") {
   CHECK(http_get(gw.port(), "/metrics").second.find("switchboard_tunnel_status{status=\"connected\"} 1") !=
         std::string::npos);
 
-  sb::transport::client_options c;
+  sb::tunnel::io::client_options c;
   c.relay_uri = relay.api->client_relay_uri(relay_fixture::tunnel_id);
   c.token = relay.token("connect");
   c.port_map = {{gw.port(), 0}};
   auto client =
-      std::make_shared<sb::transport::client_peer>(relay.io.ioc, c, sb::transport::relay_peer_callbacks{});
+      std::make_shared<sb::tunnel::io::client_peer>(relay.io.ioc, c, sb::tunnel::io::relay_peer_callbacks{});
   client->start();
   std::uint16_t local = 0;
   REQUIRE(eventually(

@@ -27,7 +27,7 @@ TEST_CASE("every admin command name maps to its verb") {
   const std::pair<const char*, verb> names[] = {
       {"stats", verb::stats},     {"actors", verb::actors},   {"clients", verb::clients},
       {"sessions", verb::sessions}, {"agents", verb::agents}, {"drain", verb::drain},
-      {"cluster", verb::cluster}, {"tunnel", verb::tunnel}};
+      {"cluster", verb::cluster}, {"tunnel", verb::tunnel},  {"tunnels", verb::tunnels}};
   for (const auto& [name, v] : names) {
     INFO(name);
     auto c = accepted({{"cmd", name}});

@@ -1,5 +1,7 @@
 #include "support/tunnel_fixture.hpp"
 
+#include <catch2/catch.hpp>
+
 namespace sb::test {
 
 namespace net = boost::asio;
@@ -39,15 +41,21 @@ void echo_service::accept() {
       });
 }
 
-relay_fixture::relay_fixture(transport::relay_limits limits) : limits_(limits) { start(0); }
+relay_fixture::relay_fixture(tunnel::io::relay_limits limits) : limits_(limits) { start(0); }
 
-relay_fixture::~relay_fixture() { stop(); }
+relay_fixture::~relay_fixture() {
+  stop();
+  // As `switchboard relay` does: the connections' last handlers run before the actors go.
+  io.stop();
+  node.reset();
+  stopped_nodes_.clear();
+}
 
 void relay_fixture::start(std::uint16_t port) {
   if (!relay_key) relay_key = std::make_shared<tunnel::ssh::ecdsa_key>(tunnel::ssh::ecdsa_key::generate());
-  transport::relay_server_options o;
+  tunnel::io::relay_server_options o;
   o.port = port;
-  server = std::make_unique<transport::relay_server>(io.ioc, o);
+  server = std::make_unique<tunnel::io::relay_server>(io.ioc, o);
   port_ = server->bind();
   store = std::make_unique<tunnel::tunnel_store>(data.path().string());
   api = std::make_unique<tunnel::management_api>(*store, management_token, base_url(), store->key());
@@ -57,23 +65,93 @@ void relay_fixture::start(std::uint16_t port) {
     t.tunnel_id = tunnel_id;
     store->put(t);
   }
-  hub = std::make_shared<transport::relay_hub>(relay_key, limits_);
-  server->serve(*api, hub);
+  node = std::make_unique<actors::relay_node>(relay_key, limits_);
+  server->serve(*api, node->hub());
 }
 
 void relay_fixture::stop() {
   if (!server) return;
   server->stop();
-  hub->close_all();
+  node->close_all();
+  // Give the drops a moment to run before the actors go; a connection still open after it is dropped with
+  // the io loop.
+  for (int i = 0; i < 100 && !node->idle(); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(10));
   server.reset();
 }
 
 void relay_fixture::restart() {
   const auto port = port_;
   stop();
+  stopped_nodes_.push_back(std::move(node));
   // Give closing sessions a moment to leave the strands before the hub goes.
   std::this_thread::sleep_for(std::chrono::milliseconds(100));
   start(port);
+}
+
+void start_host(relay_fixture& relay, peers& p, std::set<std::uint16_t> ports, tunnel::io::protocol_choice protocol) {
+  auto events = p.events;
+  tunnel::io::host_options h;
+  h.relay_uri = relay.api->host_relay_uri(relay_fixture::tunnel_id);
+  h.token = relay.token("host");
+  h.protocol = protocol;
+  h.ports = std::move(ports);
+  h.host_key = p.host_key;
+  tunnel::io::relay_peer_callbacks hc;
+  hc.connected = [events](tunnel::protocol_version v) { events->host_connected.set_value(v); };
+  hc.ended = [events](const tunnel::io::relay_outcome& o) {
+    events->host_outcome = o;
+    events->host_ended = true;
+  };
+  p.host = std::make_shared<tunnel::io::host_peer>(relay.io.ioc, h, hc);
+  p.host->start();
+  auto f = events->host_connected.get_future();
+  REQUIRE(ready_within(f, 10s));
+}
+
+void start_client(relay_fixture& relay, peers& p, tunnel::io::protocol_choice protocol,
+                  std::map<std::uint16_t, std::uint16_t> map) {
+  auto events = p.events;
+  tunnel::io::client_options c;
+  c.relay_uri = relay.api->client_relay_uri(relay_fixture::tunnel_id);
+  c.token = relay.token("connect");
+  c.protocol = protocol;
+  c.port_map = std::move(map);
+  // A V1 client checks the key it meets: the host's own (V1 host piped end to end) or the relay's.
+  c.host_public_keys = {tunnel::ssh::base64_encode(p.host_key->public_blob()),
+                        tunnel::ssh::base64_encode(relay.relay_key->public_blob())};
+  tunnel::io::relay_peer_callbacks cc;
+  cc.connected = [events](tunnel::protocol_version v) { events->client_connected.set_value(v); };
+  cc.ended = [events](const tunnel::io::relay_outcome& o) {
+    events->client_outcome = o;
+    events->client_ended = true;
+  };
+  p.client = std::make_shared<tunnel::io::client_peer>(relay.io.ioc, c, cc);
+  p.client->start();
+  auto g = events->client_connected.get_future();
+  REQUIRE(ready_within(g, 10s));
+}
+
+std::unique_ptr<peers> start_peers(relay_fixture& relay, std::set<std::uint16_t> ports,
+                                   tunnel::io::protocol_choice host_protocol, tunnel::io::protocol_choice client_protocol,
+                                   std::map<std::uint16_t, std::uint16_t> map) {
+  auto p = std::make_unique<peers>();
+  start_host(relay, *p, std::move(ports), host_protocol);
+  start_client(relay, *p, client_protocol, std::move(map));
+  return p;
+}
+
+std::uint16_t local_port_for(peers& p, std::uint16_t remote) {
+  std::uint16_t local = 0;
+  eventually(
+      [&] {
+        auto l = p.client->listening();
+        auto it = l.find(remote);
+        if (it == l.end()) return false;
+        local = it->second;
+        return true;
+      },
+      10s);
+  return local;
 }
 
 std::uint16_t free_port() {

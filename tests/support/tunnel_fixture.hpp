@@ -7,10 +7,11 @@
 #include <future>
 #include <thread>
 
+#include "actors/relay_node.hpp"
 #include "support/gateway_fixture.hpp"
 #include "transport/io_pool.hpp"
-#include "transport/relay_server.hpp"
-#include "transport/tunnel_peers.hpp"
+#include "tunnel/io/relay_server.hpp"
+#include "tunnel/io/tunnel_peers.hpp"
 
 namespace sb::test {
 
@@ -23,10 +24,14 @@ struct io_threads {
   io_threads() {
     for (int i = 0; i < 2; ++i) threads.emplace_back([this] { ioc.run(); });
   }
-  ~io_threads() {
+  ~io_threads() { stop(); }
+  /// Joins the threads; idempotent.
+  void stop() {
+    if (threads.empty()) return;
     guard.reset();
     ioc.stop();
     for (auto& t : threads) t.join();
+    threads.clear();
     sb::transport::run_ready_handlers(ioc);  // closes posted by stop() calls run: nothing is left to leak
   }
 };
@@ -48,7 +53,7 @@ class relay_fixture {
   static constexpr const char* management_token = "test-management-token";
   static constexpr const char* tunnel_id = "tunnel-one";
 
-  explicit relay_fixture(transport::relay_limits limits = {});
+  explicit relay_fixture(tunnel::io::relay_limits limits = {});
   ~relay_fixture();
 
   std::uint16_t port() const { return port_; }
@@ -63,14 +68,46 @@ class relay_fixture {
   std::shared_ptr<tunnel::ssh::ecdsa_key> relay_key;
   std::unique_ptr<tunnel::tunnel_store> store;
   std::unique_ptr<tunnel::management_api> api;
-  std::shared_ptr<transport::relay_hub> hub;
-  std::unique_ptr<transport::relay_server> server;
+  std::unique_ptr<actors::relay_node> node;  // its hub() serves the relay WebSockets
+  std::unique_ptr<tunnel::io::relay_server> server;
 
  private:
+  /// Nodes replaced by restart(): ended only once the io threads are joined (see relay_node::stop).
+  std::vector<std::unique_ptr<actors::relay_node>> stopped_nodes_;
   void start(std::uint16_t port);
-  transport::relay_limits limits_;
+  tunnel::io::relay_limits limits_;
   std::uint16_t port_ = 0;
 };
+
+/// What the peers' callbacks report. Shared with the callbacks: a peer's io thread may still report an end
+/// after the test dropped its `peers`, so the callbacks must not point into that object.
+struct peer_events {
+  std::promise<tunnel::protocol_version> host_connected, client_connected;
+  std::atomic<bool> host_ended{false}, client_ended{false};
+  tunnel::io::relay_outcome host_outcome, client_outcome;
+};
+
+struct peers {
+  std::shared_ptr<tunnel::io::host_peer> host;
+  std::shared_ptr<tunnel::io::client_peer> client;
+  std::shared_ptr<peer_events> events = std::make_shared<peer_events>();
+  std::shared_ptr<tunnel::ssh::ecdsa_key> host_key =
+      std::make_shared<tunnel::ssh::ecdsa_key>(tunnel::ssh::ecdsa_key::generate());
+};
+
+/// Our host on the fixture's tunnel, connected (REQUIREd within 10 s), forwarding `ports`.
+void start_host(relay_fixture& relay, peers& p, std::set<std::uint16_t> ports,
+                tunnel::io::protocol_choice protocol);
+/// Our client of the fixture's tunnel, connected, trusting the host's and the relay's key.
+void start_client(relay_fixture& relay, peers& p, tunnel::io::protocol_choice protocol,
+                  std::map<std::uint16_t, std::uint16_t> map);
+/// The host first, connected, then the client.
+std::unique_ptr<peers> start_peers(relay_fixture& relay, std::set<std::uint16_t> ports,
+                                   tunnel::io::protocol_choice host_protocol,
+                                   tunnel::io::protocol_choice client_protocol,
+                                   std::map<std::uint16_t, std::uint16_t> map);
+/// The local port the client listens on for `remote`, once it does (0 after 10 s).
+std::uint16_t local_port_for(peers& p, std::uint16_t remote);
 
 /// A port on 127.0.0.1 that was free a moment ago (bound to 0, then released): for a child process or an
 /// external tool that must be told its port, or for a port nothing listens on.

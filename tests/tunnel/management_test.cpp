@@ -20,6 +20,8 @@
 #include <sstream>
 #include <string>
 
+#include "tunnel/files.hpp"
+
 using namespace sb::tunnel;
 using json = nlohmann::json;
 

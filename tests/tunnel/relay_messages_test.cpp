@@ -278,3 +278,23 @@ TEST_CASE("random bytes never crash the relay message decoders") {
   }
   CHECK(accepted > 0);
 }
+
+TEST_CASE("a global request reads as a port change only when it is tcpip-forward or its cancel") {
+  const auto payload = encode(port_forward_request{"127.0.0.1", 8080, {}});
+  auto added = read_port_forward(tcpip_forward, payload);
+  REQUIRE(added);
+  CHECK(added->add);
+  REQUIRE(added->request);
+  CHECK(added->request->port == 8080);
+  auto removed = read_port_forward(cancel_tcpip_forward, payload);
+  REQUIRE(removed);
+  CHECK_FALSE(removed->add);
+  CHECK_FALSE(read_port_forward("keepalive@openssh.com", payload));
+  // Port 0 and a malformed payload are port changes to refuse.
+  auto zero = read_port_forward(tcpip_forward, encode(port_forward_request{"127.0.0.1", 0, {}}));
+  REQUIRE(zero);
+  CHECK_FALSE(zero->request);
+  auto junk = read_port_forward(tcpip_forward, bytes{1, 2, 3});
+  REQUIRE(junk);
+  CHECK_FALSE(junk->request);
+}
