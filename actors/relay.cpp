@@ -17,8 +17,7 @@ using json = nlohmann::json;
 using tunnel::io::relay_link_handle;
 using tunnel::io::relay_role;
 using tunnel::protocol_version;
-
-const char* version_name(protocol_version v) { return v == protocol_version::v2 ? "v2" : "v1"; }
+using tunnel::version_name;
 
 /// Sends to an actor that may be gone: a weak handle keeps nothing alive (nor touches a system shut down).
 template <class Handle, class... Ts>

@@ -291,7 +291,7 @@ tunnel_info describe(supervisor_ptr self) {
   out.tunnel_id = st.cfg.tunnel_id;
   out.status = std::string(tunnel::to_string(st.status));
   out.relay = st.relay_uri;
-  if (st.version) out.protocol = *st.version == tunnel::protocol_version::v2 ? "v2" : "v1";
+  if (st.version) out.protocol = tunnel::version_name(*st.version);
   out.ports.assign(st.cfg.ports.begin(), st.cfg.ports.end());
   out.reconnects = st.reconnects;
   out.attempts = st.attempts_total;

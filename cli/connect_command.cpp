@@ -136,7 +136,7 @@ int run_connect(const connect_flags& flags, const CLI::App& command) {
         events.queue.pop_front();
         if (auto* v = std::get_if<tunnel::protocol_version>(&e)) {
           retry = {};
-          std::cout << "status connected " << (*v == tunnel::protocol_version::v2 ? "v2" : "v1") << std::endl;
+          std::cout << "status connected " << tunnel::version_name(*v) << std::endl;
         } else if (auto* p = std::get_if<std::pair<std::uint32_t, bool>>(&e)) {
           const auto listening = client->listening();
           auto it = listening.find(static_cast<std::uint16_t>(p->first));

@@ -26,6 +26,8 @@ inline constexpr const char* cancel_tcpip_forward = "cancel-tcpip-forward";
 inline constexpr const char* refresh_ports = "RefreshPorts";
 
 enum class protocol_version { v1, v2 };
+/// "v1" or "v2", as logs, admin answers and `status connected vN` name it.
+inline const char* version_name(protocol_version v) { return v == protocol_version::v2 ? "v2" : "v1"; }
 
 /// `tcpip-forward` / `cancel-tcpip-forward` payload; V2 appends the access token.
 struct port_forward_request {

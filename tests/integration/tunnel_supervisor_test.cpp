@@ -56,20 +56,6 @@ bool status_is(caf::actor_system& sys, const sb::actors::tunnel_supervisor_actor
   return info_of(sys, sup).value("status", "") == status;
 }
 
-std::uint16_t client_port(relay_fixture& relay, sb::tunnel::io::client_peer& client, std::uint16_t remote) {
-  std::uint16_t local = 0;
-  eventually(
-      [&] {
-        auto l = client.listening();
-        auto it = l.find(remote);
-        if (it == l.end()) return false;
-        local = it->second;
-        return true;
-      },
-      10s);
-  return local;
-}
-
 std::shared_ptr<sb::tunnel::io::client_peer> start_client(relay_fixture& relay, std::uint16_t remote) {
   sb::tunnel::io::client_options o;
   o.relay_uri = relay.api->client_relay_uri(relay_fixture::tunnel_id);
@@ -94,7 +80,7 @@ TEST_CASE("the supervised host reconnects within its backoff bound after the rel
   REQUIRE(eventually([&] { return status_is(sys, sup, "connected"); }, 10s));
   {
     auto client = start_client(relay, echo.port());
-    const auto local = client_port(relay, *client, echo.port());
+    const auto local = listening_port(*client, echo.port());
     REQUIRE(local != 0);
     CHECK(concurrent_echo_check(local, 4, 20000) == 4);
     client->stop();
@@ -111,7 +97,7 @@ TEST_CASE("the supervised host reconnects within its backoff bound after the rel
   CHECK(info["protocol"] == "v2");
 
   auto client = start_client(relay, echo.port());
-  const auto local = client_port(relay, *client, echo.port());
+  const auto local = listening_port(*client, echo.port());
   REQUIRE(local != 0);
   CHECK(concurrent_echo_check(local, 4, 20000) == 4);
   client->stop();
@@ -219,7 +205,7 @@ TEST_CASE("the tunnel admin commands show live state and change ports") {
 
   auto client = start_client(relay, second.port());
   CHECK(ask({{"cmd", "ports.add"}, {"port", second.port()}})["ok"] == true);
-  const auto local = client_port(relay, *client, second.port());
+  const auto local = listening_port(*client, second.port());
   REQUIRE(local != 0);
   // A stream held open shows up as a live actor.
   boost::asio::io_context ioc;

@@ -140,11 +140,13 @@ std::unique_ptr<peers> start_peers(relay_fixture& relay, std::set<std::uint16_t>
   return p;
 }
 
-std::uint16_t local_port_for(peers& p, std::uint16_t remote) {
+std::uint16_t local_port_for(peers& p, std::uint16_t remote) { return listening_port(*p.client, remote); }
+
+std::uint16_t listening_port(tunnel::io::client_peer& client, std::uint16_t remote) {
   std::uint16_t local = 0;
   eventually(
       [&] {
-        auto l = p.client->listening();
+        auto l = client.listening();
         auto it = l.find(remote);
         if (it == l.end()) return false;
         local = it->second;

@@ -108,6 +108,8 @@ std::unique_ptr<peers> start_peers(relay_fixture& relay, std::set<std::uint16_t>
                                    std::map<std::uint16_t, std::uint16_t> map);
 /// The local port the client listens on for `remote`, once it does (0 after 10 s).
 std::uint16_t local_port_for(peers& p, std::uint16_t remote);
+/// The local port `client` listens on for `remote`, once it does (0 after 10 s).
+std::uint16_t listening_port(tunnel::io::client_peer& client, std::uint16_t remote);
 
 /// A port on 127.0.0.1 that was free a moment ago (bound to 0, then released): for a child process or an
 /// external tool that must be told its port, or for a port nothing listens on.

@@ -25,7 +25,6 @@ ssh::session_config relay_session(std::shared_ptr<const ssh::ecdsa_key> key, boo
   return cfg;
 }
 
-const char* version_name(protocol_version v) { return v == protocol_version::v2 ? "v2" : "v1"; }
 
 using steady = std::chrono::steady_clock;
 
