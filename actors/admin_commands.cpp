@@ -5,7 +5,10 @@
 #include <algorithm>
 #include <caf/all.hpp>
 #include <memory>
+#include <mutex>
 #include <optional>
+
+#include "protocol/json_bounds.hpp"
 
 namespace sb::actors {
 
@@ -15,6 +18,67 @@ using json = nlohmann::json;
 using verb = protocol::admin_command::verb;
 using asker = caf::event_based_actor*;
 using respond_fn = std::function<void(json)>;
+
+/// The subject on which a node answers the admin commands other nodes pass on for ids they do not hold.
+std::string node_admin_subject(const cluster_context& cl, const std::string& node_id) {
+  return cl.name + ".node." + node_id + ".admin";
+}
+
+/// The command as another node's admin subject takes it.
+json remote_form(const protocol::admin_command& c) {
+  json j = {{"cmd", c.what == verb::kick ? "kick" : c.what == verb::client ? "client" : "session"}, {"id", c.id}};
+  if (c.what == verb::kick && !c.reason.empty()) j["reason"] = c.reason;
+  return j;
+}
+
+/// For an id this node does not hold: asks every other node; the first that holds it answers, else
+/// `not_here` is the answer.
+void ask_other_nodes(asker self, const context_ptr& ctx, const protocol::admin_command& c, json not_here,
+                     const respond_fn& respond) {
+  if (!ctx->cluster || !ctx->cluster->shared || !ctx->members) return respond(std::move(not_here));
+  self->request(ctx->members, status_ask_timeout, cluster_view_atom_v)
+      .then(
+          [ctx, c, not_here, respond](cluster_view& view) {
+            std::vector<std::string> others;
+            for (const auto& m : view.members)
+              if (!m.self) others.push_back(m.node_id);
+            if (others.empty()) return respond(not_here);
+            struct collector {
+              std::mutex m;
+              std::size_t remaining;
+              bool answered = false;
+              json not_here;
+              respond_fn respond;
+            };
+            auto acc = std::make_shared<collector>();
+            acc->remaining = others.size();
+            acc->not_here = not_here;
+            acc->respond = respond;
+            const auto body = remote_form(c).dump();
+            for (const auto& node : others)
+              ctx->cluster->bus->request(
+                  node_admin_subject(*ctx->cluster, node), body, status_ask_timeout,
+                  [acc](cluster::result<std::string> r) {
+                    std::unique_lock lock(acc->m);
+                    --acc->remaining;
+                    if (acc->answered) return;
+                    if (auto* text = cluster::value_of(r)) {
+                      auto parsed = protocol::parse_untrusted_json(*text);
+                      if (parsed.ok() && parsed.value.is_object() && parsed.value.value("ok", false)) {
+                        acc->answered = true;
+                        lock.unlock();
+                        return acc->respond(std::move(parsed.value));
+                      }
+                    }
+                    if (acc->remaining == 0) {
+                      acc->answered = true;
+                      lock.unlock();
+                      acc->respond(acc->not_here);
+                    }
+                  });
+          },
+          [respond, not_here](caf::error&) { respond(not_here); });
+}
 
 json stats(const context_ptr& ctx, const node_stats& n) {
   const auto& m = *ctx->metrics;
@@ -82,8 +146,8 @@ void page_infos(asker self, const index_page<Handle>& page, const char* key, con
 
 template <class Handle, class Info>
 void one_info(asker self, const index_page<Handle>& found, const char* what, const std::string& id,
-              const respond_fn& respond) {
-  if (found.entries.empty()) return respond(admin_fail(std::string("no ") + what + " '" + id + "'"));
+              const respond_fn& respond, const std::function<void(json)>& elsewhere) {
+  if (found.entries.empty()) return elsewhere(admin_fail(std::string("no ") + what + " '" + id + "'"));
   self->request(found.entries.front().second, status_ask_timeout, info_atom_v)
       .then([respond, what](Info& info) { respond(admin_ok({{what, info}})); },
             [respond, what](caf::error&) { respond(admin_fail(std::string(what) + " did not answer")); });
@@ -107,6 +171,7 @@ void list_actors(asker self, const context_ptr& ctx, const respond_fn& respond) 
                           .then(
                               [=](registry_actor& registry) {
                                 targets->emplace_back("agents", registry);
+                                if (ctx->members) targets->emplace_back("cluster", ctx->members);
                                 fan_in<actor_status>(
                                     self, *targets,
                                     [respond](answers<actor_status> list) {
@@ -146,14 +211,15 @@ json set_log_level(const std::string& level) {
   return admin_ok({{"level", level}});
 }
 
-json cluster(const context_ptr& ctx) {
-  return admin_ok({{"members", json::array({{{"nodeId", ctx->node_id},
-                                             {"self", true},
-                                             {"state", ctx->server_state->draining.load() ? "draining" : "alive"}}})}});
-}
 
-void run(asker self, const context_ptr& ctx, const protocol::admin_command& c, const respond_fn& respond) {
+void run(asker self, const context_ptr& ctx, const protocol::admin_command& c, const respond_fn& respond,
+         bool this_node_only) {
   const auto sup = ctx->supervisor;
+  // kick, client and session name ids that may be held by another node.
+  auto elsewhere = [self, ctx, c, respond, this_node_only](json not_here) {
+    if (this_node_only) return respond(std::move(not_here));
+    ask_other_nodes(self, ctx, c, std::move(not_here), respond);
+  };
   auto silent = [respond](caf::error& err) { respond(admin_fail("node did not answer: " + to_string(err))); };
   switch (c.what) {
     case verb::stats:
@@ -171,8 +237,8 @@ void run(asker self, const context_ptr& ctx, const protocol::admin_command& c, c
       return;
     case verb::client:
       self->request(sup, status_ask_timeout, find_client_atom_v, c.id)
-          .then([self, respond, id = c.id](client_page& found) {
-                  one_info<client_actor, client_info>(self, found, "client", id, respond);
+          .then([self, respond, elsewhere, id = c.id](client_page& found) {
+                  one_info<client_actor, client_info>(self, found, "client", id, respond, elsewhere);
                 },
                 silent);
       return;
@@ -185,8 +251,8 @@ void run(asker self, const context_ptr& ctx, const protocol::admin_command& c, c
       return;
     case verb::session:
       self->request(sup, status_ask_timeout, find_session_atom_v, c.id)
-          .then([self, respond, id = c.id](session_page& found) {
-                  one_info<session_actor, session_info>(self, found, "session", id, respond);
+          .then([self, respond, elsewhere, id = c.id](session_page& found) {
+                  one_info<session_actor, session_info>(self, found, "session", id, respond, elsewhere);
                 },
                 silent);
       return;
@@ -194,8 +260,9 @@ void run(asker self, const context_ptr& ctx, const protocol::admin_command& c, c
       return list_agents(self, ctx, c, respond);
     case verb::kick:
       self->request(sup, status_ask_timeout, kick_atom_v, c.id, c.reason)
-          .then([respond, id = c.id](bool kicked) {
-                  respond(kicked ? admin_ok({{"kicked", id}}) : admin_fail("no client '" + id + "'"));
+          .then([respond, elsewhere, id = c.id](bool kicked) {
+                  if (kicked) return respond(admin_ok({{"kicked", id}}));
+                  elsewhere(admin_fail("no client '" + id + "'"));
                 },
                 silent);
       return;
@@ -207,7 +274,9 @@ void run(asker self, const context_ptr& ctx, const protocol::admin_command& c, c
     case verb::log:
       return respond(set_log_level(c.level));
     case verb::cluster:
-      return respond(cluster(ctx));
+      self->request(ctx->members, status_ask_timeout, cluster_view_atom_v)
+          .then([respond](cluster_view& view) { respond(admin_ok(view)); }, silent);
+      return;
     case verb::tunnel:
     case verb::ports_add:
     case verb::ports_remove:
@@ -223,11 +292,28 @@ json admin_ok(json result) { return {{"ok", true}, {"result", std::move(result)}
 json admin_fail(std::string message) { return {{"ok", false}, {"error", std::move(message)}}; }
 
 void run_gateway_admin(caf::actor_system& sys, context_ptr ctx, protocol::admin_command command,
-                       std::function<void(json)> respond) {
+                       std::function<void(json)> respond, bool this_node_only) {
   // A short-lived actor bridges the socket thread to the actors without blocking either; it ends once its
   // last request is answered.
-  sys.spawn([ctx = std::move(ctx), command = std::move(command), respond = std::move(respond)](asker self) {
-    run(self, ctx, command, respond);
+  sys.spawn([ctx = std::move(ctx), command = std::move(command), respond = std::move(respond),
+             this_node_only](asker self) { run(self, ctx, command, respond, this_node_only); });
+}
+
+cluster::subscription_ptr serve_node_admin(caf::actor_system& sys, context_ptr ctx) {
+  if (!ctx->cluster || !ctx->cluster->shared) return nullptr;
+  const auto& cl = *ctx->cluster;
+  return cl.bus->subscribe(node_admin_subject(cl, ctx->node_id), [&sys, ctx, bus = cl.bus](cluster::message m) {
+    if (m.reply_to.empty()) return;
+    auto answer = [bus, reply = m.reply_to](json j) { bus->publish(reply, j.dump(-1, ' ', false, json::error_handler_t::replace)); };
+    auto request = protocol::parse_untrusted_json(m.data, 8);
+    if (!request.ok() || m.data.size() > 64 * 1024) return answer(admin_fail("malformed request"));
+    auto parsed = protocol::parse_admin_command(request.value);
+    if (auto* error = std::get_if<std::string>(&parsed)) return answer(admin_fail(*error));
+    auto& command = std::get<protocol::admin_command>(parsed);
+    // Only the lookups and kick that name one id: nothing else is run for another node.
+    if (command.what != verb::kick && command.what != verb::client && command.what != verb::session)
+      return answer(admin_fail("not a command other nodes may pass on"));
+    run_gateway_admin(sys, ctx, std::move(command), answer, true);
   });
 }
 

@@ -65,7 +65,13 @@ void fan_in(caf::event_based_actor* self, const std::vector<std::pair<std::strin
 }
 
 /// Answers one gateway command; `respond` runs once, on an actor's thread. `ctx` must carry the supervisor.
+/// kick, client and session for an id not held here are passed on to the other nodes, unless
+/// `this_node_only` (the command came from another node).
 void run_gateway_admin(caf::actor_system& sys, context_ptr ctx, protocol::admin_command command,
-                       std::function<void(nlohmann::json)> respond);
+                       std::function<void(nlohmann::json)> respond, bool this_node_only = false);
+
+/// On a clustered node: answers the commands other nodes pass on (kick, client, session), for as long as
+/// the subscription lives. Null on a single node.
+cluster::subscription_ptr serve_node_admin(caf::actor_system& sys, context_ptr ctx);
 
 }  // namespace sb::actors

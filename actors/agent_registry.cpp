@@ -1,6 +1,11 @@
 // The agent registry actor: agents, their capabilities and status, and the requests in flight to them with
 // their timers. Routed requests and their answers go straight to the connections involved.
 //
+// Across the cluster: each node publishes its agents' records to the agents bucket and watches everyone
+// else's; a route_request for an agent on another node is a bus request to that agent's subject, which only
+// its node subscribes to while the agent is routable, so a vanished agent answers NO_AGENT at once (no
+// responders) instead of after routeTimeoutMs.
+//
 // Every input here comes from clients, so every collection is bounded and every lookup is indexed:
 //   - records: at most maxAgents on the node and maxAgentsPerClient held by one connection;
 //   - a record nobody holds (its client went away) is forgotten agentOfflineTtlMs later;
@@ -15,6 +20,7 @@
 
 #include "actors/admin_commands.hpp"
 #include "actors/spawn.hpp"
+#include "cluster/records.hpp"
 #include "protocol/ids.hpp"
 
 namespace sb::actors {
@@ -54,8 +60,21 @@ using agent_it = agent_map::iterator;
 struct route_entry {
   std::string agent_id;
   std::string requester;
+  transport::sink_ptr requester_sink;  // empty when the requester is on another node
+  std::string reply_to;                // the requester's message id, or the bus subject to answer on
+};
+
+/// A request this node's client sent to an agent on another node, waiting for that node's answer.
+struct remote_route {
+  std::string agent_id, node_id, requester;
   transport::sink_ptr requester_sink;
-  std::string reply_to;  // the requester's message id
+  std::string reply_to;
+};
+
+/// Other nodes' agents, from the agents bucket, indexed like the local ones (online ones only).
+struct remote_agents {
+  std::map<std::string, cluster::agent_entry> by_id;
+  std::map<std::string, std::set<std::string>> by_capability, by_type;
 };
 
 struct registry_state {
@@ -72,6 +91,11 @@ struct registry_state {
   std::map<std::string, route_entry> routes;  // request id -> route
   std::map<std::string, std::set<std::string>> routes_by_requester;
   std::uint64_t next_seq = 0;
+  // The cluster:
+  remote_agents remote;
+  std::map<std::string, cluster::subscription_ptr> serving;  // subjects of the routable agents held here
+  std::map<std::string, remote_route> remote_routes;         // request id -> route to another node
+  cluster::subscription_ptr watch;
 };
 
 using registry_ptr = registry_actor::stateful_pointer<registry_state>;
@@ -127,8 +151,24 @@ void cancel_expiry(registry_state& st, agent_record& a) {
   a.expires.reset();
 }
 
+// -- the cluster's view of the agents held here
+// --------------------------------------------------------------------------------------------------------
+
+bool shared(const registry_state& st) { return st.ctx->cluster && st.ctx->cluster->shared; }
+
+std::string agent_subject(const registry_state& st, const std::string& agent_id) {
+  return st.ctx->cluster->name + ".agent." + cluster_context::key_of(agent_id);
+}
+
+/// Publishes a local agent's record, and serves its subject exactly while it is routable.
+void announce(registry_ptr self, const std::string& id, const agent_record& a);
+
 /// Forgets a record and every index entry for it. Its routes must have been finished already.
 void remove_record(registry_state& st, agent_it it) {
+  if (shared(st)) {
+    st.serving.erase(it->first);
+    st.ctx->cluster->agents->erase(cluster_context::key_of(it->first), std::nullopt, nullptr);
+  }
   auto& a = it->second;
   detach(st, a);
   cancel_expiry(st, a);
@@ -188,6 +228,24 @@ void send_error(registry_state& st, const transport::sink_ptr& sink, const std::
   send_to(sink, protocol::make_error(code, std::move(message), reply_to), *st.ctx->metrics);
 }
 
+/// A route's error for its requester: on its connection here, or as the answer to the node that asked.
+void fail_route(registry_state& st, const route_entry& r, error_code code, std::string message) {
+  if (r.requester_sink) return send_error(st, r.requester_sink, r.reply_to, code, std::move(message));
+  st.ctx->cluster->bus->publish(
+      r.reply_to, cluster::encode(cluster::routed_answer{std::string(protocol::to_string(code)), std::move(message), nullptr}));
+}
+
+void answer_route(registry_state& st, const route_entry& r, json response) {
+  if (!r.requester_sink) {
+    st.ctx->cluster->bus->publish(r.reply_to, cluster::encode(cluster::routed_answer{std::nullopt, {}, std::move(response)}));
+    return;
+  }
+  send_to(r.requester_sink,
+          protocol::make_reply("route_response", {{"agentId", r.agent_id}, {"response", std::move(response)}},
+                               r.reply_to),
+          *st.ctx->metrics);
+}
+
 /// Ends a route: the agent gets its slot back; the entry is gone, so a late answer is ROUTE_NOT_FOUND.
 route_entry finish_route(registry_state& st, std::map<std::string, route_entry>::iterator it) {
   const auto request_id = it->first;
@@ -209,8 +267,7 @@ void fail_routes_to(registry_state& st, agent_record& a, const std::string& agen
     auto it = st.routes.find(request_id);
     if (it == st.routes.end()) continue;
     auto entry = finish_route(st, it);
-    send_error(st, entry.requester_sink, entry.reply_to, error_code::no_agent,
-               "agent '" + agent_id + "' went away before answering");
+    fail_route(st, entry, error_code::no_agent, "agent '" + agent_id + "' went away before answering");
   }
 }
 
@@ -293,6 +350,224 @@ bool make_room(registry_state& st) {
   return st.agents.size() < st.ctx->config.max_agents;
 }
 
+
+// -- routes to other nodes' agents
+// --------------------------------------------------------------------------------------------------------
+
+void unindex_remote(remote_agents& r, const cluster::agent_entry& a) {
+  auto drop = [&a](std::map<std::string, std::set<std::string>>& index, const std::string& name) {
+    auto it = index.find(name);
+    if (it == index.end()) return;
+    it->second.erase(a.agent_id);
+    if (it->second.empty()) index.erase(it);
+  };
+  for (const auto& cap : a.capabilities) drop(r.by_capability, cap);
+  drop(r.by_type, a.type);
+}
+
+void index_remote(remote_agents& r, const cluster::agent_entry& a) {
+  if (a.status != "online") return;
+  for (const auto& cap : a.capabilities) r.by_capability[cap].insert(a.agent_id);
+  r.by_type[a.type].insert(a.agent_id);
+}
+
+void forget_remote(remote_agents& r, const std::string& agent_id) {
+  auto it = r.by_id.find(agent_id);
+  if (it == r.by_id.end()) return;
+  unindex_remote(r, it->second);
+  r.by_id.erase(it);
+}
+
+void put_remote(remote_agents& r, cluster::agent_entry a) {
+  forget_remote(r, a.agent_id);
+  index_remote(r, a);
+  auto id = a.agent_id;
+  r.by_id.emplace(std::move(id), std::move(a));
+}
+
+/// Requests this node has in flight to `agent_id` on other nodes.
+std::size_t remote_in_flight(const registry_state& st, const std::string& agent_id) {
+  std::size_t n = 0;
+  for (const auto& [_, r] : st.remote_routes) n += r.agent_id == agent_id;
+  return n;
+}
+
+/// An online agent on another node for the request: by id, or the one with the fewest requests in flight
+/// from here (the others' loads are not known here), then the smallest id.
+std::optional<cluster::agent_entry> choose_remote(const registry_state& st, const protocol::route_request_payload& p) {
+  const auto& r = st.remote;
+  if (p.selector == protocol::route_selector::agent_id) {
+    auto it = r.by_id.find(p.target);
+    if (it == r.by_id.end() || it->second.status != "online") return std::nullopt;
+    return it->second;
+  }
+  const auto& index = p.selector == protocol::route_selector::capability ? r.by_capability : r.by_type;
+  auto it = index.find(p.target);
+  if (it == index.end()) return std::nullopt;
+  const std::string* best = nullptr;
+  std::size_t best_load = 0;
+  for (const auto& id : it->second) {
+    const auto load = remote_in_flight(st, id);
+    if (!best || load < best_load) {
+      best = &id;
+      best_load = load;
+    }
+  }
+  if (!best) return std::nullopt;
+  return r.by_id.at(*best);
+}
+
+void route_to_node(registry_ptr self, const cluster::agent_entry& agent, const std::string& requester,
+                   transport::sink_ptr& sink, const std::string& reply_to, protocol::route_request_payload& p) {
+  auto& st = self->state;
+  const auto request_id = protocol::random_id("r-");
+  st.remote_routes.emplace(request_id, remote_route{agent.agent_id, agent.node_id, requester, sink, reply_to});
+  st.ctx->metrics->routes_total.fetch_add(1);
+  st.ctx->cluster->bus->request(
+      agent_subject(st, agent.agent_id), cluster::encode(cluster::routed_request{agent.agent_id, requester, std::move(p.request)}),
+      std::chrono::milliseconds(st.ctx->config.route_timeout_ms),
+      [me = caf::actor_cast<registry_actor>(self), request_id](cluster::result<std::string> r) {
+        caf::anon_send(me, route_reply_atom_v, request_id, std::move(r));
+      });
+}
+
+/// The other node's answer (or the bus's verdict) for a request sent there.
+void on_route_reply(registry_ptr self, const std::string& request_id, const cluster::result<std::string>& r) {
+  auto& st = self->state;
+  auto it = st.remote_routes.find(request_id);
+  if (it == st.remote_routes.end()) return;  // failed already (node lost) or the requester left
+  auto route = std::move(it->second);
+  st.remote_routes.erase(it);
+  if (auto e = cluster::error_of(r)) {
+    if (*e == cluster::bus_error::timeout)
+      return send_error(st, route.requester_sink, route.reply_to, error_code::route_timeout,
+                        "agent '" + route.agent_id + "' did not answer within " +
+                            std::to_string(st.ctx->config.route_timeout_ms) + " ms");
+    return send_error(st, route.requester_sink, route.reply_to, error_code::no_agent,
+                      "agent '" + route.agent_id + "' is not reachable (" + std::string(cluster::to_string(*e)) + ")");
+  }
+  auto answer = cluster::decode_routed_answer(*cluster::value_of(r), st.ctx->config.max_json_depth);
+  if (!answer) {
+    st.ctx->metrics->cluster_rejected.fetch_add(1);
+    return send_error(st, route.requester_sink, route.reply_to, error_code::internal, "malformed answer from node " + route.node_id);
+  }
+  if (answer->error_code) {
+    const auto code = protocol::error_code_from_string(*answer->error_code).value_or(error_code::internal);
+    return send_error(st, route.requester_sink, route.reply_to, code, answer->message);
+  }
+  send_to(route.requester_sink,
+          protocol::make_reply("route_response", {{"agentId", route.agent_id}, {"response", std::move(answer->response)}},
+                               route.reply_to),
+          *st.ctx->metrics);
+}
+
+/// A route_request from another node for an agent held here: routed as a local one, answered on the bus.
+void on_route_in(registry_ptr self, const cluster::message& m) {
+  auto& st = self->state;
+  if (m.reply_to.empty()) return;
+  auto req = cluster::decode_routed_request(m.data, st.ctx->config.max_json_depth);
+  if (!req) {
+    st.ctx->metrics->cluster_rejected.fetch_add(1);
+    return;
+  }
+  auto it = st.agents.find(req->agent_id);
+  if (it == st.agents.end() || !it->second.routable()) {
+    st.ctx->cluster->bus->publish(m.reply_to, cluster::encode(cluster::routed_answer{
+                                                  std::string(protocol::to_string(error_code::no_agent)),
+                                                  "agent '" + req->agent_id + "' is not online", nullptr}));
+    return;
+  }
+  const auto request_id = protocol::random_id("r-");
+  auto& agent = it->second;
+  change(st, agent, [&](agent_record& rec) { rec.routes.insert(request_id); });
+  st.routes.emplace(request_id, route_entry{it->first, req->from, nullptr, m.reply_to});
+  send_to(agent.sink,
+          protocol::make_event("route_request",
+                               {{"requestId", request_id}, {"from", req->from}, {"request", std::move(req->request)}}),
+          *st.ctx->metrics);
+  self->delayed_send(self, std::chrono::milliseconds(st.ctx->config.route_timeout_ms), route_timeout_atom_v,
+                     request_id);
+}
+
+cluster::agent_entry entry_of(const registry_state& st, const std::string& id, const agent_record& a) {
+  cluster::agent_entry e;
+  e.agent_id = id;
+  e.node_id = st.ctx->node_id;
+  e.type = a.info.type;
+  e.status = std::string(protocol::to_string(a.status));
+  e.name = a.info.name;
+  if (!a.client_id.empty()) e.client_id = a.client_id;
+  e.capabilities = a.info.capabilities;
+  return e;
+}
+
+void announce(registry_ptr self, const std::string& id, const agent_record& a) {
+  auto& st = self->state;
+  if (!shared(st)) return;
+  const auto& cl = *st.ctx->cluster;
+  cl.agents->put(cluster_context::key_of(id), cluster::encode(entry_of(st, id, a)), nullptr);
+  const bool serving = st.serving.count(id) > 0;
+  if (a.routable() && !serving) {
+    st.serving[id] = cl.bus->subscribe(agent_subject(st, id), [me = caf::actor_cast<registry_actor>(self)](cluster::message m) {
+      caf::anon_send(me, route_in_atom_v, std::move(m));
+    });
+  } else if (!a.routable() && serving) {
+    st.serving.erase(id);
+  }
+}
+
+/// Another node's agent changed (or ours, echoed: a record of ours that this registry does not hold is left
+/// from an earlier registry and is removed).
+void on_agent_changed(registry_ptr self, const cluster::kv_entry& e) {
+  auto& st = self->state;
+  const auto id = cluster::decode_token(e.key);
+  if (id.empty()) return;
+  if (e.deleted) return forget_remote(st.remote, id);
+  auto a = cluster::decode_agent_entry(e.value);
+  if (!a || a->agent_id != id) {
+    st.ctx->metrics->cluster_rejected.fetch_add(1);
+    return;
+  }
+  if (a->node_id == st.ctx->node_id) {
+    if (!st.agents.count(id)) st.ctx->cluster->agents->erase(e.key, e.revision, nullptr);
+    return;
+  }
+  // Held elsewhere now: a record here for the same id is an offline leftover.
+  put_remote(st.remote, std::move(*a));
+}
+
+/// A node died: its agents are offline (every survivor writes so; the same value twice is harmless), and
+/// requests from here to them fail now rather than at their timeout.
+void on_node_lost(registry_ptr self, const std::string& node_id) {
+  auto& st = self->state;
+  std::vector<cluster::agent_entry> orphans;
+  for (const auto& [_, a] : st.remote.by_id)
+    if (a.node_id == node_id) orphans.push_back(a);
+  for (auto& a : orphans) {
+    a.status = "offline";
+    a.client_id.reset();
+    st.ctx->cluster->agents->put(cluster_context::key_of(a.agent_id), cluster::encode(a), nullptr);
+    put_remote(st.remote, a);
+  }
+  for (auto it = st.remote_routes.begin(); it != st.remote_routes.end();) {
+    if (it->second.node_id != node_id) {
+      ++it;
+      continue;
+    }
+    send_error(st, it->second.requester_sink, it->second.reply_to, error_code::no_agent,
+               "agent '" + it->second.agent_id + "' was on node " + node_id + ", which is gone");
+    it = st.remote_routes.erase(it);
+  }
+}
+
+void watch_agents(registry_ptr self) {
+  auto& st = self->state;
+  if (!shared(st)) return;
+  st.watch = st.ctx->cluster->agents->watch(">", [me = caf::actor_cast<registry_actor>(self)](std::optional<cluster::kv_entry> e) {
+    if (e) caf::anon_send(me, agent_changed_atom_v, std::move(*e));
+  });
+}
+
 op_result on_register(registry_ptr self, const std::string& client_id, transport::sink_ptr& sink,
                       protocol::agent_register_payload& p) {
   auto& st = self->state;
@@ -301,6 +576,10 @@ op_result on_register(registry_ptr self, const std::string& client_id, transport
   if (it != st.agents.end() && !it->second.client_id.empty() && it->second.client_id != client_id)
     return op_result::fail(error_code::agent_conflict,
                            "agent '" + p.agent_id + "' is held by another live client");
+  if (shared(st))
+    if (auto r = st.remote.by_id.find(p.agent_id); r != st.remote.by_id.end() && r->second.status != "offline")
+      return op_result::fail(error_code::agent_conflict,
+                             "agent '" + p.agent_id + "' is held by a client on node " + r->second.node_id);
   const bool held_here = it != st.agents.end() && it->second.client_id == client_id;
   if (!held_here) {
     auto holds = st.by_client.find(client_id);
@@ -327,6 +606,7 @@ op_result on_register(registry_ptr self, const std::string& client_id, transport
   cancel_expiry(st, it->second);
   st.by_client[client_id].insert(id);
   update_gauges(st);
+  announce(self, id, it->second);
   spdlog::info("agent {}: registered by client {}", id, client_id);
   return op_result::ok({{"agentId", id}});
 }
@@ -356,6 +636,8 @@ void on_route(registry_ptr self, const std::string& requester, transport::sink_p
               const std::string& reply_to, protocol::route_request_payload& p) {
   auto& st = self->state;
   auto chosen = choose(st, p);
+  if (chosen == st.agents.end() && shared(st))
+    if (auto remote = choose_remote(st, p)) return route_to_node(self, *remote, requester, sink, reply_to, p);
   if (chosen == st.agents.end())
     return send_error(
         st, sink, reply_to, error_code::no_agent,
@@ -387,11 +669,7 @@ op_result on_response(registry_ptr self, const std::string& client_id,
                            "request '" + p.request_id + "' was routed to another agent");
   ++agent->second.handled;
   auto entry = finish_route(st, it);
-  send_to(entry.requester_sink,
-          protocol::make_reply("route_response",
-                               {{"agentId", entry.agent_id}, {"response", std::move(p.response)}},
-                               entry.reply_to),
-          *st.ctx->metrics);
+  answer_route(st, entry, std::move(p.response));
   return op_result::ok();
 }
 
@@ -412,8 +690,11 @@ void on_client_gone(registry_ptr self, const std::string& client_id) {
       spdlog::info("agent {}: offline (client {} disconnected)", id, client_id);
       fail_routes_to(st, it->second, id);
       expire_later(self, it->second);
+      announce(self, id, it->second);
     }
   }
+  for (auto r = st.remote_routes.begin(); r != st.remote_routes.end();)
+    r = r->second.requester == client_id ? st.remote_routes.erase(r) : std::next(r);
   // The requester is gone: its pending answers have nowhere to go.
   if (auto asked = st.routes_by_requester.find(client_id); asked != st.routes_by_requester.end()) {
     const auto ids = asked->second;  // finish_route edits the entry
@@ -427,6 +708,7 @@ void on_client_gone(registry_ptr self, const std::string& client_id) {
 
 registry_actor::behavior_type registry_behavior(registry_ptr self, context_ptr ctx) {
   self->state.ctx = std::move(ctx);
+  watch_agents(self);
   return {
       [self](register_atom, const std::string& client_id, transport::sink_ptr& sink,
              protocol::agent_register_payload& p) { return on_register(self, client_id, sink, p); },
@@ -444,8 +726,10 @@ registry_actor::behavior_type registry_behavior(registry_ptr self, context_ptr c
         auto& st = self->state;
         auto held = held_by(st, client_id, p.agent_id);
         if (auto* err = std::get_if<op_result>(&held)) return *err;
-        change(st, std::get<agent_it>(held)->second, [&](agent_record& rec) { rec.status = p.status; });
+        auto it = std::get<agent_it>(held);
+        change(st, it->second, [&](agent_record& rec) { rec.status = p.status; });
         update_gauges(st);
+        announce(self, it->first, it->second);
         return op_result::ok();
       },
       [self](route_request_atom, const std::string& requester, transport::sink_ptr& sink, const std::string& reply_to,
@@ -458,7 +742,7 @@ registry_actor::behavior_type registry_behavior(registry_ptr self, context_ptr c
         auto it = st.routes.find(request_id);
         if (it == st.routes.end()) return;
         auto entry = finish_route(st, it);
-        send_error(st, entry.requester_sink, entry.reply_to, error_code::route_timeout,
+        fail_route(st, entry, error_code::route_timeout,
                    "agent '" + entry.agent_id + "' did not answer within " +
                        std::to_string(st.ctx->config.route_timeout_ms) + " ms");
       },
@@ -467,6 +751,12 @@ registry_actor::behavior_type registry_behavior(registry_ptr self, context_ptr c
       [self](agent_page_atom, const std::string& cursor, std::uint64_t limit) {
         return list_page(self->state, cursor, limit);
       },
+      [self](agent_changed_atom, const cluster::kv_entry& e) { on_agent_changed(self, e); },
+      [self](route_in_atom, const cluster::message& m) { on_route_in(self, m); },
+      [self](route_reply_atom, const std::string& request_id, const cluster::result<std::string>& r) {
+        on_route_reply(self, request_id, r);
+      },
+      [self](node_lost_atom, const std::string& node_id) { on_node_lost(self, node_id); },
       [self](status_atom) {
         const auto& s = self->state;
         return actor_status{"agents", self->mailbox().size(),

@@ -4,6 +4,7 @@
 #include <memory>
 #include <string>
 
+#include "actors/cluster_context.hpp"
 #include "actors/handlers.hpp"
 #include "actors/type_ids.hpp"
 #include "protocol/auth.hpp"
@@ -27,7 +28,9 @@ struct gateway_context {
   std::shared_ptr<transport::server_state> server_state;
   std::shared_ptr<const protocol::token_validator> validator;
   std::shared_ptr<const handler_registry> handlers;
+  cluster_ptr cluster;  // the bus: NATS, or in-process on a single node
   gateway_supervisor_actor supervisor;
+  cluster_members_actor members;  // set once the node listens (the heartbeat names its address)
   registry_actor registry;  // the first one: clients learn of a restarted registry from the supervisor
 };
 

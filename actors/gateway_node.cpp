@@ -11,6 +11,8 @@
 #include "actors/spawn.hpp"
 #include "actors/tunnel_host.hpp"
 #include "actors/tunnel_setup.hpp"
+#include "cluster/local_bus.hpp"
+#include "cluster/nats_bus.hpp"
 #include "protocol/ids.hpp"
 #include "transport/admin_socket.hpp"
 #include "transport/bind_address.hpp"
@@ -36,6 +38,37 @@ class actor_events : public transport::connection_events {
  private:
   client_actor client_;
 };
+
+cluster::nats_settings nats_settings_from(const protocol::gateway_config& c, const std::string& node_id) {
+  cluster::nats_settings s;
+  s.servers = c.cluster_nats;
+  s.client_name = node_id;
+  s.token = c.cluster_nats_token;
+  s.user = c.cluster_nats_user;
+  s.password = c.cluster_nats_password;
+  s.creds_file = c.cluster_nats_creds;
+  s.nkey_public = c.cluster_nats_nkey;
+  s.nkey_seed_file = c.cluster_nats_nkey_seed;
+  s.ca_file = c.cluster_nats_ca;
+  s.kv_replicas = static_cast<int>(c.cluster_kv_replicas);
+  return s;
+}
+
+/// A session record holds the metadata and every member; NATS refuses messages over 1 MiB by default.
+constexpr std::size_t session_record_limit = 1024 * 1024 - 4096;
+
+/// The bus this node coordinates through: NATS when configured, else one in this process.
+cluster_ptr make_cluster(const protocol::gateway_config& c, const std::string& node_id) {
+  auto out = std::make_shared<cluster_context>();
+  out->name = c.cluster_name;
+  out->node_id = node_id;
+  out->shared = c.clustered();
+  out->bus = c.clustered() ? cluster::make_nats_bus(nats_settings_from(c, node_id)) : cluster::make_local_bus();
+  out->sessions = out->bus->bucket(cluster_context::bucket_name(c.cluster_name, "sessions"), session_record_limit);
+  out->presence = out->bus->bucket(cluster_context::bucket_name(c.cluster_name, "presence"), 4096);
+  out->agents = out->bus->bucket(cluster_context::bucket_name(c.cluster_name, "agents"), session_record_limit);
+  return out;
+}
 
 transport::server_options server_options_from(const protocol::gateway_config& c) {
   transport::server_options o;
@@ -72,12 +105,14 @@ struct gateway_node::impl : transport::server_hooks {
   std::unique_ptr<caf::actor_system> system;
   context_ptr ctx;
   gateway_supervisor_actor supervisor;
+  cluster_members_actor members;
   tunnel_supervisor_actor tunnel;  // when the node exposes itself through a tunnel
   boost::asio::io_context ioc;
   std::optional<boost::asio::executor_work_guard<boost::asio::io_context::executor_type>> guard;
   std::vector<std::thread> threads;
   std::unique_ptr<transport::ws_server> server;
   std::unique_ptr<transport::admin_server> admin;
+  cluster::subscription_ptr node_admin;  // other nodes' kick/client/session for ids held here
   bool started = false;
   bool stopped = false;
 
@@ -132,10 +167,22 @@ struct gateway_node::impl : transport::server_hooks {
     base->server_state = state;
     base->validator = validator;
     base->handlers = handlers;
+    base->cluster = make_cluster(config, node_id);
     base->registry = spawn_agent_registry(*system, base);
     supervisor = spawn_supervisor(*system, base);
     auto full = std::make_shared<gateway_context>(*base);
     full->supervisor = supervisor;
+    ctx = std::move(full);
+  }
+
+  /// Once the port is known: the heartbeat tells the other nodes where this one listens.
+  void start_members() {
+    const auto address = std::string(config.tls_enabled() ? "wss://" : "ws://") +
+                         transport::resolve_bind_address(config.bind) + ":" + std::to_string(server->port()) +
+                         config.path;
+    members = spawn_cluster_members(*system, ctx, address);
+    auto full = std::make_shared<gateway_context>(*ctx);
+    full->members = members;
     ctx = std::move(full);
   }
 };
@@ -172,6 +219,8 @@ void gateway_node::start() {
   d.server = std::make_unique<transport::ws_server>(d.ioc, std::move(options), d, *d.metrics, d.state);
   d.started = true;
   d.server->start();
+  d.start_members();
+  d.node_admin = serve_node_admin(*d.system, d.ctx);
   if (!d.config.admin_socket.empty()) {
     d.admin = std::make_unique<transport::admin_server>(
         d.ioc, d.config.admin_socket,
@@ -208,7 +257,9 @@ void gateway_node::stop() {
   if (!d.started || d.stopped) return;
   d.stopped = true;
   d.state->draining.store(true);
+  d.node_admin.reset();
   if (d.tunnel) caf::anon_send_exit(d.tunnel, caf::exit_reason::user_shutdown);
+  if (d.members) caf::anon_send_exit(d.members, caf::exit_reason::user_shutdown);
   caf::anon_send_exit(d.supervisor, caf::exit_reason::user_shutdown);
   d.system->await_all_actors_done();
   d.guard.reset();

@@ -54,6 +54,7 @@ struct render_state {
             {"ready", x.ready},       {"bytesIn", x.bytes_in},   {"bytesOut", x.bytes_out},
             {"channels", x.channels}, {"openedAt", x.opened_at}};
   }
+  json operator()(const members_status& x) const { return {{"nodes", x.nodes}, {"link", x.link}}; }
 };
 
 struct kind_name {
@@ -67,6 +68,7 @@ struct kind_name {
   const char* operator()(const relay_directory_status&) const { return "relay_directory"; }
   const char* operator()(const relay_tunnel_info&) const { return "relay_tunnel"; }
   const char* operator()(const relay_connection_status&) const { return "relay_connection"; }
+  const char* operator()(const members_status&) const { return "cluster_members"; }
 };
 
 }  // namespace
@@ -151,6 +153,16 @@ void to_json(json& j, const relay_tunnel_info& x) {
        {"ports", x.ports},
        {"clients", x.clients},
        {"hostsReplaced", x.hosts_replaced}};
+}
+
+void to_json(json& j, const cluster_member_info& x) {
+  j = {{"nodeId", x.node_id}, {"address", x.address},     {"state", x.state},
+       {"self", x.self},      {"lastHeartbeat", x.last_heartbeat}, {"clients", x.clients},
+       {"sessions", x.sessions}, {"agents", x.agents}};
+}
+
+void to_json(json& j, const cluster_view& x) {
+  j = {{"cluster", x.name}, {"bus", x.bus}, {"link", x.link}, {"members", x.members}, {"nodesLost", x.nodes_lost}};
 }
 
 }  // namespace sb::actors

@@ -138,9 +138,29 @@ struct relay_connection_status {
   std::int64_t opened_at = 0;  // epoch ms
 };
 
+// -- the cluster (actors/cluster_members.cpp) --
+
+struct cluster_member_info {
+  std::string node_id, address, state;  // state: alive, draining, lost
+  bool self = false;
+  std::int64_t last_heartbeat = 0;  // epoch ms, as the node sent it
+  std::uint64_t clients = 0, sessions = 0, agents = 0;
+};
+/// `admin cluster`: every member this node knows of, and how it reaches them.
+struct cluster_view {
+  std::string name, bus, link;  // link: connected, reconnecting, closed
+  std::vector<cluster_member_info> members;
+  std::uint64_t nodes_lost = 0;
+};
+struct members_status {
+  std::size_t nodes = 0;
+  std::string link;
+};
+
 using actor_state = std::variant<supervisor_status, client_status, session_status, registry_status,
                                  tunnel_info, tunnel_connection_status, tunnel_stream_status,
-                                 relay_directory_status, relay_tunnel_info, relay_connection_status>;
+                                 relay_directory_status, relay_tunnel_info, relay_connection_status,
+                                 members_status>;
 
 struct actor_status {
   std::string id;
@@ -164,5 +184,7 @@ void to_json(nlohmann::json& j, const agent_page& x);
 void to_json(nlohmann::json& j, const tunnel_info& x);
 void to_json(nlohmann::json& j, const relay_tunnel_info& x);
 void to_json(nlohmann::json& j, const actor_status& x);
+void to_json(nlohmann::json& j, const cluster_member_info& x);
+void to_json(nlohmann::json& j, const cluster_view& x);
 
 }  // namespace sb::actors

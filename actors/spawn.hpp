@@ -14,7 +14,11 @@ gateway_supervisor_actor spawn_supervisor(caf::actor_system& sys, context_ptr ct
 /// `ctx` must carry both the supervisor and the registry.
 client_actor spawn_client(caf::actor_system& sys, context_ptr ctx, std::string client_id,
                           transport::sink_ptr sink, transport::peer_info peer);
-/// A session with its first metadata; it ends itself when its last member leaves.
-session_actor spawn_session(caf::actor_system& sys, context_ptr ctx, std::string session_id, json metadata);
+/// This node's part of a session (created or joined by the first request it gets); it ends itself when no
+/// member is left here.
+session_actor spawn_session(caf::actor_system& sys, context_ptr ctx, std::string session_id);
+/// Sends this node's heartbeats and tells the supervisor of nodes that fell silent. `ctx` must carry the
+/// supervisor and the cluster.
+cluster_members_actor spawn_cluster_members(caf::actor_system& sys, context_ptr ctx, std::string address);
 
 }  // namespace sb::actors

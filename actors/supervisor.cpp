@@ -1,14 +1,18 @@
-// The gateway supervisor: the indexes (client id -> actor, session id -> actor), session creation, and
-// cleanup of children that end. A crashed client is cleaned up as if it had disconnected; a crashed session
-// is dropped from the index (its members' next request answers SESSION_NOT_FOUND); a crashed agent registry
-// is restarted, empty, and every client is given the new handle.
+// The gateway supervisor: the indexes (client id -> actor, session id -> this node's session actor), the
+// cluster's session directory (watched from the sessions bucket), and cleanup of children that end. A crashed
+// client is cleaned up as if it had disconnected; a crashed session is dropped from the index (its members'
+// next request answers SESSION_NOT_FOUND); a crashed agent registry is restarted, empty, and every client is
+// given the new handle. When another node dies, its members leave every session they were in.
 #include <spdlog/spdlog.h>
 
 #include <caf/all.hpp>
 #include <map>
+#include <set>
 #include <variant>
 
 #include "actors/spawn.hpp"
+#include "cluster/records.hpp"
+#include "cluster/subjects.hpp"
 
 namespace sb::actors {
 
@@ -26,12 +30,22 @@ struct session_child {
 struct registry_child {};
 using child_kind = std::variant<client_child, session_child, registry_child>;
 
+/// What the supervisor knows of a session anywhere in the cluster, from the bucket's watch.
+struct directory_entry {
+  std::uint64_t revision = 0;
+  std::size_t members = 0;
+  std::set<std::string> nodes;  // nodes with members
+};
+
 struct supervisor_state {
   static inline const char* name = "sb.supervisor";
   context_ptr ctx;  // carries this supervisor, for the sessions it spawns
   std::map<std::string, client_actor> clients;
   std::map<std::string, presence_entry> presence;  // authenticated clients only
-  std::map<std::string, session_actor> sessions;
+  std::map<std::string, session_actor> sessions;    // sessions with members here (or an op in flight)
+  std::map<std::string, directory_entry> directory; // every session of the cluster (clustered nodes only)
+  std::map<std::string, cluster::presence_record> remote_presence;  // other nodes' authenticated clients
+  cluster::subscription_ptr sessions_watch, presence_watch;
   registry_actor registry;
   std::uint64_t registry_restarts = 0;
   std::map<caf::actor_addr, child_kind> watched;
@@ -49,12 +63,169 @@ op_result session_not_found(const std::string& sid) {
   return op_result::fail(error_code::session_not_found, "session '" + sid + "' not found");
 }
 
-/// Hands a session operation to the session, or answers SESSION_NOT_FOUND.
+/// This node's actor for a session, spawned when there is none yet.
+session_actor session_for(supervisor_ptr self, const std::string& sid) {
+  auto& st = self->state;
+  if (auto it = st.sessions.find(sid); it != st.sessions.end()) return it->second;
+  auto session = spawn_session(self->system(), st.ctx, sid);
+  st.sessions[sid] = session;
+  watch(self, session, session_child{sid});
+  return session;
+}
+
+/// The answer for a session operation of a client that is not a member here: the session may still exist
+/// on other nodes (NOT_IN_SESSION) or nowhere (SESSION_NOT_FOUND).
+op_result not_here(const supervisor_state& st, const std::string& sid, const std::string& cid) {
+  if (st.directory.count(sid))
+    return op_result::fail(error_code::not_in_session, "client " + cid + " is not in session '" + sid + "'");
+  return session_not_found(sid);
+}
+
+/// Asks this node's session actor and hands its answer back. A session actor may end (its last member here
+/// left) with the request already in its mailbox; then a new one is spawned and asked, once per attempt.
 template <class Reply, class... Ts>
-caf::result<Reply> to_session(supervisor_ptr self, const std::string& sid, Reply not_found, Ts&&... xs) {
-  auto it = self->state.sessions.find(sid);
-  if (it == self->state.sessions.end()) return not_found;
-  return self->delegate(it->second, std::forward<Ts>(xs)...);
+void ask_session(supervisor_ptr self, const std::string& sid, caf::typed_response_promise<Reply> rp,
+                 std::function<Reply()> when_gone, bool spawn, int attempts, Ts... xs) {
+  auto& st = self->state;
+  auto it = st.sessions.find(sid);
+  if (it == st.sessions.end() && !spawn) {
+    rp.deliver(when_gone());
+    return;
+  }
+  auto session = spawn ? session_for(self, sid) : it->second;
+  self->request(session, internal_request_timeout, xs...)
+      .then([rp](Reply& r) mutable { rp.deliver(std::move(r)); },
+            [self, sid, rp, when_gone, spawn, attempts, session, xs...](caf::error& err) mutable {
+              auto& s = self->state;
+              if (err != caf::sec::request_receiver_down || attempts <= 1) {
+                spdlog::error("session {}: request failed: {}", sid, to_string(err));
+                rp.deliver(when_gone());
+                return;
+              }
+              if (auto i = s.sessions.find(sid); i != s.sessions.end() && i->second == session) s.sessions.erase(i);
+              ask_session<Reply>(self, sid, rp, when_gone, spawn, attempts - 1, xs...);
+            });
+}
+
+constexpr int session_attempts = 3;
+
+/// The key's session id and what the record says of it; nullopt for a key or record that is not ours.
+std::optional<std::pair<std::string, directory_entry>> read_directory_entry(const supervisor_state& st,
+                                                                            const cluster::kv_entry& e) {
+  auto sid = cluster::decode_token(e.key);
+  if (sid.empty()) return std::nullopt;
+  directory_entry out;
+  out.revision = e.revision;
+  if (e.deleted) return std::make_pair(std::move(sid), out);
+  auto rec = cluster::decode_session_record(e.value, st.ctx->config.max_json_depth);
+  if (!rec || rec->id != sid) return std::nullopt;
+  out.members = rec->members.size();
+  for (const auto& m : rec->members) out.nodes.insert(m.node_id);
+  return std::make_pair(std::move(sid), out);
+}
+
+void on_record_changed(supervisor_ptr self, cluster::kv_entry& e) {
+  auto& st = self->state;
+  auto entry = read_directory_entry(st, e);
+  if (!entry) {
+    st.ctx->metrics->cluster_rejected.fetch_add(1);
+    return;
+  }
+  auto& [sid, info] = *entry;
+  if (e.deleted)
+    st.directory.erase(sid);
+  else
+    st.directory[sid] = std::move(info);
+  if (auto it = st.sessions.find(sid); it != st.sessions.end()) self->send(it->second, record_changed_atom_v, std::move(e));
+}
+
+void drop_node_presence(supervisor_ptr self, const std::string& node_id);
+
+/// Another node died: its members leave every session they were in. Every survivor does this for the
+/// sessions it knows; compare-and-set makes the removal happen once.
+void on_node_lost(supervisor_ptr self, const std::string& node_id) {
+  auto& st = self->state;
+  std::size_t touched = 0;
+  for (const auto& [sid, info] : st.directory) {
+    if (!info.nodes.count(node_id)) continue;
+    self->send(session_for(self, sid), node_lost_atom_v, node_id);
+    ++touched;
+  }
+  spdlog::warn("node {} is gone: removing its members from {} sessions", node_id, touched);
+  drop_node_presence(self, node_id);
+  self->send(st.registry, node_lost_atom_v, node_id);
+}
+
+bool shared(const supervisor_state& st) { return st.ctx->cluster && st.ctx->cluster->shared; }
+
+/// Follows every session record and presence entry of the cluster (a clustered node only: alone, the
+/// indexes here are the whole picture).
+void watch_cluster(supervisor_ptr self) {
+  auto& st = self->state;
+  if (!shared(st)) return;
+  const auto& cl = st.ctx->cluster;
+  auto me = caf::actor_cast<gateway_supervisor_actor>(self);
+  st.sessions_watch = cl->sessions->watch(">", [me](std::optional<cluster::kv_entry> e) {
+    if (e) caf::anon_send(me, record_changed_atom_v, std::move(*e));
+  });
+  st.presence_watch = cl->presence->watch(">", [me](std::optional<cluster::kv_entry> e) {
+    if (e) caf::anon_send(me, presence_changed_atom_v, std::move(*e));
+  });
+}
+
+// -- presence: the local entries here, everyone else's from the presence bucket --
+
+void set_presence(supervisor_ptr self, const std::string& client_id, presence_entry entry) {
+  auto& st = self->state;
+  if (shared(st)) {
+    cluster::presence_record r{client_id, st.ctx->node_id, entry.status, entry.role, entry.device_id};
+    st.ctx->cluster->presence->put(cluster_context::key_of(client_id), cluster::encode(r), nullptr);
+  }
+  st.presence[client_id] = std::move(entry);
+}
+
+void drop_presence(supervisor_ptr self, const std::string& client_id) {
+  auto& st = self->state;
+  if (st.presence.erase(client_id) && shared(st))
+    st.ctx->cluster->presence->erase(cluster_context::key_of(client_id), std::nullopt, nullptr);
+}
+
+void on_presence_changed(supervisor_ptr self, const cluster::kv_entry& e) {
+  auto& st = self->state;
+  const auto cid = cluster::decode_token(e.key);
+  if (cid.empty()) return;
+  if (e.deleted) {
+    st.remote_presence.erase(cid);
+    return;
+  }
+  auto r = cluster::decode_presence_record(e.value);
+  if (!r || r->client_id != cid) {
+    st.ctx->metrics->cluster_rejected.fetch_add(1);
+    return;
+  }
+  if (r->node_id == st.ctx->node_id) return;  // ours: the local map is the truth
+  st.remote_presence[cid] = std::move(*r);
+}
+
+/// A dead node's clients are not present any more: every survivor removes their entries.
+void drop_node_presence(supervisor_ptr self, const std::string& node_id) {
+  auto& st = self->state;
+  for (auto it = st.remote_presence.begin(); it != st.remote_presence.end();) {
+    if (it->second.node_id != node_id) {
+      ++it;
+      continue;
+    }
+    st.ctx->cluster->presence->erase(cluster_context::key_of(it->first), std::nullopt, nullptr);
+    it = st.remote_presence.erase(it);
+  }
+}
+
+std::vector<presence_entry> presence_snapshot(const supervisor_state& st) {
+  std::vector<presence_entry> out;
+  out.reserve(st.presence.size() + st.remote_presence.size());
+  for (const auto& [_, entry] : st.presence) out.push_back(entry);
+  for (const auto& [_, r] : st.remote_presence) out.push_back(presence_entry{r.client_id, r.role, r.device_id, r.status});
+  return out;
 }
 
 void start_registry(supervisor_ptr self) {
@@ -66,7 +237,7 @@ void start_registry(supervisor_ptr self) {
 void on_client_down(supervisor_ptr self, const std::string& id, const caf::error& reason) {
   auto& st = self->state;
   st.clients.erase(id);
-  st.presence.erase(id);
+  drop_presence(self, id);
   if (!reason || reason == caf::exit_reason::normal) return;
   // The client could not say goodbye: do it for it, so no session keeps a dead member and no agent stays
   // online.
@@ -80,8 +251,11 @@ void on_session_down(supervisor_ptr self, const caf::actor_addr& source, const s
   auto& st = self->state;
   if (auto s = st.sessions.find(id); s != st.sessions.end() && s->second.address() == source)
     st.sessions.erase(s);
-  if (reason && reason != caf::exit_reason::normal)
-    spdlog::error("session {}: ended abnormally: {}", id, to_string(reason));
+  if (!reason || reason == caf::exit_reason::normal || reason == caf::exit_reason::user_shutdown) return;
+  spdlog::error("session {}: ended abnormally: {}", id, to_string(reason));
+  // Its members here lost their session: they leave the cluster's record too (announced to the members
+  // elsewhere), and the session ends if nobody else is in it.
+  self->send(session_for(self, id), node_lost_atom_v, st.ctx->node_id);
 }
 
 void on_registry_down(supervisor_ptr self, const caf::error& reason) {
@@ -147,6 +321,7 @@ gateway_supervisor_actor::behavior_type supervisor_behavior(supervisor_ptr self,
   else
     start_registry(self);
   self->set_down_handler([self](caf::down_msg& dm) { on_down(self, dm); });
+  watch_cluster(self);
   self->set_exit_handler([self](caf::exit_msg& msg) {
     auto& st = self->state;
     for (const auto& [_, c] : st.clients) self->send_exit(c, msg.reason);
@@ -163,41 +338,52 @@ gateway_supervisor_actor::behavior_type supervisor_behavior(supervisor_ptr self,
         if (st.registry != st.ctx->registry) self->send(client, registry_atom_v, st.registry);
       },
       [self](presence_atom, const std::string& client_id, presence_entry& entry) {
-        self->state.presence[client_id] = std::move(entry);
+        set_presence(self, client_id, std::move(entry));
       },
-      [self](presence_list_atom) {
-        std::vector<presence_entry> out;
-        out.reserve(self->state.presence.size());
-        for (const auto& [_, entry] : self->state.presence) out.push_back(entry);
-        return out;
-      },
+      [self](presence_list_atom) { return presence_snapshot(self->state); },
       [self](client_gone_atom, const std::string& client_id) {
         self->state.clients.erase(client_id);
-        self->state.presence.erase(client_id);
+        drop_presence(self, client_id);
       },
-      [self](create_atom, const std::string& sid, json& metadata, member& m) -> caf::result<session_joined> {
-        auto& st = self->state;
-        if (st.sessions.count(sid))
-          return session_joined{
-              op_result::fail(error_code::session_exists, "session '" + sid + "' already exists"), {}};
-        auto session = spawn_session(self->system(), st.ctx, sid, std::move(metadata));
-        st.sessions[sid] = session;
-        watch(self, session, session_child{sid});
-        return self->delegate(session, join_atom_v, std::move(m));
+      [self](presence_changed_atom, const cluster::kv_entry& e) { on_presence_changed(self, e); },
+      [self](create_atom, const std::string& sid, json& metadata, member& m) {
+        auto rp = self->make_response_promise<session_joined>();
+        ask_session<session_joined>(
+            self, sid, rp, [sid] { return session_joined{op_result::fail(error_code::internal, "session '" + sid + "' did not answer"), {}}; },
+            true, session_attempts, create_atom_v, std::move(metadata), std::move(m));
+        return rp;
       },
       [self](join_atom, const std::string& sid, member& m) {
-        return to_session(self, sid, session_joined{session_not_found(sid), {}}, join_atom_v, std::move(m));
+        auto rp = self->make_response_promise<session_joined>();
+        ask_session<session_joined>(
+            self, sid, rp, [sid] { return session_joined{session_not_found(sid), {}}; }, true, session_attempts,
+            join_atom_v, std::move(m));
+        return rp;
       },
       [self](leave_atom, const std::string& sid, const std::string& cid) {
-        return to_session(self, sid, session_not_found(sid), leave_atom_v, cid);
+        auto rp = self->make_response_promise<op_result>();
+        ask_session<op_result>(
+            self, sid, rp, [self, sid, cid] { return not_here(self->state, sid, cid); }, false, session_attempts,
+            leave_atom_v, cid);
+        return rp;
       },
       [self](patch_atom, const std::string& sid, const std::string& cid, json& patch) {
-        return to_session(self, sid, session_not_found(sid), patch_atom_v, cid, std::move(patch));
+        auto rp = self->make_response_promise<op_result>();
+        ask_session<op_result>(
+            self, sid, rp, [self, sid, cid] { return not_here(self->state, sid, cid); }, false, session_attempts,
+            patch_atom_v, cid, std::move(patch));
+        return rp;
       },
       [self](broadcast_atom, const std::string& sid, const std::string& cid, protocol::envelope& msg,
              steady_time received) {
-        return to_session(self, sid, session_not_found(sid), broadcast_atom_v, cid, std::move(msg), received);
+        auto rp = self->make_response_promise<op_result>();
+        ask_session<op_result>(
+            self, sid, rp, [self, sid, cid] { return not_here(self->state, sid, cid); }, false, session_attempts,
+            broadcast_atom_v, cid, std::move(msg), received);
+        return rp;
       },
+      [self](record_changed_atom, cluster::kv_entry& e) { on_record_changed(self, e); },
+      [self](node_lost_atom, const std::string& node_id) { on_node_lost(self, node_id); },
       [self](client_page_atom, const std::string& cursor, std::uint64_t limit) {
         return page_of(self->state.clients, cursor, limit);
       },

@@ -11,6 +11,7 @@
 #include <caf/typed_actor.hpp>
 
 #include "actors/messages.hpp"
+#include "cluster/bus.hpp"
 #include "actors/replies.hpp"
 #include "actors/tunnel_host_config.hpp"
 #include "tunnel/io/relay_control.hpp"
@@ -49,6 +50,20 @@ CAF_ADD_ATOM(switchboard, sb, route_response_atom, "routeresp")
 CAF_ADD_ATOM(switchboard, sb, route_timeout_atom, "routetime")     // a routed request's deadline passed
 CAF_ADD_ATOM(switchboard, sb, sweep_atom, "sweep")                 // drop expired offline records
 CAF_ADD_ATOM(switchboard, sb, agent_page_atom, "agentpage")        // a page of the registry
+// The cluster.
+CAF_ADD_ATOM(switchboard, sb, kv_read_atom, "kvread")            // a KV read an actor asked for finished
+CAF_ADD_ATOM(switchboard, sb, kv_written_atom, "kvwritten")      // a KV write an actor asked for finished
+CAF_ADD_ATOM(switchboard, sb, record_changed_atom, "recchanged")  // a watched session record changed
+CAF_ADD_ATOM(switchboard, sb, presence_changed_atom, "presencech")  // a watched presence entry changed
+CAF_ADD_ATOM(switchboard, sb, agent_changed_atom, "agentchg")      // a watched agent record changed
+CAF_ADD_ATOM(switchboard, sb, route_in_atom, "routein")            // a route_request from another node
+CAF_ADD_ATOM(switchboard, sb, route_reply_atom, "routereply")      // another node answered a route
+CAF_ADD_ATOM(switchboard, sb, fanout_atom, "fanout")             // a frame for a session's members here
+CAF_ADD_ATOM(switchboard, sb, node_lost_atom, "nodelost")        // a node stopped sending heartbeats
+CAF_ADD_ATOM(switchboard, sb, heartbeat_atom, "heartbeat")       // another node's heartbeat
+CAF_ADD_ATOM(switchboard, sb, heartbeat_tick_atom, "hbtick")     // send ours, look for silent nodes
+CAF_ADD_ATOM(switchboard, sb, bus_state_atom, "busstate")        // the bus connected or lost its server
+CAF_ADD_ATOM(switchboard, sb, cluster_view_atom, "clustview")  // the members for `admin cluster`
 // Every actor.
 CAF_ADD_ATOM(switchboard, sb, info_atom, "info")                   // the full record (client, session)
 CAF_ADD_ATOM(switchboard, sb, status_atom, "status")               // one line for `admin actors`
@@ -103,6 +118,13 @@ CAF_ADD_TYPE_ID(switchboard, (sb::actors::relay_tunnel_info))
 CAF_ADD_TYPE_ID(switchboard, (std::optional<sb::tunnel::protocol_version>))
 CAF_ADD_TYPE_ID(switchboard, (std::shared_ptr<sb::tunnel::io::relay_host_handle>))
 CAF_ADD_TYPE_ID(switchboard, (std::shared_ptr<sb::tunnel::io::relay_client_handle>))
+CAF_ADD_TYPE_ID(switchboard, (sb::cluster::kv_entry))
+CAF_ADD_TYPE_ID(switchboard, (sb::cluster::message))
+CAF_ADD_TYPE_ID(switchboard, (sb::cluster::result<std::string>))
+CAF_ADD_TYPE_ID(switchboard, (sb::cluster::result<sb::cluster::kv_entry>))
+CAF_ADD_TYPE_ID(switchboard, (sb::cluster::result<std::uint64_t>))
+CAF_ADD_TYPE_ID(switchboard, (sb::cluster::link_state))
+CAF_ADD_TYPE_ID(switchboard, (sb::actors::cluster_view))
 
 CAF_END_TYPE_ID_BLOCK(switchboard)
 
@@ -135,6 +157,13 @@ CAF_ALLOW_UNSAFE_MESSAGE_TYPE(sb::actors::relay_tunnel_info)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(std::optional<sb::tunnel::protocol_version>)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(std::shared_ptr<sb::tunnel::io::relay_host_handle>)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(std::shared_ptr<sb::tunnel::io::relay_client_handle>)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(sb::cluster::kv_entry)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(sb::cluster::message)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(sb::cluster::result<std::string>)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(sb::cluster::result<sb::cluster::kv_entry>)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(sb::cluster::result<std::uint64_t>)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(sb::cluster::link_state)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(sb::actors::cluster_view)
 
 // -- typed interfaces ---------------------------------------------------------------------------------------
 
@@ -157,6 +186,10 @@ using registry_actor = caf::typed_actor<
     reacts_to<sweep_atom>,                       //
     reacts_to<client_gone_atom, std::string>,    //
     replies_to<agent_page_atom, std::string, std::uint64_t>::with<agent_page>,  // cursor, limit
+    reacts_to<agent_changed_atom, cluster::kv_entry>,                  // the agents bucket's watch
+    reacts_to<route_in_atom, cluster::message>,                        // for an agent held here
+    reacts_to<route_reply_atom, std::string, cluster::result<std::string>>,  // request id, answer
+    reacts_to<node_lost_atom, std::string>,                            // its agents go offline
     replies_to<status_atom>::with<actor_status>>;
 
 /// One per WebSocket connection (actors/client.cpp).
@@ -172,14 +205,21 @@ using client_actor = caf::typed_actor<                         //
 
 struct session_joined;
 
-/// One per session (actors/session.cpp); every operation names the member it is for.
+/// One per session with members on this node (actors/session.cpp): the node's part of a cluster-wide
+/// session whose record lives in the sessions bucket. Every operation names the member it is for.
 using session_actor = caf::typed_actor<                                                     //
+    replies_to<create_atom, nlohmann::json, member>::with<session_joined>,                    // metadata
     replies_to<join_atom, member>::with<session_joined>,                                      //
     replies_to<leave_atom, std::string>::with<op_result>,                                     // client id
     replies_to<patch_atom, std::string, nlohmann::json>::with<op_result>,                     // client, patch
     replies_to<broadcast_atom, std::string, protocol::envelope, steady_time>::with<op_result>,  //
     reacts_to<presence_update_atom, std::string, nlohmann::json>,                             // client, fields
     reacts_to<client_gone_atom, std::string>,                                                 //
+    reacts_to<node_lost_atom, std::string>,                      // its members leave the session
+    reacts_to<kv_read_atom, std::uint64_t, cluster::result<cluster::kv_entry>>,  // op, what was read
+    reacts_to<kv_written_atom, std::uint64_t, cluster::result<std::uint64_t>>,   // op, new revision
+    reacts_to<record_changed_atom, cluster::kv_entry>,           // another node changed the record
+    reacts_to<fanout_atom, std::string>,                         // a frame from another node
     replies_to<info_atom>::with<session_info>,                                                //
     replies_to<status_atom>::with<actor_status>>;
 
@@ -206,6 +246,9 @@ using session_page = index_page<session_actor>;
 /// Session operations for a session the caller is not in yet come here and are handed on.
 using gateway_supervisor_actor = caf::typed_actor<
     reacts_to<client_started_atom, std::string, client_actor>,
+    reacts_to<record_changed_atom, cluster::kv_entry>,    // the sessions bucket's watch
+    reacts_to<presence_changed_atom, cluster::kv_entry>,  // the presence bucket's watch
+    reacts_to<node_lost_atom, std::string>,
     reacts_to<presence_atom, std::string, presence_entry>,
     replies_to<presence_list_atom>::with<std::vector<presence_entry>>,
     reacts_to<client_gone_atom, std::string>,
@@ -222,6 +265,15 @@ using gateway_supervisor_actor = caf::typed_actor<
     replies_to<node_stats_atom>::with<node_stats>,
     replies_to<kick_atom, std::string, std::string>::with<bool>,  // client id, reason: false if unknown
     replies_to<drain_atom>::with<std::size_t>,       // clients told to go
+    replies_to<status_atom>::with<actor_status>>;
+
+/// The cluster's members as this node sees them (actors/cluster_members.cpp): heartbeats out and in, and
+/// the verdict on nodes that went silent.
+using cluster_members_actor = caf::typed_actor<
+    reacts_to<heartbeat_atom, std::string>,  // another node's heartbeat, as received
+    reacts_to<heartbeat_tick_atom>,
+    reacts_to<bus_state_atom, cluster::link_state>,
+    replies_to<cluster_view_atom>::with<cluster_view>,
     replies_to<status_atom>::with<actor_status>>;
 
 // -- the tunnel host (actors/tunnel_host.cpp) --

@@ -20,6 +20,7 @@ debian_packages=(
   libcaf-dev libboost-dev nlohmann-json3-dev libssl-dev openssl
   catch2 libspdlog-dev libcli11-dev libssh2-1-dev
   openssh-client openssh-server
+  nats-server libnats-dev haproxy
   clang-14 libclang-rt-14-dev
 )
 
@@ -35,7 +36,7 @@ install_missing() {
     echo "installing: ${missing[*]}"
     export DEBIAN_FRONTEND=noninteractive
     apt-get update -qq
-    # Packages with services (openssh-server) must not start them: tests run their own sshd on a test port.
+    # Packages with services (openssh-server, nats-server, haproxy) must not start them: tests run their own sshd on a test port.
     local policy=/usr/sbin/policy-rc.d added_policy=0
     if [ ! -e "$policy" ]; then
       printf '#!/bin/sh\nexit 101\n' > "$policy" && chmod +x "$policy" && added_policy=1

@@ -62,9 +62,52 @@ const std::vector<config_key>& gateway_config_keys() {
       {"tunnelTokenFile", key_kind::string, "file holding the host token; read again on 401"},
       {"tunnelTokenCommand", key_kind::string, "command printing the host token; run again on 401"},
       {"tunnelProtocol", key_kind::string, "auto, v2 or v1"},
+      {"maxSessionMembers", key_kind::integer, "members of one session, across the cluster"},
+      {"clusterNats", key_kind::string_list, "NATS server URLs (nats:// or tls://): join a cluster"},
+      {"clusterName", key_kind::string, "namespace of this cluster's subjects and buckets on NATS"},
+      {"clusterNatsToken", key_kind::string, "NATS token"},
+      {"clusterNatsUser", key_kind::string, "NATS user (with clusterNatsPassword)"},
+      {"clusterNatsPassword", key_kind::string, "NATS password"},
+      {"clusterNatsCreds", key_kind::string, "NATS credentials file (JWT and nkey seed)"},
+      {"clusterNatsNkey", key_kind::string, "NATS nkey public key (with clusterNatsNkeySeed)"},
+      {"clusterNatsNkeySeed", key_kind::string, "file holding the NATS nkey seed"},
+      {"clusterNatsCa", key_kind::string, "CA file: connect to NATS over TLS and verify it"},
+      {"clusterHeartbeatMs", key_kind::integer, "interval of this node's heartbeats to the others"},
+      {"clusterNodeTimeoutMs", key_kind::integer, "a node silent this long is gone: its clients leave"},
+      {"clusterKvReplicas", key_kind::integer, "replicas of the cluster's KV buckets (NATS cluster size)"},
   };
   return keys;
 }
+
+namespace {
+
+/// A name that goes into NATS subjects and bucket names as it is.
+bool plain_name(const std::string& s) {
+  return !s.empty() && s.size() <= 64 &&
+         std::all_of(s.begin(), s.end(), [](unsigned char c) { return std::isalnum(c) || c == '-' || c == '_'; });
+}
+
+std::optional<std::string> cluster_error(const gateway_config& cfg) {
+  if (!plain_name(cfg.cluster_name)) return "clusterName: 1-64 letters, digits, '-' or '_'";
+  if (!cfg.node_id.empty() && !plain_name(cfg.node_id)) return "nodeId: 1-64 letters, digits, '-' or '_'";
+  for (const auto& url : cfg.cluster_nats)
+    if (url.rfind("nats://", 0) != 0 && url.rfind("tls://", 0) != 0)
+      return "clusterNats: expected nats:// or tls:// URLs, got '" + url + "'";
+  const int credentials = int(!cfg.cluster_nats_token.empty()) + int(!cfg.cluster_nats_user.empty()) +
+                          int(!cfg.cluster_nats_creds.empty()) + int(!cfg.cluster_nats_nkey_seed.empty());
+  if (credentials > 1)
+    return std::string(
+        "clusterNatsToken: give at most one of clusterNatsToken, clusterNatsUser, clusterNatsCreds, clusterNatsNkeySeed");
+  if (cfg.cluster_nats_user.empty() != cfg.cluster_nats_password.empty())
+    return std::string("clusterNatsUser: clusterNatsUser and clusterNatsPassword must be set together");
+  if (cfg.cluster_nats_nkey.empty() != cfg.cluster_nats_nkey_seed.empty())
+    return std::string("clusterNatsNkey: clusterNatsNkey and clusterNatsNkeySeed must be set together");
+  if (cfg.cluster_node_timeout_ms < 2 * cfg.cluster_heartbeat_ms)
+    return std::string("clusterNodeTimeoutMs: must be at least twice clusterHeartbeatMs");
+  return std::nullopt;
+}
+
+}  // namespace
 
 const config_key* find_config_key(std::string_view name) {
   for (const auto& k : gateway_config_keys())
@@ -240,7 +283,21 @@ std::variant<gateway_config, std::string> parse_gateway_config(const nlohmann::j
   r.string("tunnelTokenFile", cfg.tunnel_token_file);
   r.string("tunnelTokenCommand", cfg.tunnel_token_command);
   r.string("tunnelProtocol", cfg.tunnel_protocol);
+  r.integer("maxSessionMembers", cfg.max_session_members, 1, 100000);
+  r.strings("clusterNats", cfg.cluster_nats);
+  r.string("clusterName", cfg.cluster_name);
+  r.string("clusterNatsToken", cfg.cluster_nats_token);
+  r.string("clusterNatsUser", cfg.cluster_nats_user);
+  r.string("clusterNatsPassword", cfg.cluster_nats_password);
+  r.string("clusterNatsCreds", cfg.cluster_nats_creds);
+  r.string("clusterNatsNkey", cfg.cluster_nats_nkey);
+  r.string("clusterNatsNkeySeed", cfg.cluster_nats_nkey_seed);
+  r.string("clusterNatsCa", cfg.cluster_nats_ca);
+  r.integer("clusterHeartbeatMs", cfg.cluster_heartbeat_ms, 50, 60000);
+  r.integer("clusterNodeTimeoutMs", cfg.cluster_node_timeout_ms, 100, 600000);
+  r.integer("clusterKvReplicas", cfg.cluster_kv_replicas, 1, 5);
   if (!r.error.empty()) return r.error;
+  if (auto e = cluster_error(cfg)) return *e;
   if (cfg.tunnel_enabled()) {
     if (cfg.tunnel_relay.rfind("http://", 0) != 0 && cfg.tunnel_relay.rfind("https://", 0) != 0)
       return std::string("tunnelRelay: expected an http:// or https:// URL");

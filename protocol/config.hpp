@@ -58,7 +58,23 @@ struct gateway_config {
   std::string tunnel_token_command;
   std::string tunnel_protocol = "auto";
 
+  // The cluster (README "Cluster"): nodes coordinate through NATS; none given: a single node, in-process bus.
+  std::vector<std::string> cluster_nats;  // nats:// or tls:// server URLs
+  std::string cluster_name = "switchboard";  // namespaces subjects and buckets: two clusters may share a NATS
+  std::string cluster_nats_token;
+  std::string cluster_nats_user;
+  std::string cluster_nats_password;
+  std::string cluster_nats_creds;     // a .creds file (JWT and nkey seed)
+  std::string cluster_nats_nkey;      // nkey public key, with clusterNatsNkeySeed
+  std::string cluster_nats_nkey_seed; // file holding the nkey seed
+  std::string cluster_nats_ca;        // CA file: TLS to NATS, verified against it
+  std::uint32_t cluster_heartbeat_ms = 500;
+  std::uint32_t cluster_node_timeout_ms = 1500;  // a node silent this long is gone
+  std::uint32_t cluster_kv_replicas = 1;
+  std::size_t max_session_members = 5000;        // members of one session, across the cluster
+
   bool tunnel_enabled() const { return !tunnel_relay.empty(); }
+  bool clustered() const { return !cluster_nats.empty(); }
 
   bool tls_enabled() const { return !tls_cert.empty(); }
 };

@@ -87,6 +87,24 @@ std::string metrics_registry::render() const {
     counter("switchboard_tunnel_reconnects_total", "Tunnel host reconnections after a lost session.",
             tunnel_reconnects);
   }
+  if (const int link = cluster_link.load(); link >= 0) {
+    static const char* names[] = {"connected", "reconnecting", "closed"};
+    std::map<std::string, std::uint64_t> state;
+    for (int i = 0; i < 3; ++i) state[names[i]] = i == link ? 1 : 0;
+    out.family("switchboard_cluster_link", "gauge", "state", "The node's link to NATS (1 for the current state).",
+               state);
+    gauge("switchboard_cluster_nodes", "Cluster members this node sees, itself included.", cluster_nodes);
+    counter("switchboard_cluster_nodes_lost_total", "Nodes declared gone after clusterNodeTimeoutMs of silence.",
+            cluster_nodes_lost);
+  }
+  counter("switchboard_cluster_published_total", "Broadcast frames published for members on other nodes.",
+          cluster_published);
+  counter("switchboard_cluster_received_total", "Frames from other nodes delivered to members here.",
+          cluster_received);
+  counter("switchboard_cluster_rejected_total", "Malformed records, frames or heartbeats read from the bus.",
+          cluster_rejected);
+  counter("switchboard_cluster_conflicts_total", "Session record writes that lost a race to another and retried.",
+          cluster_conflicts);
   out.raw(broadcast_latency.render("switchboard_broadcast_latency_seconds",
                                    "From reading a message to queueing its broadcast to every member."));
   return out.str();

@@ -52,6 +52,14 @@ struct metrics_registry {
   // Tunnel host (when this process hosts one): status as tunnel::connection_status, -1 without a tunnel.
   std::atomic<int> tunnel_status{-1};
   std::atomic<std::uint64_t> tunnel_reconnects{0};
+  // The cluster bus (README "Cluster"): nodes seen, the link to NATS, what crossed it.
+  std::atomic<std::int64_t> cluster_nodes{1};
+  std::atomic<int> cluster_link{-1};  // -1: single node; else cluster::link_state
+  std::atomic<std::uint64_t> cluster_published{0};   // frames published for members on other nodes
+  std::atomic<std::uint64_t> cluster_received{0};    // frames from other nodes delivered here
+  std::atomic<std::uint64_t> cluster_rejected{0};    // malformed records, frames or heartbeats from the bus
+  std::atomic<std::uint64_t> cluster_conflicts{0};   // compare-and-set writes that lost a race and retried
+  std::atomic<std::uint64_t> cluster_nodes_lost{0};  // nodes declared gone after clusterNodeTimeoutMs
   labeled_counter messages_in;
   labeled_counter messages_out;
   labeled_counter errors;

@@ -12,6 +12,7 @@
 
 #include "actors/context.hpp"
 #include "actors/spawn.hpp"
+#include "cluster/local_bus.hpp"
 
 namespace sb::test {
 
@@ -56,8 +57,37 @@ class recording_sink : public transport::connection_sink {
   std::optional<std::uint16_t> closed_;
 };
 
-/// A gateway's actors on the test coordinator: registry and supervisor spawned as gateway_node does.
+/// Bus callbacks held until the test runs them, so they happen at a point the test decides.
+class held_callbacks {
+ public:
+  void add(std::function<void()> f) {
+    std::lock_guard<std::mutex> g(mtx_);
+    queue_.push_back(std::move(f));
+  }
+  /// Runs every held callback (and those they add); returns how many ran.
+  std::size_t run_all() {
+    std::size_t n = 0;
+    while (true) {
+      std::vector<std::function<void()>> batch;
+      {
+        std::lock_guard<std::mutex> g(mtx_);
+        batch.swap(queue_);
+      }
+      if (batch.empty()) return n;
+      for (auto& f : batch) f();
+      n += batch.size();
+    }
+  }
+
+ private:
+  std::mutex mtx_;
+  std::vector<std::function<void()>> queue_;
+};
+
+/// A gateway's actors on the test coordinator: registry and supervisor spawned as gateway_node does, on an
+/// in-process bus whose callbacks run when the test consumes messages.
 struct gateway_actors_fixture : test_coordinator_fixture<> {
+  std::shared_ptr<held_callbacks> bus_callbacks = std::make_shared<held_callbacks>();
   std::shared_ptr<transport::metrics_registry> metrics = std::make_shared<transport::metrics_registry>();
   actors::context_ptr ctx;
   actors::gateway_supervisor_actor supervisor;
@@ -70,12 +100,29 @@ struct gateway_actors_fixture : test_coordinator_fixture<> {
     base->server_state = std::make_shared<transport::server_state>();
     base->validator = std::make_shared<protocol::static_token_validator>(std::vector<std::string>{"t"});
     base->handlers = std::make_shared<actors::handler_registry>();
+    auto cluster = std::make_shared<actors::cluster_context>();
+    cluster->name = "test";
+    cluster->node_id = base->node_id;
+    cluster->bus = cluster::make_local_bus([q = bus_callbacks](std::function<void()> f) { q->add(std::move(f)); });
+    cluster->sessions = cluster->bus->bucket("sb_test_sessions", 1 << 20);
+    base->cluster = std::move(cluster);
     base->registry = actors::spawn_agent_registry(sys, base);
     supervisor = actors::spawn_supervisor(sys, base);
     auto full = std::make_shared<actors::gateway_context>(*base);
     full->supervisor = supervisor;
     ctx = std::move(full);
     consume_messages();
+  }
+
+  /// Delivers every message and runs every bus callback, until neither is left (hides the coordinator's own
+  /// consume_messages, which knows nothing of the bus).
+  size_t consume_messages() {
+    size_t n = 0;
+    while (true) {
+      const auto ran = test_coordinator_fixture<>::consume_messages() + bus_callbacks->run_all();
+      if (ran == 0) return n;
+      n += ran;
+    }
   }
 
   /// The actor system waits for every actor when it goes: the supervisor takes its children with it.

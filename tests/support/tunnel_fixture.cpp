@@ -156,12 +156,6 @@ std::uint16_t listening_port(tunnel::io::client_peer& client, std::uint16_t remo
   return local;
 }
 
-std::uint16_t free_port() {
-  net::io_context ioc;
-  tcp::acceptor a(ioc, tcp::endpoint(net::ip::make_address("127.0.0.1"), 0));
-  return a.local_endpoint().port();
-}
-
 int concurrent_echo_check(std::uint16_t port, int streams, std::size_t bytes) {
   std::vector<std::future<bool>> results;
   for (int i = 0; i < streams; ++i) {

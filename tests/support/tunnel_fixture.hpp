@@ -9,6 +9,7 @@
 
 #include "actors/relay_node.hpp"
 #include "support/gateway_fixture.hpp"
+#include "support/ports.hpp"
 #include "transport/io_pool.hpp"
 #include "tunnel/io/relay_server.hpp"
 #include "tunnel/io/tunnel_peers.hpp"
@@ -110,10 +111,6 @@ std::unique_ptr<peers> start_peers(relay_fixture& relay, std::set<std::uint16_t>
 std::uint16_t local_port_for(peers& p, std::uint16_t remote);
 /// The local port `client` listens on for `remote`, once it does (0 after 10 s).
 std::uint16_t listening_port(tunnel::io::client_peer& client, std::uint16_t remote);
-
-/// A port on 127.0.0.1 that was free a moment ago (bound to 0, then released): for a child process or an
-/// external tool that must be told its port, or for a port nothing listens on.
-std::uint16_t free_port();
 
 /// Waits for a future with a timeout; false when it did not become ready.
 template <class T>
