@@ -93,7 +93,7 @@ struct registry_state {
   std::uint64_t next_seq = 0;
   // The cluster:
   remote_agents remote;
-  std::map<std::string, cluster::subscription_ptr> serving;  // subjects of the routable agents held here
+  std::map<std::string, cluster::subscription_ptr> serving;  // subjects of the agents held here
   std::map<std::string, remote_route> remote_routes;         // request id -> route to another node
   cluster::subscription_ptr watch;
 };
@@ -160,7 +160,7 @@ std::string agent_subject(const registry_state& st, const std::string& agent_id)
   return st.ctx->cluster->name + ".agent." + cluster_context::key_of(agent_id);
 }
 
-/// Publishes a local agent's record, and serves its subject exactly while it is routable.
+/// Publishes a local agent's record and serves its subject while the record exists.
 void announce(registry_ptr self, const std::string& id, const agent_record& a);
 
 /// Forgets a record and every index entry for it. Its routes must have been finished already.
@@ -506,14 +506,13 @@ void announce(registry_ptr self, const std::string& id, const agent_record& a) {
   if (!shared(st)) return;
   const auto& cl = *st.ctx->cluster;
   cl.agents->put(cluster_context::key_of(id), cluster::encode(entry_of(st, id, a)), nullptr);
-  const bool serving = st.serving.count(id) > 0;
-  if (a.routable() && !serving) {
+  // Served for as long as the record exists, routable or not: a request that crossed the agent's going
+  // offline on the wire is answered NO_AGENT by on_route_in, instead of being dropped by a subscription that
+  // just ended (NATS would not report "no responders" for it).
+  if (!st.serving.count(id))
     st.serving[id] = cl.bus->subscribe(agent_subject(st, id), [me = caf::actor_cast<registry_actor>(self)](cluster::message m) {
       caf::anon_send(me, route_in_atom_v, std::move(m));
     });
-  } else if (!a.routable() && serving) {
-    st.serving.erase(id);
-  }
 }
 
 /// Another node's agent changed (or ours, echoed: a record of ours that this registry does not hold is left

@@ -4,39 +4,12 @@
 #include <catch2/catch.hpp>
 #include <set>
 
-#include "support/gateway_fixture.hpp"
-#include "support/nats_server.hpp"
+#include "support/cluster_fixture.hpp"
 
 using namespace sb::test;
 using json = nlohmann::json;
 
 namespace {
-
-/// N gateway nodes (in this process) on one nats-server, with short heartbeats so membership settles fast.
-struct cluster_fixture {
-  temp_dir dir;
-  nats_server nats{dir.path()};
-  std::vector<std::unique_ptr<gateway_fixture>> nodes;
-
-  explicit cluster_fixture(int n, const std::string& name = "t") {
-    for (int i = 0; i < n; ++i)
-      nodes.push_back(std::make_unique<gateway_fixture>([&, i](sb::protocol::gateway_config& c) {
-        c.cluster_nats = {nats.url()};
-        c.cluster_name = name;
-        c.node_id = "n" + std::to_string(i);
-        c.cluster_heartbeat_ms = 100;
-        c.cluster_node_timeout_ms = 600;
-      }));
-    // Every node sees every other before a test starts.
-    for (auto& node : nodes)
-      REQUIRE(eventually([&] { return members_of(*node).size() == static_cast<std::size_t>(n); }, 10s));
-  }
-
-  static json members_of(gateway_fixture& node) {
-    auto r = node.admin({{"cmd", "cluster"}});
-    return r.value("ok", false) ? r["result"]["members"] : json::array();
-  }
-};
 
 std::string joined_session(ws_client& c, const std::string& type, const std::string& sid) {
   auto r = c.request(type, {{"sessionId", sid}}, sid);
@@ -60,7 +33,7 @@ std::multiset<std::string> texts(ws_client& c, std::size_t expected, std::chrono
 
 TEST_CASE("cluster: admin cluster lists every node with its state and load", "[cluster]") {
   cluster_fixture cl(3);
-  auto members = cluster_fixture::members_of(*cl.nodes[2]);
+  auto members = members_of(*cl.nodes[2]);
   INFO(members.dump());
   std::set<std::string> ids;
   for (const auto& m : members) {
@@ -205,7 +178,7 @@ TEST_CASE("cluster: a node that stops heartbeating is dropped and its members le
   REQUIRE(left);
   CHECK((*left)["payload"]["clientId"] == doomed_id);
   CHECK(std::chrono::steady_clock::now() - started < 2s);
-  REQUIRE(eventually([&] { return cluster_fixture::members_of(*cl.nodes[0]).size() == 2; }, 3s));
+  REQUIRE(eventually([&] { return members_of(*cl.nodes[0]).size() == 2; }, 3s));
   CHECK(a->request("chat", {{"text", "still here"}}, std::string("s"))["payload"]["delivered"] == 0);
 }
 
@@ -213,21 +186,15 @@ TEST_CASE("cluster: two clusters on one NATS do not see each other", "[cluster]"
   temp_dir dir;
   nats_server nats(dir.path());
   auto node_in = [&](const std::string& cluster, const std::string& id) {
-    return std::make_unique<gateway_fixture>([&](sb::protocol::gateway_config& c) {
-      c.cluster_nats = {nats.url()};
-      c.cluster_name = cluster;
-      c.node_id = id;
-      c.cluster_heartbeat_ms = 100;
-      c.cluster_node_timeout_ms = 600;
-    });
+    return std::make_unique<gateway_fixture>([&](sb::protocol::gateway_config& c) { join_cluster(c, nats, cluster, id); });
   };
   auto red = node_in("red", "r0");
   auto blue = node_in("blue", "b0");
   auto red2 = node_in("red", "r1");
-  REQUIRE(eventually([&] { return cluster_fixture::members_of(*red).size() == 2; }, 5s));
+  REQUIRE(eventually([&] { return members_of(*red).size() == 2; }, 5s));
   std::this_thread::sleep_for(500ms);  // five heartbeats: a leak across clusters would show by now
-  CHECK(cluster_fixture::members_of(*blue).size() == 1);
-  CHECK(cluster_fixture::members_of(*red).size() == 2);
+  CHECK(members_of(*blue).size() == 1);
+  CHECK(members_of(*red).size() == 2);
   auto x = red->ready_client();
   joined_session(*x, "session_create", "same-id");
   auto y = blue->ready_client();
