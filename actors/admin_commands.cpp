@@ -299,10 +299,10 @@ void run_gateway_admin(caf::actor_system& sys, context_ptr ctx, protocol::admin_
              this_node_only](asker self) { run(self, ctx, command, respond, this_node_only); });
 }
 
-cluster::subscription_ptr serve_node_admin(caf::actor_system& sys, context_ptr ctx) {
+cluster::subscription_ptr serve_node_admin(caf::actor_system& sys, context_ptr ctx, hand_off_fn hand_off) {
   if (!ctx->cluster || !ctx->cluster->shared) return nullptr;
   const auto& cl = *ctx->cluster;
-  return cl.bus->subscribe(node_admin_subject(cl, ctx->node_id), [&sys, ctx, bus = cl.bus](cluster::message m) {
+  return cl.bus->subscribe(node_admin_subject(cl, ctx->node_id), [&sys, ctx, bus = cl.bus, hand_off = std::move(hand_off)](cluster::message m) {
     if (m.reply_to.empty()) return;
     auto answer = [bus, reply = m.reply_to](json j) { bus->publish(reply, j.dump(-1, ' ', false, json::error_handler_t::replace)); };
     auto request = protocol::parse_untrusted_json(m.data, 8);
@@ -313,7 +313,9 @@ cluster::subscription_ptr serve_node_admin(caf::actor_system& sys, context_ptr c
     // Only the lookups and kick that name one id: nothing else is run for another node.
     if (command.what != verb::kick && command.what != verb::client && command.what != verb::session)
       return answer(admin_fail("not a command other nodes may pass on"));
-    run_gateway_admin(sys, ctx, std::move(command), answer, true);
+    hand_off([&sys, ctx, command = std::move(command), answer]() mutable {
+      run_gateway_admin(sys, ctx, std::move(command), answer, true);
+    });
   });
 }
 

@@ -70,8 +70,13 @@ void fan_in(caf::event_based_actor* self, const std::vector<std::pair<std::strin
 void run_gateway_admin(caf::actor_system& sys, context_ptr ctx, protocol::admin_command command,
                        std::function<void(nlohmann::json)> respond, bool this_node_only = false);
 
+/// Runs a job on one of the node's own threads, or drops it once the node stops.
+using hand_off_fn = std::function<void(std::function<void()>)>;
+
 /// On a clustered node: answers the commands other nodes pass on (kick, client, session), for as long as
-/// the subscription lives. Null on a single node.
-cluster::subscription_ptr serve_node_admin(caf::actor_system& sys, context_ptr ctx);
+/// the subscription lives. Null on a single node. Each command is handed to `hand_off` before it spawns its
+/// actor: a spawn leaves the spawning thread holding the actor system's logger until that thread ends, and
+/// NATS delivery threads outlive every node, so a spawn on one would stall the system's shutdown forever.
+cluster::subscription_ptr serve_node_admin(caf::actor_system& sys, context_ptr ctx, hand_off_fn hand_off);
 
 }  // namespace sb::actors

@@ -4,7 +4,9 @@
 
 #include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/io_context.hpp>
+#include <boost/asio/post.hpp>
 #include <caf/all.hpp>
+#include <mutex>
 #include <thread>
 
 #include "actors/admin_commands.hpp"
@@ -113,6 +115,8 @@ struct gateway_node::impl : transport::server_hooks {
   std::unique_ptr<transport::ws_server> server;
   std::unique_ptr<transport::admin_server> admin;
   cluster::subscription_ptr node_admin;  // other nodes' kick/client/session for ids held here
+  std::mutex io_gate_mutex;              // guards io_gate_open against a NATS thread handing off during stop
+  bool io_gate_open = true;
   bool started = false;
   bool stopped = false;
 
@@ -220,7 +224,10 @@ void gateway_node::start() {
   d.started = true;
   d.server->start();
   d.start_members();
-  d.node_admin = serve_node_admin(*d.system, d.ctx);
+  d.node_admin = serve_node_admin(*d.system, d.ctx, [&d](std::function<void()> job) {
+    std::lock_guard lock(d.io_gate_mutex);
+    if (d.io_gate_open) boost::asio::post(d.ioc, std::move(job));
+  });
   if (!d.config.admin_socket.empty()) {
     d.admin = std::make_unique<transport::admin_server>(
         d.ioc, d.config.admin_socket,
@@ -258,6 +265,10 @@ void gateway_node::stop() {
   d.stopped = true;
   d.state->draining.store(true);
   d.node_admin.reset();
+  {
+    std::lock_guard lock(d.io_gate_mutex);
+    d.io_gate_open = false;
+  }
   if (d.tunnel) caf::anon_send_exit(d.tunnel, caf::exit_reason::user_shutdown);
   if (d.members) caf::anon_send_exit(d.members, caf::exit_reason::user_shutdown);
   caf::anon_send_exit(d.supervisor, caf::exit_reason::user_shutdown);
