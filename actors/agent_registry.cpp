@@ -21,6 +21,7 @@
 #include "actors/admin_commands.hpp"
 #include "actors/spawn.hpp"
 #include "cluster/records.hpp"
+#include "cluster/watch_sweep.hpp"
 #include "protocol/ids.hpp"
 
 namespace sb::actors {
@@ -96,6 +97,8 @@ struct registry_state {
   std::map<std::string, cluster::subscription_ptr> serving;  // subjects of the agents held here
   std::map<std::string, remote_route> remote_routes;         // request id -> route to another node
   cluster::subscription_ptr watch;
+  cluster::watch_sweep sweep_remote;  // what the watch delivered since it last caught up
+  bool resync_scheduled = false;
 };
 
 using registry_ptr = registry_actor::stateful_pointer<registry_state>;
@@ -532,7 +535,32 @@ void on_agent_changed(registry_ptr self, const cluster::kv_entry& e) {
     return;
   }
   // Held elsewhere now: a record here for the same id is an offline leftover.
+  st.sweep_remote.heard(id);
   put_remote(st.remote, std::move(*a));
+}
+
+/// The watch caught up after starting over: other nodes' agents whose records vanished meanwhile are gone.
+void on_agents_synced(registry_ptr self) {
+  auto& st = self->state;
+  for (const auto& id : st.sweep_remote.stale(st.remote.by_id)) forget_remote(st.remote, id);
+}
+
+/// The bus is back: every record held here is written again (a NATS server that restarted lost them). A
+/// failed write brings one more resync after a pause.
+void resync(registry_ptr self) {
+  auto& st = self->state;
+  if (!shared(st)) return;
+  st.resync_scheduled = false;
+  auto me = caf::actor_cast<registry_actor>(self);
+  auto metrics = st.ctx->metrics;
+  for (const auto& [id, a] : st.agents)
+    st.ctx->cluster->agents->put(cluster_context::key_of(id), cluster::encode(entry_of(st, id, a)),
+                                 [me, metrics](cluster::result<std::uint64_t> done) {
+                                   if (cluster::value_of(done))
+                                     metrics->cluster_resyncs.fetch_add(1);
+                                   else
+                                     caf::anon_send(me, resync_failed_atom_v);
+                                 });
 }
 
 /// A node died: its agents are offline (every survivor writes so; the same value twice is harmless), and
@@ -563,7 +591,10 @@ void watch_agents(registry_ptr self) {
   auto& st = self->state;
   if (!shared(st)) return;
   st.watch = st.ctx->cluster->agents->watch(">", [me = caf::actor_cast<registry_actor>(self)](std::optional<cluster::kv_entry> e) {
-    if (e) caf::anon_send(me, agent_changed_atom_v, std::move(*e));
+    if (e)
+      caf::anon_send(me, agent_changed_atom_v, std::move(*e));
+    else
+      caf::anon_send(me, agents_synced_atom_v);
   });
 }
 
@@ -756,6 +787,14 @@ registry_actor::behavior_type registry_behavior(registry_ptr self, context_ptr c
         on_route_reply(self, request_id, r);
       },
       [self](node_lost_atom, const std::string& node_id) { on_node_lost(self, node_id); },
+      [self](agents_synced_atom) { on_agents_synced(self); },
+      [self](resync_atom) { resync(self); },
+      [self](resync_failed_atom) {
+        auto& st = self->state;
+        if (st.resync_scheduled) return;
+        st.resync_scheduled = true;
+        self->delayed_send(self, std::chrono::milliseconds(500), resync_atom_v);
+      },
       [self](status_atom) {
         const auto& s = self->state;
         return actor_status{"agents", self->mailbox().size(),

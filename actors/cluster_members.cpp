@@ -104,11 +104,14 @@ void on_link(members_ptr self, cluster::link_state link) {
   auto& st = self->state;
   if (link == st.link) return;
   spdlog::warn("cluster: link to the bus {}", cluster::to_string(link));
+  if (st.link == cluster::link_state::connected) st.ctx->metrics->cluster_outages.fetch_add(1);
   st.link = link;
   st.ctx->metrics->cluster_link.store(static_cast<int>(link));
+  if (link != cluster::link_state::connected) return;
   // Back after an outage: nobody was heard meanwhile through no fault of theirs.
-  if (link == cluster::link_state::connected)
-    for (auto& [_, p] : st.peers) p.heard = std::chrono::steady_clock::now();
+  for (auto& [_, p] : st.peers) p.heard = std::chrono::steady_clock::now();
+  // And what this node holds goes back into KV: the NATS server may have restarted without it.
+  self->send(st.ctx->supervisor, resync_atom_v);
 }
 
 cluster_view view_of(const members_state& st) {

@@ -162,7 +162,9 @@ void to_json(json& j, const cluster_member_info& x) {
 }
 
 void to_json(json& j, const cluster_view& x) {
-  j = {{"cluster", x.name}, {"bus", x.bus}, {"link", x.link}, {"members", x.members}, {"nodesLost", x.nodes_lost}};
+  // degraded: this node cannot reach NATS; it serves its own clients and the rest of the cluster waits.
+  j = {{"cluster", x.name}, {"bus", x.bus}, {"link", x.link}, {"degraded", x.link != "connected"},
+       {"members", x.members}, {"nodesLost", x.nodes_lost}};
 }
 
 }  // namespace sb::actors

@@ -8,6 +8,11 @@
 // events come from the difference between two records, so a member removed by another node (its node died)
 // is announced here exactly like one that left here.
 //
+// The members connected here are the truth about this node's part of the record. A record that lacks one of
+// them (NATS restarted and lost the bucket, another node thought this one dead, a leave written during an
+// outage) or lists one that is gone is repaired by a reconcile op: read, put ours back, drop our stale ones,
+// create the record again when it is gone. The node runs one for every session after the bus reconnects.
+//
 //   live --(no member here and nothing in flight)--> ended (quits; the supervisor drops its index entry)
 #include <spdlog/spdlog.h>
 
@@ -32,7 +37,8 @@ constexpr int max_write_attempts = 64;
 
 /// One change of the record, run to completion before the next.
 struct record_op {
-  bool create = false;  // the record must not exist yet
+  bool create = false;     // the record must not exist yet
+  bool reconcile = false;  // reads afresh, and creates the record when it is gone
   /// Changes the record: an op_result ends the op with that answer; false means nothing needs writing.
   std::function<std::variant<bool, op_result>(record&)> change;
   std::function<void()> done;               // the record now holds the change
@@ -52,8 +58,14 @@ struct session_state {
   int attempts = 0;
   std::optional<record> proposed;  // what the running op wrote
   std::uint64_t broadcasts = 0;
+  std::set<std::string> leaving;  // local members whose leave is queued: the record may lose them
+  bool reconcile_queued = false;
+  bool retry_scheduled = false;   // a failed reconcile is tried again after reconcile_retry
   cluster::subscription_ptr fanout;
 };
+
+/// How long a reconcile that failed (the bus not ready yet after a reconnect) waits before the next try.
+constexpr std::chrono::milliseconds reconcile_retry{500};
 
 using session_ptr = session_actor::stateful_pointer<session_state>;
 
@@ -90,6 +102,12 @@ std::size_t broadcast(session_ptr self, const protocol::envelope& msg, const std
   const auto& cl = cluster_of(st);
   if (!cl.shared || !st.current) return here;
   const auto elsewhere = st.current->members_on_other_nodes(cl.node_id);
+  if (elsewhere > 0 && cl.bus->state() != cluster::link_state::connected) {
+    // NATS is away: a publish now could be flushed after the other nodes resubscribe and be lost for them,
+    // so it is not made, and `delivered` counts only the members here. The sender knows who got it.
+    st.ctx->metrics->cluster_unsent.fetch_add(elsewhere);
+    return here;
+  }
   if (elsewhere > 0) {
     cl.bus->publish(cl.session_subject(st.id), cluster::encode(cluster::fanout{cl.node_id, except, *frame}));
     st.ctx->metrics->cluster_published.fetch_add(1);
@@ -120,7 +138,19 @@ void announce_here(session_ptr self, const char* event, const std::string& clien
 
 // -- the record ----------------------------------------------------------------------------------------------
 
-/// Takes a newer record: members that appeared or vanished are announced to the members here.
+void queue_reconcile(session_ptr self);
+
+/// True when the record lists every member here (but those leaving) and no member of ours that is gone.
+bool matches_locals(const session_state& st, const record& r) {
+  for (const auto& m : r.members)
+    if (m.node_id == node_of(st) && !st.locals.count(m.client_id)) return false;
+  for (const auto& [cid, _] : st.locals)
+    if (!st.leaving.count(cid) && !r.find(cid)) return false;
+  return true;
+}
+
+/// Takes a newer record: members that appeared or vanished are announced to the members here. A member
+/// connected here stays, whatever the record says, and the record is repaired.
 void adopt(session_ptr self, record next, std::uint64_t revision) {
   auto& st = self->state;
   if (st.current && revision <= st.revision) return;  // a watch event for what we already hold
@@ -129,16 +159,14 @@ void adopt(session_ptr self, record next, std::uint64_t revision) {
     for (const auto& m : st.current->members) before.insert(m.client_id);
     for (const auto& m : next.members) after.insert(m.client_id);
     for (const auto& cid : after)
-      if (!before.count(cid)) announce_here(self, "join", cid);
+      if (!before.count(cid) && !st.locals.count(cid)) announce_here(self, "join", cid);
     for (const auto& cid : before)
-      if (!after.count(cid)) {
-        // Removed by another node (which thought ours gone): the member is no longer in the session.
-        st.locals.erase(cid);
-        announce_here(self, "leave", cid);
-      }
+      if (!after.count(cid) && (!st.locals.count(cid) || st.leaving.count(cid))) announce_here(self, "leave", cid);
   }
   st.current = std::move(next);
   st.revision = revision;
+  // While an op runs, the record and the members here differ until it is done: checked when it finishes.
+  if (!st.running && !matches_locals(st, *st.current)) queue_reconcile(self);
 }
 
 void run_next(session_ptr self);
@@ -148,6 +176,7 @@ void finish_op(session_ptr self) {
   st.ops.pop_front();
   st.running = false;
   st.proposed.reset();
+  if (st.current && !matches_locals(st, *st.current)) queue_reconcile(self);
   run_next(self);
 }
 
@@ -156,6 +185,15 @@ void fail_op(session_ptr self, op_result why) {
   auto failed = st.ops.front().failed;
   if (failed) failed(std::move(why));
   finish_op(self);
+}
+
+/// The record as it should be, made from nothing: the last copy's metadata and the members here.
+record seed_record(const session_state& st) {
+  record fresh;
+  fresh.id = st.id;
+  fresh.created_at = st.current ? st.current->created_at : protocol::now_ms();
+  if (st.current) fresh.metadata = st.current->metadata;
+  return fresh;
 }
 
 op_result unavailable(const char* doing, cluster::bus_error e) {
@@ -206,11 +244,15 @@ void attempt(session_ptr self) {
 void create_record(session_ptr self) {
   auto& st = self->state;
   auto& op = st.ops.front();
-  record fresh;
-  fresh.id = st.id;
-  fresh.created_at = protocol::now_ms();
+  record fresh = seed_record(st);
+  if (!op.reconcile) fresh.created_at = protocol::now_ms();
   auto outcome = op.change(fresh);
   if (auto* refused = std::get_if<op_result>(&outcome)) return fail_op(self, std::move(*refused));
+  if (op.reconcile && !std::get<bool>(outcome)) {  // gone, and nobody here to make it again for
+    st.current.reset();
+    if (op.done) op.done();
+    return finish_op(self);
+  }
   const auto& cl = cluster_of(st);
   const auto seq = st.op_seq;
   st.proposed = std::move(fresh);
@@ -233,6 +275,7 @@ void read_done(session_ptr self, cluster::result<cluster::kv_entry> r) {
   }
   const auto e = *cluster::error_of(r);
   if (e == cluster::bus_error::not_found) {
+    if (st.ops.front().reconcile) return create_record(self);  // seeded from the copy still held
     st.current.reset();
     return attempt(self);
   }
@@ -278,7 +321,7 @@ void run_next(session_ptr self) {
   st.attempts = 0;
   ++st.op_seq;
   if (st.ops.front().create) return create_record(self);
-  if (!st.current) return read_record(self);
+  if (!st.current || st.ops.front().reconcile) return read_record(self);
   attempt(self);
 }
 
@@ -324,15 +367,19 @@ caf::result<session_joined> join(session_ptr self, member m, bool create, json m
 
 /// Removes a member here from the record; `rp` (when set) gets the answer.
 void leave(session_ptr self, const std::string& client_id, std::optional<caf::typed_response_promise<op_result>> rp) {
+  self->state.leaving.insert(client_id);
   record_op op;
   op.change = [client_id](record& r) -> std::variant<bool, op_result> { return r.remove(client_id); };
   op.done = [self, client_id, rp]() mutable {
     self->state.locals.erase(client_id);
+    self->state.leaving.erase(client_id);
     if (rp) rp->deliver(op_result::ok());
   };
   op.failed = [self, client_id, rp](op_result why) mutable {
-    // The record is gone or unreachable: the member is not here either way.
+    // The record is gone or unreachable: the member is not here either way (a reconcile drops it from the
+    // record once the bus is back).
     self->state.locals.erase(client_id);
+    self->state.leaving.erase(client_id);
     if (rp) rp->deliver(why.error == error_code::session_not_found ? op_result::ok() : std::move(why));
   };
   enqueue(self, std::move(op));
@@ -374,6 +421,43 @@ void drop_node(session_ptr self, const std::string& node_id) {
   enqueue(self, std::move(op));
 }
 
+/// Puts the record back in line with the members here (see the top of this file). One at a time; a failure
+/// (the bus not back yet) is retried until it succeeds or nobody is left here.
+void queue_reconcile(session_ptr self) {
+  auto& st = self->state;
+  if (st.reconcile_queued || !cluster_of(st).shared) return;
+  st.reconcile_queued = true;
+  record_op op;
+  op.reconcile = true;
+  auto wrote = std::make_shared<bool>(false);
+  op.change = [self, wrote](record& r) -> std::variant<bool, op_result> {
+    auto& s = self->state;
+    bool changed = false;
+    std::vector<std::string> stale;
+    for (const auto& m : r.members)
+      if (m.node_id == node_of(s) && (!s.locals.count(m.client_id) || s.leaving.count(m.client_id)))
+        stale.push_back(m.client_id);
+    for (const auto& cid : stale) changed |= r.remove(cid);
+    for (const auto& [cid, _] : s.locals)
+      if (!s.leaving.count(cid) && !r.find(cid)) changed |= r.add(cid, node_of(s));
+    *wrote = changed;
+    return changed;
+  };
+  op.done = [self, wrote] {
+    self->state.reconcile_queued = false;
+    if (*wrote) self->state.ctx->metrics->cluster_resyncs.fetch_add(1);
+  };
+  op.failed = [self](op_result why) {
+    auto& s = self->state;
+    s.reconcile_queued = false;
+    if (s.locals.empty() || s.retry_scheduled) return;
+    spdlog::warn("session {}: reconcile failed ({}), retrying", s.id, why.message);
+    s.retry_scheduled = true;
+    self->delayed_send(self, reconcile_retry, resync_atom_v);
+  };
+  enqueue(self, std::move(op));
+}
+
 op_result relay(session_ptr self, const std::string& client_id, protocol::envelope msg, steady_time received) {
   auto& st = self->state;
   if (!st.locals.count(client_id)) return not_member(st, client_id);
@@ -389,7 +473,11 @@ op_result relay(session_ptr self, const std::string& client_id, protocol::envelo
 /// A record another node wrote, from the supervisor's watch of the bucket.
 void on_record_changed(session_ptr self, const cluster::kv_entry& e) {
   auto& st = self->state;
-  if (e.deleted) return;  // only an empty session is removed, and then no member is here
+  if (e.deleted) {
+    // Removed by a node that read a record without our members (written while ours were cut off).
+    if (!st.locals.empty()) queue_reconcile(self);
+    return;
+  }
   auto rec = cluster::decode_session_record(e.value, st.ctx->config.max_json_depth);
   if (!rec || rec->id != st.id) {
     st.ctx->metrics->cluster_rejected.fetch_add(1);
@@ -439,6 +527,13 @@ session_actor::behavior_type session_behavior(session_ptr self, context_ptr ctx,
         if (self->state.locals.count(client_id)) leave(self, client_id, std::nullopt);
       },
       [self](node_lost_atom, const std::string& node_id) { drop_node(self, node_id); },
+      [self](resync_atom) {
+        // After a reconnect the bucket may be a new one whose revisions start again from 1.
+        auto& s = self->state;
+        s.retry_scheduled = false;
+        s.revision = 0;
+        queue_reconcile(self);
+      },
       [self](kv_read_atom, std::uint64_t seq, cluster::result<cluster::kv_entry>& r) {
         if (self->state.running && seq == self->state.op_seq) read_done(self, std::move(r));
       },

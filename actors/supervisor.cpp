@@ -13,6 +13,7 @@
 #include "actors/spawn.hpp"
 #include "cluster/records.hpp"
 #include "cluster/subjects.hpp"
+#include "cluster/watch_sweep.hpp"
 
 namespace sb::actors {
 
@@ -46,6 +47,8 @@ struct supervisor_state {
   std::map<std::string, directory_entry> directory; // every session of the cluster (clustered nodes only)
   std::map<std::string, cluster::presence_record> remote_presence;  // other nodes' authenticated clients
   cluster::subscription_ptr sessions_watch, presence_watch;
+  cluster::watch_sweep sessions_sweep, presence_sweep;
+  bool resync_scheduled = false;  // a presence write of the last resync failed: another comes
   registry_actor registry;
   std::uint64_t registry_restarts = 0;
   std::map<caf::actor_addr, child_kind> watched;
@@ -132,10 +135,12 @@ void on_record_changed(supervisor_ptr self, cluster::kv_entry& e) {
     return;
   }
   auto& [sid, info] = *entry;
-  if (e.deleted)
+  if (e.deleted) {
     st.directory.erase(sid);
-  else
+  } else {
+    st.sessions_sweep.heard(sid);
     st.directory[sid] = std::move(info);
+  }
   if (auto it = st.sessions.find(sid); it != st.sessions.end()) self->send(it->second, record_changed_atom_v, std::move(e));
 }
 
@@ -166,11 +171,27 @@ void watch_cluster(supervisor_ptr self) {
   const auto& cl = st.ctx->cluster;
   auto me = caf::actor_cast<gateway_supervisor_actor>(self);
   st.sessions_watch = cl->sessions->watch(">", [me](std::optional<cluster::kv_entry> e) {
-    if (e) caf::anon_send(me, record_changed_atom_v, std::move(*e));
+    if (e)
+      caf::anon_send(me, record_changed_atom_v, std::move(*e));
+    else
+      caf::anon_send(me, records_synced_atom_v);
   });
   st.presence_watch = cl->presence->watch(">", [me](std::optional<cluster::kv_entry> e) {
-    if (e) caf::anon_send(me, presence_changed_atom_v, std::move(*e));
+    if (e)
+      caf::anon_send(me, presence_changed_atom_v, std::move(*e));
+    else
+      caf::anon_send(me, presence_synced_atom_v);
   });
+}
+
+/// A watch caught up after starting over: sessions whose records vanished meanwhile leave the directory (a
+/// session with members here makes its record again, see session.cpp).
+void on_records_synced(supervisor_ptr self) {
+  auto& st = self->state;
+  for (const auto& sid : st.sessions_sweep.stale(st.directory)) {
+    st.directory.erase(sid);
+    if (auto it = st.sessions.find(sid); it != st.sessions.end()) self->send(it->second, resync_atom_v);
+  }
 }
 
 // -- presence: the local entries here, everyone else's from the presence bucket --
@@ -203,8 +224,49 @@ void on_presence_changed(supervisor_ptr self, const cluster::kv_entry& e) {
     st.ctx->metrics->cluster_rejected.fetch_add(1);
     return;
   }
-  if (r->node_id == st.ctx->node_id) return;  // ours: the local map is the truth
+  if (r->node_id == st.ctx->node_id) {
+    // Ours: the local map is the truth. One we do not hold is left from before a restart of this node.
+    if (!st.presence.count(cid)) st.ctx->cluster->presence->erase(e.key, e.revision, nullptr);
+    return;
+  }
+  st.presence_sweep.heard(cid);
   st.remote_presence[cid] = std::move(*r);
+}
+
+void on_presence_synced(supervisor_ptr self) {
+  auto& st = self->state;
+  for (const auto& cid : st.presence_sweep.stale(st.remote_presence)) st.remote_presence.erase(cid);
+}
+
+/// The bus is back (or reached for the first time): this node's presence entries are written again, and every
+/// session here and the registry put their part back. A NATS server that restarted lost all of it; one that
+/// did not keeps the same values, so writing them again changes nothing.
+void resync(supervisor_ptr self) {
+  auto& st = self->state;
+  if (!shared(st)) return;
+  st.resync_scheduled = false;
+  auto me = caf::actor_cast<gateway_supervisor_actor>(self);
+  auto metrics = st.ctx->metrics;
+  for (const auto& [cid, entry] : st.presence) {
+    cluster::presence_record r{cid, st.ctx->node_id, entry.status, entry.role, entry.device_id};
+    st.ctx->cluster->presence->put(cluster_context::key_of(cid), cluster::encode(r),
+                                   [me, metrics](cluster::result<std::uint64_t> done) {
+                                     if (cluster::value_of(done))
+                                       metrics->cluster_resyncs.fetch_add(1);
+                                     else
+                                       caf::anon_send(me, resync_failed_atom_v);
+                                   });
+  }
+  for (const auto& [_, session] : st.sessions) self->send(session, resync_atom_v);
+  if (st.registry) self->send(st.registry, resync_atom_v);
+}
+
+/// A resync write failed: one more resync after a pause, however many writes failed.
+void resync_later(supervisor_ptr self) {
+  auto& st = self->state;
+  if (st.resync_scheduled) return;
+  st.resync_scheduled = true;
+  self->delayed_send(self, std::chrono::milliseconds(500), resync_atom_v);
 }
 
 /// A dead node's clients are not present any more: every survivor removes their entries.
@@ -383,6 +445,10 @@ gateway_supervisor_actor::behavior_type supervisor_behavior(supervisor_ptr self,
         return rp;
       },
       [self](record_changed_atom, cluster::kv_entry& e) { on_record_changed(self, e); },
+      [self](records_synced_atom) { on_records_synced(self); },
+      [self](presence_synced_atom) { on_presence_synced(self); },
+      [self](resync_atom) { resync(self); },
+      [self](resync_failed_atom) { resync_later(self); },
       [self](node_lost_atom, const std::string& node_id) { on_node_lost(self, node_id); },
       [self](client_page_atom, const std::string& cursor, std::uint64_t limit) {
         return page_of(self->state.clients, cursor, limit);

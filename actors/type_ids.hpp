@@ -64,6 +64,11 @@ CAF_ADD_ATOM(switchboard, sb, heartbeat_atom, "heartbeat")       // another node
 CAF_ADD_ATOM(switchboard, sb, heartbeat_tick_atom, "hbtick")     // send ours, look for silent nodes
 CAF_ADD_ATOM(switchboard, sb, bus_state_atom, "busstate")        // the bus connected or lost its server
 CAF_ADD_ATOM(switchboard, sb, cluster_view_atom, "clustview")  // the members for `admin cluster`
+CAF_ADD_ATOM(switchboard, sb, resync_atom, "resync")            // the bus is back: put this node's state in KV again
+CAF_ADD_ATOM(switchboard, sb, resync_failed_atom, "resyncfail")  // a write of a resync failed: another, later
+CAF_ADD_ATOM(switchboard, sb, records_synced_atom, "recsynced")  // the sessions watch caught up
+CAF_ADD_ATOM(switchboard, sb, presence_synced_atom, "prsynced")  // the presence watch caught up
+CAF_ADD_ATOM(switchboard, sb, agents_synced_atom, "agsynced")    // the agents watch caught up
 // Every actor.
 CAF_ADD_ATOM(switchboard, sb, info_atom, "info")                   // the full record (client, session)
 CAF_ADD_ATOM(switchboard, sb, status_atom, "status")               // one line for `admin actors`
@@ -190,6 +195,9 @@ using registry_actor = caf::typed_actor<
     reacts_to<route_in_atom, cluster::message>,                        // for an agent held here
     reacts_to<route_reply_atom, std::string, cluster::result<std::string>>,  // request id, answer
     reacts_to<node_lost_atom, std::string>,                            // its agents go offline
+    reacts_to<agents_synced_atom>,                                     // the watch delivered every live record
+    reacts_to<resync_atom>,                                            // put the agents here into KV again
+    reacts_to<resync_failed_atom>,                                     // one of its writes failed
     replies_to<status_atom>::with<actor_status>>;
 
 /// One per WebSocket connection (actors/client.cpp).
@@ -216,6 +224,7 @@ using session_actor = caf::typed_actor<                                         
     reacts_to<presence_update_atom, std::string, nlohmann::json>,                             // client, fields
     reacts_to<client_gone_atom, std::string>,                                                 //
     reacts_to<node_lost_atom, std::string>,                      // its members leave the session
+    reacts_to<resync_atom>,                                      // reconcile the record with the members here
     reacts_to<kv_read_atom, std::uint64_t, cluster::result<cluster::kv_entry>>,  // op, what was read
     reacts_to<kv_written_atom, std::uint64_t, cluster::result<std::uint64_t>>,   // op, new revision
     reacts_to<record_changed_atom, cluster::kv_entry>,           // another node changed the record
@@ -248,7 +257,11 @@ using gateway_supervisor_actor = caf::typed_actor<
     reacts_to<client_started_atom, std::string, client_actor>,
     reacts_to<record_changed_atom, cluster::kv_entry>,    // the sessions bucket's watch
     reacts_to<presence_changed_atom, cluster::kv_entry>,  // the presence bucket's watch
+    reacts_to<records_synced_atom>,                       // the sessions watch delivered every live record
+    reacts_to<presence_synced_atom>,                      // the presence watch delivered every live entry
     reacts_to<node_lost_atom, std::string>,
+    reacts_to<resync_atom>,                               // the bus is back: presence, sessions, agents
+    reacts_to<resync_failed_atom>,                        // one of its writes failed: resync again later
     reacts_to<presence_atom, std::string, presence_entry>,
     replies_to<presence_list_atom>::with<std::vector<presence_entry>>,
     reacts_to<client_gone_atom, std::string>,

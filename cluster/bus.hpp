@@ -63,7 +63,9 @@ using reply_handler = std::function<void(result<std::string>)>;
 using revision_handler = std::function<void(result<std::uint64_t>)>;
 using entry_handler = std::function<void(result<kv_entry>)>;
 using done_handler = std::function<void(std::optional<bus_error>)>;
-/// Called for every current value, then once with nullopt (caught up), then for every change.
+/// Called for every current value, then once with nullopt (caught up), then for every change. After the link
+/// comes back the watch starts over: every current value again, then another nullopt. Deletions made while it
+/// was away are not delivered; keys not heard between two nullopts are gone (cluster/watch_sweep.hpp).
 using watch_handler = std::function<void(std::optional<kv_entry>)>;
 
 /// Ends its subscription or watch when destroyed. A handler may still run once while the destructor runs,

@@ -96,6 +96,14 @@ std::string metrics_registry::render() const {
     gauge("switchboard_cluster_nodes", "Cluster members this node sees, itself included.", cluster_nodes);
     counter("switchboard_cluster_nodes_lost_total", "Nodes declared gone after clusterNodeTimeoutMs of silence.",
             cluster_nodes_lost);
+    counter("switchboard_cluster_outages_total", "Times this node lost its link to NATS.", cluster_outages);
+    counter("switchboard_cluster_resyncs_total",
+            "Session, presence and agent records this node put back into KV after a reconnect or a repair.",
+            cluster_resyncs);
+    counter("switchboard_cluster_unsent_total",
+            "Broadcast deliveries to members on other nodes not made (and not counted in delivered) while the "
+            "link to NATS was down.",
+            cluster_unsent);
   }
   counter("switchboard_cluster_published_total", "Broadcast frames published for members on other nodes.",
           cluster_published);

@@ -60,6 +60,9 @@ struct metrics_registry {
   std::atomic<std::uint64_t> cluster_rejected{0};    // malformed records, frames or heartbeats from the bus
   std::atomic<std::uint64_t> cluster_conflicts{0};   // compare-and-set writes that lost a race and retried
   std::atomic<std::uint64_t> cluster_nodes_lost{0};  // nodes declared gone after clusterNodeTimeoutMs
+  std::atomic<std::uint64_t> cluster_outages{0};     // times the link to NATS was lost
+  std::atomic<std::uint64_t> cluster_resyncs{0};     // records put back in KV after a reconnect or a repair
+  std::atomic<std::uint64_t> cluster_unsent{0};      // deliveries to other nodes not attempted: link down
   labeled_counter messages_in;
   labeled_counter messages_out;
   labeled_counter errors;

@@ -514,12 +514,8 @@ class http_session : public http_session_base<http_session<Stream>, Stream> {
       res.body() = R"({"status":"ok"})";
     } else if (get && path == "/readyz") {
       res.set(http::field::content_type, "application/json");
-      if (server_->state->draining.load()) {
-        res.result(http::status::service_unavailable);
-        res.body() = R"({"status":"draining"})";
-      } else {
-        res.body() = R"({"status":"ready"})";
-      }
+      res.body() = readiness();
+      if (server_->state->draining.load()) res.result(http::status::service_unavailable);
     } else if (get && path == "/metrics") {
       res.set(http::field::content_type, "text/plain; version=0.0.4");
       res.body() = server_->metrics.render();
@@ -531,6 +527,20 @@ class http_session : public http_session_base<http_session<Stream>, Stream> {
     res.prepare_payload();
     if (req.method() == http::verb::head) res.body().clear();
     write(std::move(res));
+  }
+
+  /// /readyz's body. A clustered node that lost NATS stays ready (its clients are served; taking every node
+  /// out of the balancer when NATS fails would stop everything) and says it is degraded.
+  std::string readiness() const {
+    static const char* links[] = {"connected", "reconnecting", "closed"};
+    std::string body = server_->state->draining.load() ? R"({"status":"draining")" : R"({"status":"ready")";
+    const int link = server_->metrics.cluster_link.load();
+    if (link >= 0 && link < 3) {
+      body += R"(,"cluster":")";
+      body += links[link];
+      body += link == 0 ? R"(","degraded":false)" : R"(","degraded":true)";
+    }
+    return body + "}";
   }
 
   std::shared_ptr<ws_server::impl> server_;

@@ -10,25 +10,6 @@
 using namespace sb::test;
 using json = nlohmann::json;
 
-namespace {
-
-/// Waits until `node`'s registry sees the agent on another node (the agents bucket's watch is asynchronous).
-bool routable_from(ws_client& requester, const std::string& agent_id, ws_client& agent) {
-  return eventually(
-      [&] {
-        auto id = send_route(requester, {{"agentId", agent_id}, {"request", {{"probe", true}}}});
-        if (auto got = routed(agent, 300ms)) {
-          answer(agent, *got, {{"probe", "ok"}});
-          auto r = reply_to(requester, id);
-          return r && (*r)["type"] == "route_response";
-        }
-        reply_to(requester, id, 300ms);
-        return false;
-      },
-      10s);
-}
-
-}  // namespace
 
 TEST_CASE("cluster: an agent on one node serves requests from another, by id, capability and type", "[cluster]") {
   cluster_fixture cl(3);

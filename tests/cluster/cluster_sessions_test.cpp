@@ -9,27 +9,6 @@
 using namespace sb::test;
 using json = nlohmann::json;
 
-namespace {
-
-std::string joined_session(ws_client& c, const std::string& type, const std::string& sid) {
-  auto r = c.request(type, {{"sessionId", sid}}, sid);
-  INFO(r.dump());
-  REQUIRE(r["type"] == "session_info");
-  return r["payload"]["session"]["id"].get<std::string>();
-}
-
-/// Every message of `type` that `c` receives within `window`, by payload.text.
-std::multiset<std::string> texts(ws_client& c, std::size_t expected, std::chrono::milliseconds window = 5s) {
-  std::multiset<std::string> out;
-  while (out.size() < expected) {
-    auto m = c.wait_for([](const json& j) { return j.value("type", "") == "chat"; }, window);
-    if (!m) break;
-    out.insert((*m)["payload"]["text"].get<std::string>());
-  }
-  return out;
-}
-
-}  // namespace
 
 TEST_CASE("cluster: admin cluster lists every node with its state and load", "[cluster]") {
   cluster_fixture cl(3);

@@ -5,6 +5,7 @@
 #include <string>
 #include <vector>
 
+#include "support/gateway_fixture.hpp"
 #include "support/ws_client.hpp"
 
 namespace sb::test {
@@ -58,6 +59,23 @@ inline void answer(ws_client& agent, const json& route, json response) {
                            {{"requestId", route["payload"]["requestId"]}, {"response", std::move(response)}});
   INFO(ack.dump());
   REQUIRE(ack["type"] == "ack");
+}
+
+/// Waits until `requester`'s node routes to `agent` (on another node, the agents bucket's watch is
+/// asynchronous): probes are answered until one comes back.
+inline bool routable_from(ws_client& requester, const std::string& agent_id, ws_client& agent) {
+  return eventually(
+      [&] {
+        auto id = send_route(requester, {{"agentId", agent_id}, {"request", {{"probe", true}}}});
+        if (auto got = routed(agent, 300ms)) {
+          answer(agent, *got, {{"probe", "ok"}});
+          auto r = reply_to(requester, id);
+          return r && (*r)["type"] == "route_response";
+        }
+        reply_to(requester, id, 300ms);
+        return false;
+      },
+      10s);
 }
 
 }  // namespace sb::test

@@ -2,6 +2,7 @@
 // N gateway nodes (in this process) on one throwaway nats-server, with short heartbeats so membership
 // settles fast; each node keeps its own port and admin socket, so a test can put a client on a given node.
 #include <memory>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -43,5 +44,24 @@ struct cluster_fixture {
         throw std::runtime_error("the cluster's nodes did not see each other within 10 s");
   }
 };
+
+/// Joins (or creates) a session and requires its session_info; returns the session id it names.
+inline std::string joined_session(ws_client& c, const std::string& type, const std::string& sid) {
+  auto r = c.request(type, {{"sessionId", sid}}, sid);
+  INFO(r.dump());
+  REQUIRE(r["type"] == "session_info");
+  return r["payload"]["session"]["id"].get<std::string>();
+}
+
+/// Every message of `type` that `c` receives within `window`, by payload.text.
+inline std::multiset<std::string> texts(ws_client& c, std::size_t expected, std::chrono::milliseconds window = 5s) {
+  std::multiset<std::string> out;
+  while (out.size() < expected) {
+    auto m = c.wait_for([](const json& j) { return j.value("type", "") == "chat"; }, window);
+    if (!m) break;
+    out.insert((*m)["payload"]["text"].get<std::string>());
+  }
+  return out;
+}
 
 }  // namespace sb::test
