@@ -68,8 +68,8 @@ struct gateway_config {
   std::string cluster_nats_nkey;      // nkey public key, with clusterNatsNkeySeed
   std::string cluster_nats_nkey_seed; // file holding the nkey seed
   std::string cluster_nats_ca;        // CA file: TLS to NATS, verified against it
-  std::uint32_t cluster_heartbeat_ms = 500;
-  std::uint32_t cluster_node_timeout_ms = 1500;  // a node silent this long is gone
+  std::uint32_t cluster_heartbeat_ms = 250;
+  std::uint32_t cluster_node_timeout_ms = 1250;  // a node silent this long is gone: noticed within 1.5 s
   std::uint32_t cluster_kv_replicas = 1;
   std::size_t max_session_members = 5000;        // members of one session, across the cluster
 

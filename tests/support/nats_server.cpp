@@ -12,19 +12,6 @@
 
 namespace sb::test {
 
-namespace {
-
-bool accepts(std::uint16_t port) {
-  namespace net = boost::asio;
-  net::io_context ioc;
-  net::ip::tcp::socket s(ioc);
-  boost::system::error_code ec;
-  s.connect({net::ip::make_address("127.0.0.1"), port}, ec);
-  return !ec;
-}
-
-}  // namespace
-
 nats_server::nats_server(const std::filesystem::path& dir, std::string extra_config)
     : dir_(dir / ("nats-" + std::to_string(::getpid()))), extra_config_(std::move(extra_config)), port_(free_port()) {
   std::filesystem::create_directories(dir_);
