@@ -7,12 +7,12 @@
 # Environment: SB_PORT (HAProxy, default 8080), SB_NODE_PORT (first node, 8081; the others follow),
 # SB_NATS_PORT (4222; cluster routes from SB_NATS_PORT+2000), SB_CLUSTER_NAME (sb),
 # SB_CLUSTER_DIR (state: pids, logs, admin sockets; default /tmp/switchboard-cluster),
-# SWITCHBOARD_BIN (default build/switchboard, built when missing).
+# SB_BIN (default build/switchboard, built when missing).
 set -euo pipefail
 
 root=$(cd "$(dirname "$0")/.." && pwd)
 dir=${SB_CLUSTER_DIR:-/tmp/switchboard-cluster}
-bin=${SWITCHBOARD_BIN:-$root/build/switchboard}
+bin=${SB_BIN:-$root/build/switchboard}
 lb_port=${SB_PORT:-8080}
 node_port=${SB_NODE_PORT:-8081}
 nats_port=${SB_NATS_PORT:-4222}
