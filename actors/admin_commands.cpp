@@ -105,6 +105,29 @@ json stats(const context_ptr& ctx, const node_stats& n) {
           {"routes", m.routes_total.load()}};
 }
 
+/// `stats` of this node and, on a clustered node, the cluster's total: connections and online agents summed
+/// over every member's last heartbeat, sessions counted once each from the sessions bucket.
+void with_cluster_total(asker self, const context_ptr& ctx, const node_stats& n, const respond_fn& respond) {
+  auto local = stats(ctx, n);
+  if (!ctx->cluster || !ctx->cluster->shared || !ctx->members) return respond(admin_ok(std::move(local)));
+  self->request(ctx->members, status_ask_timeout, cluster_view_atom_v)
+      .then(
+          [respond, local, sessions = n.cluster_sessions](cluster_view& view) mutable {
+            std::uint64_t clients = 0, agents = 0;
+            for (const auto& m : view.members) {
+              clients += m.clients;
+              agents += m.agents;
+            }
+            local["cluster"] = {{"nodes", view.members.size()}, {"connections", clients}, {"sessions", sessions},
+                                {"agentsOnline", agents}, {"link", view.link}};
+            respond(admin_ok(std::move(local)));
+          },
+          [respond, local](caf::error&) mutable {
+            local["cluster"] = nullptr;  // the members actor did not answer: no total rather than a wrong one
+            respond(admin_ok(std::move(local)));
+          });
+}
+
 /// Renders a page of info answers: sorted by id, cut short at page_byte_budget, oversized entries listed by
 /// id and size alone; `next` when more follow.
 template <class Info>
@@ -224,7 +247,7 @@ void run(asker self, const context_ptr& ctx, const protocol::admin_command& c, c
   switch (c.what) {
     case verb::stats:
       self->request(sup, status_ask_timeout, node_stats_atom_v)
-          .then([ctx, respond](node_stats& n) { respond(admin_ok(stats(ctx, n))); }, silent);
+          .then([self, ctx, respond](node_stats& n) { with_cluster_total(self, ctx, n, respond); }, silent);
       return;
     case verb::actors:
       return list_actors(self, ctx, respond);

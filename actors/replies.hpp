@@ -171,6 +171,7 @@ struct actor_status {
 /// The gateway supervisor's counts for `admin stats` (the rest of `stats` comes from the metrics).
 struct node_stats {
   std::size_t clients = 0, authenticated_clients = 0, sessions = 0;
+  std::size_t cluster_sessions = 0;  // every session of the cluster, from the sessions bucket (clustered nodes)
 };
 
 /// The kind named in `admin actors` for each state ("client", "session", ...).

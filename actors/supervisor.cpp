@@ -461,7 +461,8 @@ gateway_supervisor_actor::behavior_type supervisor_behavior(supervisor_ptr self,
       [self](registry_atom) { return self->state.registry; },
       [self](node_stats_atom) {
         const auto& st = self->state;
-        return node_stats{st.clients.size(), st.presence.size(), st.sessions.size()};
+        return node_stats{st.clients.size(), st.presence.size(), st.sessions.size(),
+                          shared(st) ? st.directory.size() : st.sessions.size()};
       },
       [self](kick_atom, const std::string& client_id, std::string& reason) {
         auto it = self->state.clients.find(client_id);

@@ -61,6 +61,18 @@ TEST_CASE("cluster: a session with members on three nodes gets every broadcast o
   // No duplicates trail behind.
   for (auto& c : clients)
     CHECK(c->none_within([](const json& j) { return j.value("type", "") == "chat"; }, 300ms));
+
+  // `stats` adds the cluster's total: every node's connections, the one session counted once.
+  json stats;
+  INFO(stats.dump());
+  REQUIRE(eventually([&] {
+    stats = cl.nodes[1]->admin({{"cmd", "stats"}});
+    return stats["result"]["cluster"].is_object() && stats["result"]["cluster"]["connections"] == 6;
+  }));
+  CHECK(stats["result"]["clients"] == 2);
+  CHECK(stats["result"]["cluster"]["nodes"] == 3);
+  CHECK(stats["result"]["cluster"]["sessions"] == 1);
+  CHECK(stats["result"]["cluster"]["link"] == "connected");
 }
 
 TEST_CASE("cluster: join, leave, patch and presence cross nodes", "[cluster]") {
