@@ -19,6 +19,10 @@
 // generator shares the machine with the server under test). --server-nodelay 1 is a diagnostic: it sets
 // TCP_NODELAY on the in-process gateway's accepted sockets (which the gateway leaves off) before each run.
 // The table ends with switchboard/node ratios: > 1 means switchboard has more throughput or more latency.
+// --cluster N (2..8) replaces the Node peer with N clustered gateway nodes in this process on a throwaway
+// nats-server: the sender joins through the first node, the receivers spread over all of them, so most
+// deliveries cross NATS (published once per message, delivered once per node). The ratio is then
+// cluster/one node, for cross-node fan-out.
 // Defaults take about 12 s on 2 cores. The Node child is killed on every way out (PR_SET_PDEATHSIG, a sigwait
 // thread for SIGINT/SIGTERM/SIGHUP, destructor); it also exits when its stdin, held by us, closes.
 #include <arpa/inet.h>
@@ -124,11 +128,14 @@ std::unique_ptr<conn> open_member(net::io_context& ioc, std::uint16_t port, cons
 /// One load run against one server. Everything below `run` happens on the single io thread.
 class load {
  public:
-  load(std::uint16_t port, const options& o, const std::string& room,
+  /// The sender joins through ports[0]; receiver i through ports[i % ports.size()] (one port: one server; a
+  /// cluster's ports: members spread over its nodes).
+  load(const std::vector<std::uint16_t>& ports, const options& o, const std::string& room,
        const std::function<void()>& after_setup)
       : o_(o), room_(room) {
-    sender_ = open_member(ioc_, port, room, true, 0);
-    for (int i = 0; i < o.clients; ++i) receivers_.push_back(open_member(ioc_, port, room, false, i + 1));
+    sender_ = open_member(ioc_, ports[0], room, true, 0);
+    for (int i = 0; i < o.clients; ++i)
+      receivers_.push_back(open_member(ioc_, ports[static_cast<std::size_t>(i) % ports.size()], room, false, i + 1));
     if (after_setup) after_setup();
     const auto total = static_cast<std::size_t>(o.warmup + o.messages + o.latency_messages);
     got_.assign(total, 0);
@@ -338,11 +345,12 @@ void set_nodelay_on_accepted(std::uint16_t port) {
   std::fprintf(stderr, "[switchboard] --server-nodelay: TCP_NODELAY set on %d accepted sockets\n", n);
 }
 
-result measure(const char* name, std::uint16_t port, const options& o, const std::string& room,
+result measure(const char* name, const std::vector<std::uint16_t>& ports, const options& o, const std::string& room,
                const std::function<void()>& after_setup = {}) {
-  std::fprintf(stderr, "[%s] %d receivers + 1 sender on 127.0.0.1:%u ...\n", name, o.clients, port);
+  std::fprintf(stderr, "[%s] %d receivers + 1 sender on 127.0.0.1:%u (%zu port(s)) ...\n", name, o.clients,
+               ports[0], ports.size());
   try {
-    load l(port, o, room, after_setup);
+    load l(ports, o, room, after_setup);
     auto r = l.run();
     if (r.error.empty())
       std::fprintf(stderr,
@@ -404,7 +412,8 @@ int main(int argc, char** argv) {
       "usage: bench_broadcast [--clients N] [--messages M] [--size BYTES] [--window W] [--latency-messages "
       "L]\n"
       "                       [--warmup K] [--repeat R] [--timeout SECONDS] [--node PATH] [--server-nodelay "
-      "0|1]\n";
+      "0|1]\n"
+      "                       [--cluster N]   compare one node with N nodes on NATS instead of node ws\n";
   flags f(argc, argv,
           {{"clients", "50"},
            {"messages", "2000"},
@@ -415,7 +424,8 @@ int main(int argc, char** argv) {
            {"repeat", "3"},
            {"timeout", "60"},
            {"node", ""},
-           {"server-nodelay", "0"}},
+           {"server-nodelay", "0"},
+           {"cluster", "0"}},
           usage);
   options o;
   o.clients = static_cast<int>(f.integer("clients"));
@@ -432,52 +442,93 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "%s", usage);
     return 2;
   }
-  // The reference peer first, so a missing node fails early.
-  std::string node = f.text("node").empty() ? find_on_path("node") : f.text("node");
-  std::unique_ptr<child> node_server;
-  std::uint16_t node_port = 0;
-  if (node.empty()) {
-    std::fprintf(stderr, "node not found on PATH: the reference column stays empty\n");
+  const int cluster_nodes = static_cast<int>(f.integer("cluster"));
+  if (cluster_nodes == 1 || cluster_nodes < 0 || cluster_nodes > 8) {
+    std::fprintf(stderr, "--cluster takes 2 to 8 nodes (0: compare with node ws instead)\n");
+    return 2;
+  }
+  sb::protocol::gateway_config base;
+  base.port = 0;
+  base.bind = "127.0.0.1";
+  base.auth = sb::protocol::auth_mode::none;
+  base.rate_limit = 0;
+  base.admin_socket = "";  // none
+  base.log_level = "warn";
+  spdlog::set_level(spdlog::level::warn);
+
+  // The reference first, so a missing one fails early: Node `ws`, or with --cluster N a NATS server and N
+  // clustered nodes in this process (the members spread over them, the sender on the first).
+  std::string reference_name = cluster_nodes ? "switchboard, " + std::to_string(cluster_nodes) + " nodes on NATS"
+                                             : std::string("node ws reference");
+  const char* short_name = cluster_nodes ? "cluster" : "node";
+  std::unique_ptr<child> reference_server;
+  std::vector<std::unique_ptr<sb::actors::gateway_node>> cluster;
+  std::vector<std::uint16_t> reference_ports;
+  std::filesystem::path nats_dir;
+  if (cluster_nodes) {
+    const std::string nats = find_on_path("nats-server").empty() ? "/usr/sbin/nats-server" : find_on_path("nats-server");
+    nats_dir = std::filesystem::temp_directory_path() / ("bench-nats-" + std::to_string(::getpid()));
+    detail::remove_on_interrupt(nats_dir);
+    const auto nats_port = free_loopback_port();
+    reference_server = std::make_unique<child>(std::vector<std::string>{
+        nats, "-a", "127.0.0.1", "-p", std::to_string(nats_port), "-js", "-sd", nats_dir.string()});
+    for (int i = 0; i < cluster_nodes; ++i) {
+      auto c = base;
+      c.cluster_nats = {"nats://127.0.0.1:" + std::to_string(nats_port)};
+      c.cluster_name = "bench";
+      c.node_id = "b" + std::to_string(i);
+      cluster.push_back(std::make_unique<sb::actors::gateway_node>(c));
+    }
+    try {
+      for (auto& n : cluster) {
+        n->start();
+        reference_ports.push_back(n->port());
+      }
+    } catch (const std::exception& e) {
+      std::fprintf(stderr, "the cluster did not start: %s\n", e.what());
+      reference_ports.clear();
+    }
+    std::this_thread::sleep_for(std::chrono::seconds(1));  // heartbeats: every node knows the others
   } else {
-    node_server = std::make_unique<child>(
-        std::vector<std::string>{node, std::string(SB_SOURCE_DIR) + "/bench/peers/ws_broadcast_server.js"});
-    auto line = node_server->read_line(std::chrono::seconds(10));
-    if (!line || line->rfind("listening ", 0) != 0) {
-      std::fprintf(stderr,
-                   "the node reference server did not start (is tests/interop/node_modules installed?)\n");
-      node_server.reset();
+    std::string node = f.text("node").empty() ? find_on_path("node") : f.text("node");
+    if (node.empty()) {
+      std::fprintf(stderr, "node not found on PATH: the reference column stays empty\n");
     } else {
-      node_port = static_cast<std::uint16_t>(std::stoi(line->substr(10)));
+      reference_server = std::make_unique<child>(
+          std::vector<std::string>{node, std::string(SB_SOURCE_DIR) + "/bench/peers/ws_broadcast_server.js"});
+      auto line = reference_server->read_line(std::chrono::seconds(10));
+      if (!line || line->rfind("listening ", 0) != 0) {
+        std::fprintf(stderr,
+                     "the node reference server did not start (is tests/interop/node_modules installed?)\n");
+        reference_server.reset();
+      } else {
+        reference_ports.push_back(static_cast<std::uint16_t>(std::stoi(line->substr(10))));
+      }
     }
   }
 
-  // Runs alternate between the two servers; each gets a fresh set of clients and a fresh room.
+  // Runs alternate between the two; each gets a fresh set of clients and a fresh room.
   std::vector<result> ours_runs, theirs_runs;
   {
-    sb::protocol::gateway_config c;
-    c.port = 0;
-    c.bind = "127.0.0.1";
-    c.auth = sb::protocol::auth_mode::none;
-    c.rate_limit = 0;
-    c.admin_socket = "";  // none
-    c.log_level = "warn";
-    spdlog::set_level(spdlog::level::warn);
-    sb::actors::gateway_node gw(c);
+    sb::actors::gateway_node gw(base);
     gw.start();
     const auto gw_port = gw.port();
     std::function<void()> tweak;
     if (o.server_nodelay) tweak = [gw_port] { set_nodelay_on_accepted(gw_port); };
     for (int k = 0; k < o.repeat; ++k) {
       const auto room = "bench-room-" + std::to_string(k);
-      ours_runs.push_back(measure("switchboard", gw_port, o, room, tweak));
-      if (node_port) theirs_runs.push_back(measure("node ws", node_port, o, room));
+      ours_runs.push_back(measure("switchboard", {gw_port}, o, room, tweak));
+      if (!reference_ports.empty()) theirs_runs.push_back(measure(short_name, reference_ports, o, room));
     }
     gw.stop();
   }
-  node_server.reset();
+  for (auto& n : cluster) n->stop();
+  cluster.clear();
+  reference_server.reset();
+  if (!nats_dir.empty()) std::filesystem::remove_all(nats_dir);
   const result ours = median_of(ours_runs);
   result theirs = median_of(theirs_runs);
-  if (!node_port) theirs.error = "not run";
+  if (reference_ports.empty()) theirs.error = "not run";
 
   std::printf(
       "\nbench_broadcast: %d receivers, 1 sender, %d messages of %d bytes, window %d, %d idle-latency "
@@ -488,8 +539,9 @@ int main(int argc, char** argv) {
   std::printf(
       "| server | deliveries/s | broadcasts/s | load p50 ms | load p99 ms | idle p50 ms | idle p99 ms |\n");
   std::printf("|---|---:|---:|---:|---:|---:|---:|\n");
-  for (auto [name, r] : {std::pair<const char*, const result*>{"switchboard (in-process)", &ours},
-                         std::pair<const char*, const result*>{"node ws reference", &theirs}}) {
+  for (auto [name, r] : {std::pair<const char*, const result*>{
+                             cluster_nodes ? "switchboard, one node" : "switchboard (in-process)", &ours},
+                         std::pair<const char*, const result*>{reference_name.c_str(), &theirs}}) {
     std::printf("| %s | %s | %s | %s | %s | %s | %s |\n", name, cell(r->per_second, "%.0f", *r).c_str(),
                 cell(r->per_second / o.clients, "%.0f", *r).c_str(), cell(r->load_p50, "%.2f", *r).c_str(),
                 cell(r->load_p99, "%.2f", *r).c_str(), cell(r->idle_p50, "%.3f", *r).c_str(),
@@ -497,15 +549,15 @@ int main(int argc, char** argv) {
   }
   const bool both = ours.error.empty() && theirs.error.empty();
   auto q = [&](double a, double b) { return both ? ratio(a, b) : std::string("-"); };
-  std::printf("| **switchboard/node** | %s | %s | %s | %s | %s | %s |\n",
+  std::printf("| **switchboard/%s** | %s | %s | %s | %s | %s | %s |\n", short_name,
               q(ours.per_second, theirs.per_second).c_str(), q(ours.per_second, theirs.per_second).c_str(),
               q(ours.load_p50, theirs.load_p50).c_str(), q(ours.load_p99, theirs.load_p99).c_str(),
               q(ours.idle_p50, theirs.idle_p50).c_str(), q(ours.idle_p99, theirs.idle_p99).c_str());
   std::printf(
       "\nthroughput ratio > 1: switchboard delivers more; latency ratio < 1: switchboard is faster.\n");
-  std::printf("deliveries/s per run: switchboard %s; node %s\n", runs_text(ours_runs).c_str(),
+  std::printf("deliveries/s per run: switchboard %s; %s %s\n", runs_text(ours_runs).c_str(), short_name,
               runs_text(theirs_runs).c_str());
   if (!ours.error.empty()) std::printf("switchboard: %s\n", ours.error.c_str());
-  if (!theirs.error.empty()) std::printf("node ws: %s\n", theirs.error.c_str());
+  if (!theirs.error.empty()) std::printf("%s: %s\n", reference_name.c_str(), theirs.error.c_str());
   return ours.error.empty() ? 0 : 1;
 }
