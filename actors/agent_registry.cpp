@@ -19,6 +19,7 @@
 #include <unordered_map>
 
 #include "actors/admin_commands.hpp"
+#include "actors/resync.hpp"
 #include "actors/spawn.hpp"
 #include "cluster/records.hpp"
 #include "cluster/watch_sweep.hpp"
@@ -552,15 +553,9 @@ void resync(registry_ptr self) {
   if (!shared(st)) return;
   st.resync_scheduled = false;
   auto me = caf::actor_cast<registry_actor>(self);
-  auto metrics = st.ctx->metrics;
   for (const auto& [id, a] : st.agents)
     st.ctx->cluster->agents->put(cluster_context::key_of(id), cluster::encode(entry_of(st, id, a)),
-                                 [me, metrics](cluster::result<std::uint64_t> done) {
-                                   if (cluster::value_of(done))
-                                     metrics->cluster_resyncs.fetch_add(1);
-                                   else
-                                     caf::anon_send(me, resync_failed_atom_v);
-                                 });
+                                 resync_write_done(me, st.ctx->metrics));
 }
 
 /// A node died: its agents are offline (every survivor writes so; the same value twice is harmless), and
@@ -793,7 +788,7 @@ registry_actor::behavior_type registry_behavior(registry_ptr self, context_ptr c
         auto& st = self->state;
         if (st.resync_scheduled) return;
         st.resync_scheduled = true;
-        self->delayed_send(self, std::chrono::milliseconds(500), resync_atom_v);
+        self->delayed_send(self, resync_retry, resync_atom_v);
       },
       [self](status_atom) {
         const auto& s = self->state;

@@ -20,6 +20,7 @@
 #include <deque>
 #include <set>
 
+#include "actors/resync.hpp"
 #include "actors/spawn.hpp"
 #include "actors/type_ids.hpp"
 #include "cluster/records.hpp"
@@ -60,12 +61,10 @@ struct session_state {
   std::uint64_t broadcasts = 0;
   std::set<std::string> leaving;  // local members whose leave is queued: the record may lose them
   bool reconcile_queued = false;
-  bool retry_scheduled = false;   // a failed reconcile is tried again after reconcile_retry
+  bool retry_scheduled = false;   // a failed reconcile is tried again after resync_retry
   cluster::subscription_ptr fanout;
 };
 
-/// How long a reconcile that failed (the bus not ready yet after a reconnect) waits before the next try.
-constexpr std::chrono::milliseconds reconcile_retry{500};
 
 using session_ptr = session_actor::stateful_pointer<session_state>;
 
@@ -453,7 +452,7 @@ void queue_reconcile(session_ptr self) {
     if (s.locals.empty() || s.retry_scheduled) return;
     spdlog::warn("session {}: reconcile failed ({}), retrying", s.id, why.message);
     s.retry_scheduled = true;
-    self->delayed_send(self, reconcile_retry, resync_atom_v);
+    self->delayed_send(self, resync_retry, resync_atom_v);
   };
   enqueue(self, std::move(op));
 }

@@ -10,6 +10,7 @@
 #include <set>
 #include <variant>
 
+#include "actors/resync.hpp"
 #include "actors/spawn.hpp"
 #include "cluster/records.hpp"
 #include "cluster/subjects.hpp"
@@ -246,16 +247,10 @@ void resync(supervisor_ptr self) {
   if (!shared(st)) return;
   st.resync_scheduled = false;
   auto me = caf::actor_cast<gateway_supervisor_actor>(self);
-  auto metrics = st.ctx->metrics;
   for (const auto& [cid, entry] : st.presence) {
     cluster::presence_record r{cid, st.ctx->node_id, entry.status, entry.role, entry.device_id};
     st.ctx->cluster->presence->put(cluster_context::key_of(cid), cluster::encode(r),
-                                   [me, metrics](cluster::result<std::uint64_t> done) {
-                                     if (cluster::value_of(done))
-                                       metrics->cluster_resyncs.fetch_add(1);
-                                     else
-                                       caf::anon_send(me, resync_failed_atom_v);
-                                   });
+                                   resync_write_done(me, st.ctx->metrics));
   }
   for (const auto& [_, session] : st.sessions) self->send(session, resync_atom_v);
   if (st.registry) self->send(st.registry, resync_atom_v);
@@ -266,7 +261,7 @@ void resync_later(supervisor_ptr self) {
   auto& st = self->state;
   if (st.resync_scheduled) return;
   st.resync_scheduled = true;
-  self->delayed_send(self, std::chrono::milliseconds(500), resync_atom_v);
+  self->delayed_send(self, resync_retry, resync_atom_v);
 }
 
 /// A dead node's clients are not present any more: every survivor removes their entries.

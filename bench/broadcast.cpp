@@ -453,6 +453,7 @@ int main(int argc, char** argv) {
   base.auth = sb::protocol::auth_mode::none;
   base.rate_limit = 0;
   base.admin_socket = "";  // none
+  base.max_connections_per_ip = 100000;  // every bench client comes from 127.0.0.1
   base.log_level = "warn";
   spdlog::set_level(spdlog::level::warn);
 
@@ -468,7 +469,7 @@ int main(int argc, char** argv) {
   if (cluster_nodes) {
     const std::string nats = find_on_path("nats-server").empty() ? "/usr/sbin/nats-server" : find_on_path("nats-server");
     nats_dir = std::filesystem::temp_directory_path() / ("bench-nats-" + std::to_string(::getpid()));
-    detail::remove_on_interrupt(nats_dir);
+    remove_on_interrupt(nats_dir);
     const auto nats_port = free_loopback_port();
     reference_server = std::make_unique<child>(std::vector<std::string>{
         nats, "-a", "127.0.0.1", "-p", std::to_string(nats_port), "-js", "-sd", nats_dir.string()});

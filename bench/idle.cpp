@@ -195,7 +195,7 @@ int main(int argc, char** argv) {
 
   const auto dir = std::filesystem::temp_directory_path() / ("bench-idle-" + std::to_string(::getpid()));
   std::filesystem::create_directories(dir);
-  detail::remove_on_interrupt(dir);
+  remove_on_interrupt(dir);
   const std::string nats_bin = find_on_path("nats-server").empty() ? "/usr/sbin/nats-server" : find_on_path("nats-server");
   const auto nats_port = free_loopback_port();
   child nats({nats_bin, "-a", "127.0.0.1", "-p", std::to_string(nats_port), "-js", "-sd", (dir / "nats").string()});
