@@ -7,7 +7,8 @@
 # Environment: SB_PORT (HAProxy, default 8080), SB_NODE_PORT (first node, 8081; the others follow),
 # SB_NATS_PORT (4222; cluster routes from SB_NATS_PORT+2000), SB_CLUSTER_NAME (sb),
 # SB_CLUSTER_DIR (state: pids, logs, admin sockets; default /tmp/switchboard-cluster),
-# SB_BIN (default build/switchboard, built when missing).
+# SB_BIN (default build/switchboard; without SB_BIN, `up` first runs `deploy/dev.sh build` when the binary,
+# nats-server or haproxy is missing).
 set -euo pipefail
 
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -82,17 +83,17 @@ up() {
   done
   [[ $nodes =~ ^[0-9]+$ ]] && ((nodes >= 1 && nodes <= 64)) || die "up N: N is 1 to 64 gateway nodes"
   [[ $nats == 1 || $nats == 3 ]] || die "--nats is 1 or 3"
-  command -v nats-server >/dev/null || [ -x /usr/sbin/nats-server ] || die "nats-server is missing (apt-get install nats-server)"
-  command -v haproxy >/dev/null || [ -x /usr/sbin/haproxy ] || die "haproxy is missing (apt-get install haproxy)"
   export PATH=$PATH:/usr/sbin
+  if [ -z "${SB_BIN:-}" ] && { [ ! -x "$bin" ] || ! command -v nats-server >/dev/null || ! command -v haproxy >/dev/null; }; then
+    echo "installing what is missing and building switchboard (deploy/dev.sh build) ..."
+    bash "$root/deploy/dev.sh" build >/dev/null
+  fi
+  command -v nats-server >/dev/null || die "nats-server is missing (apt-get install nats-server)"
+  command -v haproxy >/dev/null || die "haproxy is missing (apt-get install haproxy)"
+  [ -x "$bin" ] || die "no switchboard binary at $bin"
   for f in "$dir"/*.pid; do
     [ -f "$f" ] && alive "$f" && die "a cluster is up in $dir already: run 'down' first"
   done
-  if [ ! -x "$bin" ]; then
-    echo "building switchboard ..."
-    cmake -S "$root" -B "$root/build" -DCMAKE_BUILD_TYPE=Release >/dev/null
-    cmake --build "$root/build" -j "${SWITCHBOARD_JOBS:-2}" --target switchboard >/dev/null
-  fi
   local p i
   for p in "$lb_port" $(seq "$node_port" $((node_port + nodes - 1))) $(seq "$nats_port" $((nats_port + nats - 1))); do
     port_open "$p" && die "port $p is taken (set SB_PORT, SB_NODE_PORT or SB_NATS_PORT)"

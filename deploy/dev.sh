@@ -5,8 +5,9 @@
 #                               build/       Release: every test
 #                               build-asan/  AddressSanitizer + UndefinedBehaviorSanitizer: every test again
 #                               build-fuzz/  clang++-14 libFuzzer targets: a short run of each (tests/fuzz)
+#   bash deploy/dev.sh build  install what is missing, build the Release binary (what deploy/cluster.sh needs)
 #   bash deploy/dev.sh asan [ctest args]   the ASan+UBSan tree alone (build-asan/)
-#   bash deploy/dev.sh tsan   ThreadSanitizer tree (build-tsan/): tunnel units, actor tests, actor and tunnel integration tests
+#   bash deploy/dev.sh tsan   ThreadSanitizer tree (build-tsan/): tunnel units, actor tests, cluster tests, actor and tunnel integration tests
 #   bash deploy/dev.sh fuzz [cpu-seconds-per-target] [target...]   long fuzzing runs (tests/fuzz/run-long)
 # Works on a fresh Debian 12 machine as root; .ci/run calls the test command.
 set -euo pipefail
@@ -134,10 +135,15 @@ case "${1:-}" in
     run_ctest "$root/build-asan" "$@"
     if ((${#failed_trees[@]})); then exit 1; fi
     ;;
+  build)
+    # What deploy/cluster.sh needs: the packages (nats-server, haproxy among them) and the Release binary.
+    install_missing
+    build_tree switchboard
+    ;;
   tsan)
     install_missing
     configure_tree "$root/build-tsan" "${sanitizer_args[@]}" -DSWITCHBOARD_SANITIZERS=thread
-    cmake --build "$root/build-tsan" -j "$jobs" --target switchboard tunnel_tests actor_tests integration_tests
+    cmake --build "$root/build-tsan" -j "$jobs" --target switchboard tunnel_tests actor_tests integration_tests cluster_tests
     shift
     # The tunnel core, the actors on CAF's test coordinator, then the actor and tunnel integration tests:
     # sessions and agents through real gateways, relay/host/client in one process, the CLIs against each other.
@@ -145,6 +151,8 @@ case "${1:-}" in
     # wss relay ([sdk]), whose Node steps give up after 20 s while a TSan-built relay and host are that slow.
     "$root/build-tsan/tests/tunnel_tests"
     "$root/build-tsan/tests/actor_tests"
+    # The cluster: bus contract tests, nodes on one NATS in this process, the node processes behind HAProxy.
+    "$root/build-tsan/tests/cluster_tests"
     default_filter="[#session_test],[#agent_test],[#tunnel_test],[#tunnel_supervisor_test],[#tunnel_faults_test],[#tunnel_cli_test],[#relay_hostile_test],[#relay_store_test],[#relay_admin_test],[#relay_tls_test]~[sdk]"
     if (($#)); then
       exec "$root/build-tsan/tests/integration_tests" "$@"
@@ -158,7 +166,7 @@ case "${1:-}" in
     exec "$root/tests/fuzz/run-long" "$@"
     ;;
   *)
-    echo "usage: $0 run|test|asan|tsan|fuzz" >&2
+    echo "usage: $0 run|test|build|asan|tsan|fuzz" >&2
     exit 2
     ;;
 esac
