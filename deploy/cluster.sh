@@ -164,5 +164,5 @@ case ${1:-} in
   up) shift; up "$@" ;;
   down) stop_all; rm -rf "$dir"; echo "cluster down" ;;
   status) status ;;
-  *) sed -n '2,10p' "$0" | sed 's/^# \{0,1\}//'; exit 2 ;;
+  *) sed -n '2,11p' "$0" | sed 's/^# \{0,1\}//'; exit 2 ;;
 esac
