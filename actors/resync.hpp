@@ -20,7 +20,9 @@ cluster::revision_handler resync_write_done(Handle owner, std::shared_ptr<transp
   };
 }
 
-/// How long a failed resync waits before the next.
+/// How long a failed resync waits before the next (a session's reconcile doubles it per failure, up to
+/// max_retry_delay: a record that keeps failing is not hammered).
 constexpr std::chrono::milliseconds resync_retry{500};
+constexpr std::chrono::milliseconds max_retry_delay{30000};
 
 }  // namespace sb::actors

@@ -60,8 +60,11 @@ struct session_state {
   std::optional<record> proposed;  // what the running op wrote
   std::uint64_t broadcasts = 0;
   std::set<std::string> leaving;  // local members whose leave is queued: the record may lose them
+  std::set<std::string> unannounced;  // local members the record lost (not by their leave): announced when they go
   bool reconcile_queued = false;
-  bool retry_scheduled = false;   // a failed reconcile is tried again after resync_retry
+  bool retry_scheduled = false;  // a failed reconcile is tried again after retry_delay
+  std::chrono::milliseconds retry_delay = resync_retry;  // doubles per failure up to max_retry_delay
+  bool stale = false;            // the bus came back: the copy and its revision must be read again first
   cluster::subscription_ptr fanout;
 };
 
@@ -152,15 +155,27 @@ bool matches_locals(const session_state& st, const record& r) {
 /// connected here stays, whatever the record says, and the record is repaired.
 void adopt(session_ptr self, record next, std::uint64_t revision) {
   auto& st = self->state;
-  if (st.current && revision <= st.revision) return;  // a watch event for what we already hold
+  // A watch event for what we already hold; after a reconnect the bucket may be new, its revisions from 1.
+  if (st.current && !st.stale && revision <= st.revision) return;
+  st.stale = false;
   if (st.current) {
     std::set<std::string> before, after;
     for (const auto& m : st.current->members) before.insert(m.client_id);
     for (const auto& m : next.members) after.insert(m.client_id);
     for (const auto& cid : after)
-      if (!before.count(cid) && !st.locals.count(cid)) announce_here(self, "join", cid);
-    for (const auto& cid : before)
-      if (!after.count(cid) && (!st.locals.count(cid) || st.leaving.count(cid))) announce_here(self, "leave", cid);
+      if (!before.count(cid)) {
+        if (!st.locals.count(cid))
+          announce_here(self, "join", cid);
+        else
+          st.unannounced.erase(cid);  // put back: it never left
+      }
+    for (const auto& cid : before) {
+      if (after.count(cid)) continue;
+      if (!st.locals.count(cid) || st.leaving.count(cid))
+        announce_here(self, "leave", cid);
+      else
+        st.unannounced.insert(cid);  // still here: the record is repaired, or it leaves before that
+    }
   }
   st.current = std::move(next);
   st.revision = revision;
@@ -175,7 +190,7 @@ void finish_op(session_ptr self) {
   st.ops.pop_front();
   st.running = false;
   st.proposed.reset();
-  if (st.current && !matches_locals(st, *st.current)) queue_reconcile(self);
+  if (st.current && !st.retry_scheduled && !matches_locals(st, *st.current)) queue_reconcile(self);
   run_next(self);
 }
 
@@ -186,12 +201,13 @@ void fail_op(session_ptr self, op_result why) {
   finish_op(self);
 }
 
-/// The record as it should be, made from nothing: the last copy's metadata and the members here.
+/// The record to make again when it is gone: the last copy (other nodes' members included, so their members
+/// here see no leave and join while their nodes reconcile; a node that died meanwhile is dropped by node_lost).
 record seed_record(const session_state& st) {
+  if (st.current) return *st.current;
   record fresh;
   fresh.id = st.id;
-  fresh.created_at = st.current ? st.current->created_at : protocol::now_ms();
-  if (st.current) fresh.metadata = st.current->metadata;
+  fresh.created_at = protocol::now_ms();
   return fresh;
 }
 
@@ -243,11 +259,16 @@ void attempt(session_ptr self) {
 void create_record(session_ptr self) {
   auto& st = self->state;
   auto& op = st.ops.front();
-  record fresh = seed_record(st);
-  if (!op.reconcile) fresh.created_at = protocol::now_ms();
+  record fresh;
+  if (op.reconcile) {
+    fresh = seed_record(st);
+  } else {
+    fresh.id = st.id;
+    fresh.created_at = protocol::now_ms();
+  }
   auto outcome = op.change(fresh);
   if (auto* refused = std::get_if<op_result>(&outcome)) return fail_op(self, std::move(*refused));
-  if (op.reconcile && !std::get<bool>(outcome)) {  // gone, and nobody here to make it again for
+  if (op.reconcile && fresh.members.empty()) {  // gone, and nobody to make it again for
     st.current.reset();
     if (op.done) op.done();
     return finish_op(self);
@@ -313,14 +334,14 @@ void run_next(session_ptr self) {
   auto& st = self->state;
   if (st.running) return;
   if (st.ops.empty()) {
-    if (st.locals.empty()) self->quit();
+    if (st.locals.empty() && !st.retry_scheduled) self->quit();
     return;
   }
   st.running = true;
   st.attempts = 0;
   ++st.op_seq;
   if (st.ops.front().create) return create_record(self);
-  if (!st.current || st.ops.front().reconcile) return read_record(self);
+  if (!st.current || st.stale || st.ops.front().reconcile) return read_record(self);
   attempt(self);
 }
 
@@ -364,21 +385,27 @@ caf::result<session_joined> join(session_ptr self, member m, bool create, json m
   return rp;
 }
 
+/// A member here is gone. Its leave is announced here now if the record lost it earlier without one.
+void gone_here(session_ptr self, const std::string& client_id) {
+  auto& st = self->state;
+  st.locals.erase(client_id);
+  st.leaving.erase(client_id);
+  if (st.unannounced.erase(client_id)) announce_here(self, "leave", client_id);
+}
+
 /// Removes a member here from the record; `rp` (when set) gets the answer.
 void leave(session_ptr self, const std::string& client_id, std::optional<caf::typed_response_promise<op_result>> rp) {
   self->state.leaving.insert(client_id);
   record_op op;
   op.change = [client_id](record& r) -> std::variant<bool, op_result> { return r.remove(client_id); };
   op.done = [self, client_id, rp]() mutable {
-    self->state.locals.erase(client_id);
-    self->state.leaving.erase(client_id);
+    gone_here(self, client_id);
     if (rp) rp->deliver(op_result::ok());
   };
   op.failed = [self, client_id, rp](op_result why) mutable {
     // The record is gone or unreachable: the member is not here either way (a reconcile drops it from the
     // record once the bus is back).
-    self->state.locals.erase(client_id);
-    self->state.leaving.erase(client_id);
+    gone_here(self, client_id);
     if (rp) rp->deliver(why.error == error_code::session_not_found ? op_result::ok() : std::move(why));
   };
   enqueue(self, std::move(op));
@@ -424,7 +451,7 @@ void drop_node(session_ptr self, const std::string& node_id) {
 /// (the bus not back yet) is retried until it succeeds or nobody is left here.
 void queue_reconcile(session_ptr self) {
   auto& st = self->state;
-  if (st.reconcile_queued || !cluster_of(st).shared) return;
+  if (st.reconcile_queued || st.retry_scheduled || !cluster_of(st).shared) return;
   st.reconcile_queued = true;
   record_op op;
   op.reconcile = true;
@@ -440,19 +467,23 @@ void queue_reconcile(session_ptr self) {
     for (const auto& [cid, _] : s.locals)
       if (!s.leaving.count(cid) && !r.find(cid)) changed |= r.add(cid, node_of(s));
     *wrote = changed;
-    return changed;
+    return changed;  // (a record made again from the copy is written even when this changed nothing)
   };
   op.done = [self, wrote] {
-    self->state.reconcile_queued = false;
-    if (*wrote) self->state.ctx->metrics->cluster_resyncs.fetch_add(1);
+    auto& s = self->state;
+    s.reconcile_queued = false;
+    s.retry_delay = resync_retry;
+    if (*wrote) s.ctx->metrics->cluster_resyncs.fetch_add(1);
   };
   op.failed = [self](op_result why) {
     auto& s = self->state;
     s.reconcile_queued = false;
-    if (s.locals.empty() || s.retry_scheduled) return;
-    spdlog::warn("session {}: reconcile failed ({}), retrying", s.id, why.message);
+    const bool ours_listed = s.current && !matches_locals(s, *s.current);
+    if ((s.locals.empty() && !ours_listed) || s.retry_scheduled) return;
+    spdlog::warn("session {}: reconcile failed ({}), again in {} ms", s.id, why.message, s.retry_delay.count());
     s.retry_scheduled = true;
-    self->delayed_send(self, resync_retry, resync_atom_v);
+    self->delayed_send(self, s.retry_delay, resync_atom_v);
+    s.retry_delay = std::min(s.retry_delay * 2, max_retry_delay);
   };
   enqueue(self, std::move(op));
 }
@@ -527,10 +558,10 @@ session_actor::behavior_type session_behavior(session_ptr self, context_ptr ctx,
       },
       [self](node_lost_atom, const std::string& node_id) { drop_node(self, node_id); },
       [self](resync_atom) {
-        // After a reconnect the bucket may be a new one whose revisions start again from 1.
+        // After a reconnect the bucket may be a new one whose revisions start again from 1: every op reads first.
         auto& s = self->state;
         s.retry_scheduled = false;
-        s.revision = 0;
+        s.stale = true;
         queue_reconcile(self);
       },
       [self](kv_read_atom, std::uint64_t seq, cluster::result<cluster::kv_entry>& r) {

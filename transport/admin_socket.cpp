@@ -35,8 +35,9 @@ json error_reply(const std::string& message) { return {{"ok", false}, {"error", 
 
 class admin_connection : public std::enable_shared_from_this<admin_connection> {
  public:
-  admin_connection(local::socket socket, admin_handler& handler)
-      : socket_(std::move(socket)), handler_(handler), input_(max_line) {}
+  /// Shares the handler: a connection still answering may outlive the server that accepted it.
+  admin_connection(local::socket socket, std::shared_ptr<admin_handler> handler)
+      : socket_(std::move(socket)), handler_(std::move(handler)), input_(max_line) {}
 
   void start() { do_read(); }
 
@@ -56,7 +57,7 @@ class admin_connection : public std::enable_shared_from_this<admin_connection> {
     if (auto* error = std::get_if<std::string>(&parsed)) return reply(error_reply(*error), true);
     json request = std::move(std::get<json>(parsed));
     // The handler may answer from another thread: hop back onto this connection's strand.
-    handler_(std::move(request), [self = shared_from_this()](json response) {
+    (*handler_)(std::move(request), [self = shared_from_this()](json response) {
       net::post(self->socket_.get_executor(),
                 [self, response = std::move(response)]() mutable { self->reply(std::move(response), true); });
     });
@@ -73,7 +74,7 @@ class admin_connection : public std::enable_shared_from_this<admin_connection> {
   }
 
   local::socket socket_;
-  admin_handler& handler_;
+  std::shared_ptr<admin_handler> handler_;
   net::streambuf input_;
 };
 
@@ -82,7 +83,7 @@ class admin_connection : public std::enable_shared_from_this<admin_connection> {
 struct admin_server::impl : std::enable_shared_from_this<admin_server::impl> {
   net::io_context& ioc;
   std::string path;
-  admin_handler handler;
+  std::shared_ptr<admin_handler> handler;
   local::acceptor acceptor;
   net::steady_timer retry;
   std::atomic<std::uint64_t> accept_failures{0};
@@ -91,7 +92,7 @@ struct admin_server::impl : std::enable_shared_from_this<admin_server::impl> {
   impl(net::io_context& io, std::string p, admin_handler h)
       : ioc(io),
         path(std::move(p)),
-        handler(std::move(h)),
+        handler(std::make_shared<admin_handler>(std::move(h))),
         acceptor(net::make_strand(io)),
         retry(acceptor.get_executor()) {}
 
@@ -159,9 +160,16 @@ void admin_server::stop_accepting() {
 }
 
 void admin_server::stop() {
-  boost::system::error_code ec;
-  impl_->retry.cancel();
-  impl_->acceptor.close(ec);
+  if (impl_->ioc.stopped()) {
+    // No io thread runs: closing here races with nothing.
+    boost::system::error_code ec;
+    impl_->retry.cancel();
+    impl_->acceptor.close(ec);
+  } else {
+    // An io thread may be completing an accept on the acceptor's strand right now: close it there (the
+    // handler keeps the impl alive), never from this thread.
+    stop_accepting();
+  }
   if (impl_->bound) {
     impl_->bound = false;
     ::unlink(impl_->path.c_str());

@@ -22,7 +22,8 @@ class admin_server {
   /// Stops accepting, from any thread while the io_context runs (the close runs on the acceptor's
   /// executor), so that a draining loop is not kept busy by the listener. stop() still removes the file.
   void stop_accepting();
-  /// Closes and removes the socket. Call once the io_context no longer runs.
+  /// Removes the socket file and closes the listener: at once when the io_context no longer runs, else on
+  /// the acceptor's executor (the destructor calls it, from whatever thread destroys the server).
   void stop();
   const std::string& path() const;
   /// Accepts that failed (EMFILE and friends); each one waited accept_retry_delay before the next try.

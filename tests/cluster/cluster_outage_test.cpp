@@ -80,11 +80,21 @@ TEST_CASE("cluster: nodes serve their own clients while NATS is down and are one
     REQUIRE(eventually([&] { return members_seen(*node, "room") == 4; }, 10s));
   }
 
+  // The record is back in KV, not only in each node's old copy: a new member joining on n1 reads it there.
+  auto e1 = cl.nodes[1]->ready_client();
+  auto joined = e1->request("session_join", json::object(), std::string("room"));
+  INFO(joined.dump());
+  REQUIRE(joined["type"] == "session_info");
+  CHECK(joined["payload"]["session"]["clients"].size() == 5);
+  for (auto& node : cl.nodes) REQUIRE(eventually([&] { return members_seen(*node, "room") == 5; }, 10s));
+  auto stats = cl.nodes[2]->admin({{"cmd", "stats"}});
+  CHECK(stats["result"]["cluster"]["sessions"] == 1);
+
   // A broadcast crosses nodes again, once per member (c1 and d2 never got "during": their first chat is this).
   auto after = a0->request("chat", {{"text", "after"}}, std::string("room"));
   INFO(after.dump());
-  CHECK(after["payload"]["delivered"] == 3);
-  for (auto* c : {b0.get(), c1.get(), d2.get()}) CHECK(texts(*c, 1).count("after") == 1);
+  CHECK(after["payload"]["delivered"] == 4);
+  for (auto* c : {b0.get(), c1.get(), d2.get(), e1.get()}) CHECK(texts(*c, 1).count("after") == 1);
   // The agent on n0 serves n2 again, and presence lists n0's clients on n2.
   REQUIRE(routable_from(*d2, "helper", *agent));
   const auto a0_id = gateway_fixture::id_of(*a0);

@@ -16,8 +16,12 @@ nlohmann::json node_process::admin(const nlohmann::json& request) const {
 }
 
 std::size_t node_process::members() const {
-  auto r = admin({{"cmd", "cluster"}});
-  return r.value("ok", false) ? r["result"]["members"].size() : 0;
+  try {
+    auto r = admin({{"cmd", "cluster"}});
+    return r.value("ok", false) ? r["result"]["members"].size() : 0;
+  } catch (const std::exception&) {
+    return 0;  // the admin socket comes up just after the WebSocket port
+  }
 }
 
 process_cluster::process_cluster(int n) {
