@@ -34,7 +34,7 @@ port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 
 wait_port() {
   local i
-  for i in $(seq 150); do
+  for i in $(seq 300); do
     port_open "$1" && return 0
     sleep 0.1
   done
@@ -47,6 +47,13 @@ launch() {
   shift
   "$@" >"$dir/$what.log" 2>&1 &
   echo $! >"$dir/$what.pid"
+}
+
+# not_started NAME: the start of NAME failed; shows the end of its log, then stops everything.
+not_started() {
+  echo "cluster.sh: $1 did not start; the end of $dir/$1.log:" >&2
+  tail -n 20 "$dir/$1.log" >&2 2>/dev/null || true
+  die "$1 did not start"
 }
 
 alive() { [ -f "$1" ] && kill -0 "$(cat "$1")" 2>/dev/null; }
@@ -115,7 +122,7 @@ up() {
     fi
     launch "nats-$i" nats-server "${args[@]}"
   done
-  for ((i = 1; i <= nats; i++)); do wait_port $((nats_port + i - 1)) || die "nats-$i did not start: $dir/nats-$i.log"; done
+  for ((i = 1; i <= nats; i++)); do wait_port $((nats_port + i - 1)) || not_started "nats-$i"; done
 
   local token
   token=$(openssl rand -hex 16)
@@ -124,14 +131,14 @@ up() {
       --auth-tokens "$token" --admin-socket "$dir/node-$i.sock" --trusted-proxies 127.0.0.1/32 \
       --cluster-nats "$(IFS=,; echo "${urls[*]}")" --cluster-name "$name" --cluster-kv-replicas "$nats"
   done
-  for ((i = 1; i <= nodes; i++)); do wait_port $((node_port + i - 1)) || die "node-$i did not start: $dir/node-$i.log"; done
+  for ((i = 1; i <= nodes; i++)); do wait_port $((node_port + i - 1)) || not_started "node-$i"; done
 
   {
     cat "$root/deploy/haproxy.cfg"
     for ((i = 1; i <= nodes; i++)); do echo "    server node-$i 127.0.0.1:$((node_port + i - 1))"; done
   } >"$dir/haproxy.cfg"
   SB_BIND="127.0.0.1:$lb_port" launch haproxy haproxy -db -f "$dir/haproxy.cfg"
-  wait_port "$lb_port" || die "haproxy did not start: $dir/haproxy.log"
+  wait_port "$lb_port" || not_started haproxy
 
   # A NATS cluster elects its JetStream leader first; the nodes retry until their buckets open.
   for _ in $(seq 300); do
