@@ -1,7 +1,7 @@
 // The NATS bus. Threads: nats.c delivers messages on its global delivery pool and connection events on its
 // own thread; blocking JetStream calls (every KV operation) run on one worker thread of ours, so no caller
-// waits; each watch has a thread of its own blocked in kvWatcher_Next; request timeouts are timers on a
-// second thread of ours.
+// waits; watches get their values on the delivery pool and have a thread of ours each that restarts their
+// consumer when needed; request timeouts are timers on a second thread of ours.
 #include "cluster/nats_bus.hpp"
 
 #include <nats/nats.h>
@@ -11,6 +11,8 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
+#include <condition_variable>
+#include <cstring>
 #include <map>
 #include <mutex>
 #include <stdexcept>
@@ -323,69 +325,199 @@ kv_entry entry_from(kvEntry* e) {
   return out;
 }
 
-/// A watch's own thread: restarts its watcher after errors and reconnects, delivering the current values
-/// again each time, so the watcher's copy converges whatever happened while it was away.
+/// What a watch's deliveries share with the watch. Deliveries run on nats.c's pool and may still be under
+/// way when the watch is gone, so they hold this, not the watch; `stopped` keeps the handler from running
+/// once the watch's destructor has returned.
+struct watch_core {
+  std::mutex m;
+  bool stopped = false;
+  std::uint64_t epoch = 0;  // one per consumer: deliveries of an abandoned one are dropped
+  bool caught_up = false;
+  bool broken = false;          // a gap in the consumer's sequence: start over
+  std::uint64_t next_seq = 1;   // the consumer sequence the next delivery must carry
+  std::chrono::steady_clock::time_point last_seen;  // data or idle heartbeat
+  std::string key_prefix;       // "$KV.<bucket>."
+  watch_handler handler;
+};
+
+struct watch_box {
+  std::shared_ptr<watch_core> core;
+  std::uint64_t epoch;
+};
+
+void on_watch_message(natsConnection*, natsSubscription*, natsMsg* m, void* closure) {
+  auto& box = *static_cast<watch_box*>(closure);
+  auto& core = *box.core;
+  // Idle heartbeats come without a reply subject; every stored value has the "$JS.ACK." one that carries
+  // its stream sequence (the revision) and how many values the consumer still has to deliver.
+  jsMsgMetaData* meta = nullptr;
+  const char* reply = natsMsg_GetReply(m);
+  const bool data = reply && std::strncmp(reply, "$JS.ACK.", 8) == 0 && natsMsg_GetMetaData(&meta, m) == NATS_OK;
+  kv_entry entry;
+  std::uint64_t pending = 0, seq = 0;
+  if (data) {
+    const std::string subject = natsMsg_GetSubject(m);
+    entry.key = subject.substr(std::min(subject.size(), core.key_prefix.size()));
+    entry.value.assign(natsMsg_GetData(m), static_cast<std::size_t>(natsMsg_GetDataLength(m)));
+    entry.revision = meta->Sequence.Stream;
+    const char* op = nullptr;
+    if (natsMsgHeader_Get(m, "KV-Operation", &op) == NATS_OK && op)
+      entry.deleted = std::strcmp(op, "DEL") == 0 || std::strcmp(op, "PURGE") == 0;
+    pending = meta->NumPending;
+    seq = meta->Sequence.Consumer;
+    jsMsgMetaData_Destroy(meta);
+  }
+  natsMsg_Destroy(m);
+  std::lock_guard lock(core.m);
+  if (core.stopped || box.epoch != core.epoch) return;
+  core.last_seen = std::chrono::steady_clock::now();
+  if (!data || core.broken) return;
+  if (seq != core.next_seq) {
+    core.broken = true;  // a lost delivery: the watch thread makes a new consumer, which sends all again
+    return;
+  }
+  ++core.next_seq;
+  if (!entry.deleted || core.caught_up) core.handler(std::move(entry));  // current values are live ones
+  if (!core.caught_up && pending == 0) {
+    core.caught_up = true;
+    core.handler(std::nullopt);
+  }
+}
+
+void on_watch_done(void* closure) { delete static_cast<watch_box*>(closure); }
+
+/// A watch: a push consumer of our own (ephemeral, no acks, the last value of each key first, idle
+/// heartbeats) delivering into a plain subscription, and a thread that makes a new consumer after a
+/// reconnect, a gap or silent heartbeats, delivering the current values again each time so the watcher's
+/// copy converges whatever happened while it was away.
+/// Not nats.c's kvWatcher: nats.c resets its ordered consumer on every reconnect in a thread of its own that
+/// frees the consumer's name, and stopping the watcher meanwhile reads that freed name (ASan caught it in the
+/// NATS outage test). Here the names are ours.
 class nats_watch : public subscription {
  public:
+  static constexpr std::chrono::milliseconds heartbeat{1000};
+  static constexpr std::chrono::milliseconds silence_limit = 3 * heartbeat;
+
   nats_watch(std::shared_ptr<bucket_handle> bucket, std::string pattern, watch_handler handler)
-      : bucket_(std::move(bucket)), pattern_(std::move(pattern)), handler_(std::move(handler)) {
+      : bucket_(std::move(bucket)), pattern_(std::move(pattern)), core_(std::make_shared<watch_core>()) {
+    core_->key_prefix = "$KV." + bucket_->name() + ".";
+    core_->handler = std::move(handler);
     thread_ = std::thread([this] { run(); });
   }
   ~nats_watch() override {
-    stop_.store(true);
+    {
+      std::lock_guard lock(stop_m_);
+      stop_ = true;
+    }
+    stop_cv_.notify_all();
     thread_.join();
   }
 
  private:
   void run() {
-    kvWatcher* w = nullptr;
     std::uint64_t gen = 0;
-    bool caught_up = false;
-    while (!stop_.load()) {
+    std::unique_lock lock(stop_m_);
+    while (!stop_) {
+      lock.unlock();
       const auto& l = bucket_->owner();
-      if (w && gen != l->generation.load()) {
-        kvWatcher_Destroy(w);
-        w = nullptr;
-      }
-      if (!w) {
+      if (sub_ && (gen != l->generation.load() || needs_restart())) drop_consumer();
+      if (!sub_) {
         gen = l->generation.load();
-        auto kv = bucket_->open();
-        kvStore* const* store = value_of(kv);
-        kvWatchOptions opts;
-        kvWatchOptions_Init(&opts);
-        opts.Timeout = l->settings.kv_timeout.count();
-        if (!store || kvStore_Watch(&w, *store, pattern_.c_str(), &opts) != NATS_OK) {
-          w = nullptr;
-          std::this_thread::sleep_for(std::chrono::milliseconds(100));
-          continue;
-        }
-        caught_up = false;
+        if (!start_consumer()) drop_consumer();
       }
-      kvEntry* e = nullptr;
-      const auto s = kvWatcher_Next(&e, w, 200);
-      if (s == NATS_TIMEOUT) continue;
-      if (s != NATS_OK) {
-        kvWatcher_Destroy(w);
-        w = nullptr;
-        continue;
-      }
-      if (!e) {
-        caught_up = true;
-        handler_(std::nullopt);
-        continue;
-      }
-      auto entry = entry_from(e);
-      kvEntry_Destroy(e);
-      if (entry.deleted && !caught_up) continue;  // the contract: current values are live ones
-      handler_(std::move(entry));
+      lock.lock();
+      stop_cv_.wait_for(lock, std::chrono::milliseconds(100), [this] { return stop_; });
     }
-    if (w) kvWatcher_Destroy(w);
+    lock.unlock();
+    {
+      std::lock_guard core_lock(core_->m);
+      core_->stopped = true;
+    }
+    drop_consumer();
+  }
+
+  bool needs_restart() {
+    std::lock_guard lock(core_->m);
+    return core_->broken || std::chrono::steady_clock::now() - core_->last_seen > silence_limit;
+  }
+
+  /// Subscribes a fresh inbox, then makes the consumer that delivers into it. Blocking: this thread only.
+  bool start_consumer() {
+    const auto& l = bucket_->owner();
+    auto kv = bucket_->open();  // makes the bucket when NATS lost it
+    if (!value_of(kv)) return false;
+    natsInbox* inbox = nullptr;
+    if (natsInbox_Create(&inbox) != NATS_OK) return false;
+    const std::string deliver = inbox;
+    natsInbox_Destroy(inbox);
+    std::uint64_t epoch;
+    {
+      std::lock_guard lock(core_->m);
+      epoch = ++core_->epoch;
+      core_->caught_up = false;
+      core_->broken = false;
+      core_->next_seq = 1;
+      core_->last_seen = std::chrono::steady_clock::now();
+    }
+    auto* box = new watch_box{core_, epoch};
+    if (natsConnection_Subscribe(&sub_, l->nc, deliver.c_str(), on_watch_message, box) != NATS_OK) {
+      sub_ = nullptr;
+      delete box;
+      return false;
+    }
+    natsSubscription_SetOnCompleteCB(sub_, on_watch_done, box);
+    natsSubscription_SetPendingLimits(sub_, -1, -1);
+    const auto filter = core_->key_prefix + pattern_;
+    jsConsumerConfig cfg;
+    jsConsumerConfig_Init(&cfg);
+    cfg.DeliverSubject = deliver.c_str();
+    cfg.DeliverPolicy = js_DeliverLastPerSubject;
+    cfg.AckPolicy = js_AckNone;
+    cfg.FilterSubject = filter.c_str();
+    cfg.Heartbeat = std::chrono::nanoseconds(heartbeat).count();
+    cfg.InactiveThreshold = std::chrono::nanoseconds(silence_limit).count();  // the server's own cleanup
+    cfg.MemoryStorage = true;
+    stream_ = "KV_" + bucket_->name();
+    jsConsumerInfo* ci = nullptr;
+    if (js_AddConsumer(&ci, l->js, stream_.c_str(), &cfg, nullptr, nullptr) != NATS_OK) return false;
+    consumer_ = ci->Name ? ci->Name : "";
+    const bool nothing_stored = ci->NumPending == 0;
+    jsConsumerInfo_Destroy(ci);
+    if (nothing_stored) {
+      std::lock_guard lock(core_->m);
+      if (core_->epoch == epoch && !core_->caught_up && !core_->stopped) {
+        core_->caught_up = true;
+        core_->handler(std::nullopt);
+      }
+    }
+    return true;
+  }
+
+  /// Ends the current consumer: its deliveries stop counting at once; the server deletes it now, or after
+  /// the inactive threshold when it cannot be told.
+  void drop_consumer() {
+    {
+      std::lock_guard lock(core_->m);
+      ++core_->epoch;
+    }
+    if (sub_) {
+      natsSubscription_Unsubscribe(sub_);
+      natsSubscription_Destroy(sub_);
+      sub_ = nullptr;
+    }
+    if (!consumer_.empty() && bucket_->owner()->state.load() == link_state::connected)
+      js_DeleteConsumer(bucket_->owner()->js, stream_.c_str(), consumer_.c_str(), nullptr, nullptr);
+    consumer_.clear();
   }
 
   std::shared_ptr<bucket_handle> bucket_;
   std::string pattern_;
-  watch_handler handler_;
-  std::atomic<bool> stop_{false};
+  std::shared_ptr<watch_core> core_;
+  natsSubscription* sub_ = nullptr;  // this thread only
+  std::string stream_, consumer_;    // this thread only
+  std::mutex stop_m_;
+  std::condition_variable stop_cv_;
+  bool stop_ = false;
   std::thread thread_;
 };
 

@@ -119,8 +119,8 @@ case "${1:-}" in
     run_ctest "$root/build-asan"
     echo "asan tree done after $((SECONDS - start)) s"
     build_fuzz
-    # The fuzz smoke runs are CPU-bound: one at a time, each for SWITCHBOARD_FUZZ_SECONDS.
-    (cd "$root/build-fuzz" && ctest --output-on-failure -j 1 --timeout 300) || failed_trees+=(build-fuzz)
+    # The fuzz smoke runs are CPU-bound, each for SWITCHBOARD_FUZZ_SECONDS: one per core.
+    (cd "$root/build-fuzz" && ctest --output-on-failure -j "$jobs" --timeout 300) || failed_trees+=(build-fuzz)
     echo "all trees done after $((SECONDS - start)) s"
     if ((${#failed_trees[@]})); then
       echo "FAILED in: ${failed_trees[*]}" >&2

@@ -1,6 +1,9 @@
 // The bus contract: the in-process bus and the NATS bus (against a real nats-server on 127.0.0.1) pass the
 // same tests, so the gateway's actors cannot tell them apart.
 #include <catch2/catch.hpp>
+#include <nats/nats.h>
+
+#include <map>
 #include <condition_variable>
 #include <deque>
 #include <mutex>
@@ -325,4 +328,61 @@ TEMPLATE_TEST_CASE("bus: concurrent compare-and-set writers never lose an update
     start = comma + 1;
   }
   CHECK(items.size() == 50);
+}
+
+namespace {
+
+/// Deletes every consumer of a stream behind the bus's back, as a NATS server that lost them would.
+void delete_consumers(const std::string& url, const std::string& stream) {
+  natsConnection* nc = nullptr;
+  REQUIRE(natsConnection_ConnectTo(&nc, url.c_str()) == NATS_OK);
+  jsCtx* js = nullptr;
+  REQUIRE(natsConnection_JetStream(&js, nc, nullptr) == NATS_OK);
+  jsConsumerNamesList* names = nullptr;
+  REQUIRE(js_ConsumerNames(&names, js, stream.c_str(), nullptr, nullptr) == NATS_OK);
+  CHECK(names->Count == 1);
+  for (int i = 0; i < names->Count; ++i)
+    CHECK(js_DeleteConsumer(js, stream.c_str(), names->List[i], nullptr, nullptr) == NATS_OK);
+  jsConsumerNamesList_Destroy(names);
+  jsCtx_Destroy(js);
+  natsConnection_Destroy(nc);
+}
+
+}  // namespace
+
+TEST_CASE("bus (NATS): a watch whose consumer the server lost starts over with the current values",
+          "[cluster][bus][kv]") {
+  // The connection stays up, so only the missing idle heartbeats tell the watch (a NATS cluster whose server
+  // holding the consumer died looks like this).
+  nats_kind kind;
+  auto b = kind.make();
+  auto kv = b->bucket("contract_lost", 4096);
+  mailbox<result<std::uint64_t>> revs;
+  auto rev_cb = [&](result<std::uint64_t> r) { revs.push(std::move(r)); };
+  kv->put("s.one", "1", rev_cb);
+  wait_result(revs);
+  mailbox<std::optional<kv_entry>> seen;
+  auto w = kv->watch("s.>", [&](std::optional<kv_entry> e) { seen.push(std::move(e)); });
+  auto first = seen.pop();
+  REQUIRE(first);
+  REQUIRE(*first);
+  CHECK((*first)->key == "s.one");
+  auto mark = seen.pop();
+  REQUIRE(mark);
+  CHECK_FALSE(*mark);
+
+  delete_consumers(kind.server.url(), "KV_contract_lost");
+  kv->put("s.two", "2", rev_cb);
+  wait_result(revs);
+  std::map<std::string, std::string> again;
+  bool caught_up = false;
+  while (!caught_up) {
+    auto e = seen.pop(10s);
+    REQUIRE(e);
+    if (*e)
+      again[(*e)->key] = (*e)->value;
+    else
+      caught_up = true;
+  }
+  CHECK(again == std::map<std::string, std::string>{{"s.one", "1"}, {"s.two", "2"}});
 }
