@@ -134,7 +134,27 @@ void on_closed(natsConnection*, void* closure) {
 
 // -- subscriptions --
 
-/// A subscription's handler, freed by nats.c's completion callback once no delivery can still use it.
+/// Subscribes `on_msg` with a heap closure that nats.c's completion callback frees once no delivery can still
+/// use it; nullptr (the closure freed) when nats.c refuses.
+template <class Box>
+natsSubscription* subscribe_boxed(natsConnection* nc, const std::string& subject, const std::string& queue,
+                                  natsMsgHandler on_msg, Box* box) {
+  natsSubscription* sub = nullptr;
+  const auto s = queue.empty() ? natsConnection_Subscribe(&sub, nc, subject.c_str(), on_msg, box)
+                               : natsConnection_QueueSubscribe(&sub, nc, subject.c_str(), queue.c_str(), on_msg, box);
+  if (s != NATS_OK) {
+    delete box;
+    return nullptr;
+  }
+  if (natsSubscription_SetOnCompleteCB(sub, [](void* closure) { delete static_cast<Box*>(closure); }, box) !=
+      NATS_OK) {
+    // Without the completion callback the box cannot be freed safely; keep it (one small leak, logged by
+    // nobody) rather than risk a delivery into freed memory.
+  }
+  return sub;
+}
+
+/// A subscription's handler.
 struct handler_box {
   message_handler handler;
 };
@@ -147,8 +167,6 @@ void on_message(natsConnection*, natsSubscription*, natsMsg* m, void* closure) {
   natsMsg_Destroy(m);
   static_cast<handler_box*>(closure)->handler(std::move(msg));
 }
-
-void on_subscription_done(void* closure) { delete static_cast<handler_box*>(closure); }
 
 class nats_subscription : public subscription {
  public:
@@ -166,19 +184,8 @@ class nats_subscription : public subscription {
 /// Subscribes with a heap handler handed to nats.c; nullptr when nats.c refuses.
 subscription_ptr subscribe_on(const std::shared_ptr<link>& l, const std::string& subject, const std::string& queue,
                               message_handler handler) {
-  auto* box = new handler_box{std::move(handler)};
-  natsSubscription* sub = nullptr;
-  const auto s = queue.empty() ? natsConnection_Subscribe(&sub, l->nc, subject.c_str(), on_message, box)
-                               : natsConnection_QueueSubscribe(&sub, l->nc, subject.c_str(), queue.c_str(),
-                                                               on_message, box);
-  if (s != NATS_OK) {
-    delete box;
-    return nullptr;
-  }
-  if (natsSubscription_SetOnCompleteCB(sub, on_subscription_done, box) != NATS_OK) {
-    // Without the completion callback the box cannot be freed safely; keep it (one small leak, logged by
-    // nobody) rather than risk a delivery into freed memory.
-  }
+  auto* sub = subscribe_boxed(l->nc, subject, queue, on_message, new handler_box{std::move(handler)});
+  if (!sub) return nullptr;
   natsSubscription_SetPendingLimits(sub, -1, -1);  // bounded by the node's own queues, not by dropping here
   return std::make_unique<nats_subscription>(l, sub);
 }
@@ -255,8 +262,6 @@ void on_reply(natsConnection*, natsSubscription*, natsMsg* m, void* closure) {
   if (auto table = static_cast<reply_box*>(closure)->table.lock()) table->on_reply(subject, std::move(r));
 }
 
-void on_reply_subscription_done(void* closure) { delete static_cast<reply_box*>(closure); }
-
 // -- key-value --
 
 /// A JetStream KV bucket, opened (made when missing) on first use and again after every reconnect: a NATS
@@ -326,11 +331,10 @@ kv_entry entry_from(kvEntry* e) {
 }
 
 /// What a watch's deliveries share with the watch. Deliveries run on nats.c's pool and may still be under
-/// way when the watch is gone, so they hold this, not the watch; `stopped` keeps the handler from running
-/// once the watch's destructor has returned.
+/// way when the watch is gone, so they hold this, not the watch; the epoch the watch's last drop_consumer
+/// leaves matches no delivery, so the handler never runs once the destructor has returned.
 struct watch_core {
   std::mutex m;
-  bool stopped = false;
   std::uint64_t epoch = 0;  // one per consumer: deliveries of an abandoned one are dropped
   bool caught_up = false;
   bool broken = false;          // a gap in the consumer's sequence: start over
@@ -369,7 +373,7 @@ void on_watch_message(natsConnection*, natsSubscription*, natsMsg* m, void* clos
   }
   natsMsg_Destroy(m);
   std::lock_guard lock(core.m);
-  if (core.stopped || box.epoch != core.epoch) return;
+  if (box.epoch != core.epoch) return;
   core.last_seen = std::chrono::steady_clock::now();
   if (!data || core.broken) return;
   if (seq != core.next_seq) {
@@ -383,8 +387,6 @@ void on_watch_message(natsConnection*, natsSubscription*, natsMsg* m, void* clos
     core.handler(std::nullopt);
   }
 }
-
-void on_watch_done(void* closure) { delete static_cast<watch_box*>(closure); }
 
 /// A watch: a push consumer of our own (ephemeral, no acks, the last value of each key first, idle
 /// heartbeats) delivering into a plain subscription, and a thread that makes a new consumer after a
@@ -429,10 +431,6 @@ class nats_watch : public subscription {
       stop_cv_.wait_for(lock, std::chrono::milliseconds(100), [this] { return stop_; });
     }
     lock.unlock();
-    {
-      std::lock_guard core_lock(core_->m);
-      core_->stopped = true;
-    }
     drop_consumer();
   }
 
@@ -459,13 +457,8 @@ class nats_watch : public subscription {
       core_->next_seq = 1;
       core_->last_seen = std::chrono::steady_clock::now();
     }
-    auto* box = new watch_box{core_, epoch};
-    if (natsConnection_Subscribe(&sub_, l->nc, deliver.c_str(), on_watch_message, box) != NATS_OK) {
-      sub_ = nullptr;
-      delete box;
-      return false;
-    }
-    natsSubscription_SetOnCompleteCB(sub_, on_watch_done, box);
+    sub_ = subscribe_boxed(l->nc, deliver, "", on_watch_message, new watch_box{core_, epoch});
+    if (!sub_) return false;
     natsSubscription_SetPendingLimits(sub_, -1, -1);
     const auto filter = core_->key_prefix + pattern_;
     jsConsumerConfig cfg;
@@ -485,7 +478,7 @@ class nats_watch : public subscription {
     jsConsumerInfo_Destroy(ci);
     if (nothing_stored) {
       std::lock_guard lock(core_->m);
-      if (core_->epoch == epoch && !core_->caught_up && !core_->stopped) {
+      if (core_->epoch == epoch && !core_->caught_up) {
         core_->caught_up = true;
         core_->handler(std::nullopt);
       }
@@ -762,14 +755,8 @@ class nats_bus : public bus {
     check(natsInbox_Create(&inbox), "inbox");
     requests_->prefix_ = std::string(inbox) + ".";
     natsInbox_Destroy(inbox);
-    auto* box = new reply_box{requests_};
-    natsSubscription* sub = nullptr;
-    const auto pattern = requests_->prefix_ + "*";
-    if (natsConnection_Subscribe(&sub, link_->nc, pattern.c_str(), on_reply, box) != NATS_OK) {
-      delete box;
-      throw std::runtime_error("NATS: cannot subscribe to the reply inbox");
-    }
-    natsSubscription_SetOnCompleteCB(sub, on_reply_subscription_done, box);
+    auto* sub = subscribe_boxed(link_->nc, requests_->prefix_ + "*", "", on_reply, new reply_box{requests_});
+    if (!sub) throw std::runtime_error("NATS: cannot subscribe to the reply inbox");
     inbox_ = std::make_unique<nats_subscription>(link_, sub);
   }
 
