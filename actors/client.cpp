@@ -162,7 +162,7 @@ void on_connect(client_ptr self, const protocol::envelope& in) {
   if (p->version) st.version = p->version;
   st.metadata = p->metadata;
   publish_presence(self);
-  auto hello = [self, in](const std::vector<presence_entry>& presence) {
+  auto hello = [self, in](const presence_page& presence) {
     auto& s = self->state;
     reply(self, in, "hello_ok",
           {{"clientId", s.id},
@@ -172,12 +172,29 @@ void on_connect(client_ptr self, const protocol::envelope& in) {
                             .count()},
            {"authRequired", s.ctx->config.auth != protocol::auth_mode::none},
            {"authenticated", s.authenticated},
-           {"presence", presence}});
+           {"presence", presence.clients},
+           {"presenceTotal", presence.total}});
   };
   if (!st.authenticated) return hello({});
-  self->request(st.ctx->supervisor, internal_request_timeout, presence_list_atom_v)
-      .await([hello](std::vector<presence_entry>& presence) { hello(presence); },
+  // The earliest presenceLimit only: a connect costs the same however many clients are present.
+  self->request(st.ctx->supervisor, internal_request_timeout, presence_list_atom_v, std::uint64_t{0},
+                st.ctx->config.presence_limit)
+      .await([hello](presence_page& presence) { hello(presence); },
              [self, in](caf::error& err) { internal_error(self, in, err); });
+}
+
+void on_presence_list(client_ptr self, const protocol::envelope& in) {
+  auto parsed = protocol::parse_presence_list(in.payload);
+  auto* p = protocol::value_of(parsed);
+  if (!p) return fail(self, in, error_code::invalid_message, protocol::error_of(parsed));
+  self->request(self->state.ctx->supervisor, internal_request_timeout, presence_list_atom_v, p->after, p->limit)
+      .await(
+          [self, in](presence_page& page) {
+            json payload{{"clients", page.clients}};
+            if (page.next != 0) payload["next"] = std::to_string(page.next);
+            reply(self, in, "presence_list", std::move(payload));
+          },
+          [self, in](caf::error& err) { internal_error(self, in, err); });
 }
 
 void authenticate(client_ptr self, const protocol::envelope& in, std::string user_id) {
@@ -423,6 +440,8 @@ void dispatch(client_ptr self, const inbound_message& raw, const protocol::envel
       return on_session_patch(self, in);
     case kind::presence:
       return on_presence(self, in);
+    case kind::presence_list:
+      return on_presence_list(self, in);
     case kind::chat:
       return on_chat(self, raw, in);
     case kind::agent_register:

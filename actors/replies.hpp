@@ -46,6 +46,13 @@ struct presence_entry {
   std::string status;
 };
 
+/// A page of the node's presence view in arrival order (`hello_ok`'s snapshot, `presence_list`).
+struct presence_page {
+  std::vector<presence_entry> clients;
+  std::size_t total = 0;  // every authenticated client the node knows of
+  std::uint64_t next = 0; // the cursor of the page after; 0 on the last
+};
+
 struct agent_info {
   std::string agent_id;
   std::optional<std::string> name;

@@ -10,6 +10,7 @@
 #include <set>
 #include <variant>
 
+#include "actors/arrival_order.hpp"
 #include "actors/resync.hpp"
 #include "actors/spawn.hpp"
 #include "cluster/records.hpp"
@@ -47,6 +48,7 @@ struct supervisor_state {
   std::map<std::string, session_actor> sessions;    // sessions with members here (or an op in flight)
   std::map<std::string, directory_entry> directory; // every session of the cluster (clustered nodes only)
   std::map<std::string, cluster::presence_record> remote_presence;  // other nodes' authenticated clients
+  arrival_order arrivals;  // both of the above, in the order this node first saw them
   cluster::subscription_ptr sessions_watch, presence_watch;
   cluster::watch_sweep sessions_sweep, presence_sweep;
   bool resync_scheduled = false;  // a presence write of the last resync failed: another comes
@@ -203,13 +205,19 @@ void set_presence(supervisor_ptr self, const std::string& client_id, presence_en
     cluster::presence_record r{client_id, st.ctx->node_id, entry.status, entry.role, entry.device_id};
     st.ctx->cluster->presence->put(cluster_context::key_of(client_id), cluster::encode(r), nullptr);
   }
+  st.arrivals.add(client_id);
   st.presence[client_id] = std::move(entry);
 }
 
 void drop_presence(supervisor_ptr self, const std::string& client_id) {
   auto& st = self->state;
-  if (st.presence.erase(client_id) && shared(st))
-    st.ctx->cluster->presence->erase(cluster_context::key_of(client_id), std::nullopt, nullptr);
+  if (!st.presence.erase(client_id)) return;
+  st.arrivals.remove(client_id);
+  if (shared(st)) st.ctx->cluster->presence->erase(cluster_context::key_of(client_id), std::nullopt, nullptr);
+}
+
+void forget_remote(supervisor_state& st, const std::string& client_id) {
+  if (st.remote_presence.erase(client_id)) st.arrivals.remove(client_id);
 }
 
 void on_presence_changed(supervisor_ptr self, const cluster::kv_entry& e) {
@@ -217,7 +225,7 @@ void on_presence_changed(supervisor_ptr self, const cluster::kv_entry& e) {
   const auto cid = cluster::decode_token(e.key);
   if (cid.empty()) return;
   if (e.deleted) {
-    st.remote_presence.erase(cid);
+    forget_remote(st, cid);
     return;
   }
   auto r = cluster::decode_presence_record(e.value);
@@ -231,12 +239,13 @@ void on_presence_changed(supervisor_ptr self, const cluster::kv_entry& e) {
     return;
   }
   st.presence_sweep.heard(cid);
+  st.arrivals.add(cid);
   st.remote_presence[cid] = std::move(*r);
 }
 
 void on_presence_synced(supervisor_ptr self) {
   auto& st = self->state;
-  for (const auto& cid : st.presence_sweep.stale(st.remote_presence)) st.remote_presence.erase(cid);
+  for (const auto& cid : st.presence_sweep.stale(st.remote_presence)) forget_remote(st, cid);
 }
 
 /// The bus is back (or reached for the first time): this node's presence entries are written again, and every
@@ -273,15 +282,24 @@ void drop_node_presence(supervisor_ptr self, const std::string& node_id) {
       continue;
     }
     st.ctx->cluster->presence->erase(cluster_context::key_of(it->first), std::nullopt, nullptr);
+    st.arrivals.remove(it->first);
     it = st.remote_presence.erase(it);
   }
 }
 
-std::vector<presence_entry> presence_snapshot(const supervisor_state& st) {
-  std::vector<presence_entry> out;
-  out.reserve(st.presence.size() + st.remote_presence.size());
-  for (const auto& [_, entry] : st.presence) out.push_back(entry);
-  for (const auto& [_, r] : st.remote_presence) out.push_back(presence_entry{r.client_id, r.role, r.device_id, r.status});
+presence_page presence_after(const supervisor_state& st, std::uint64_t after, std::uint32_t limit) {
+  const auto found = st.arrivals.after(after, limit);
+  presence_page out;
+  out.total = st.arrivals.size();
+  out.next = found.next;
+  out.clients.reserve(found.ids.size());
+  for (const auto* id : found.ids) {
+    if (auto it = st.presence.find(*id); it != st.presence.end()) {
+      out.clients.push_back(it->second);
+    } else if (auto r = st.remote_presence.find(*id); r != st.remote_presence.end()) {
+      out.clients.push_back(presence_entry{r->second.client_id, r->second.role, r->second.device_id, r->second.status});
+    }
+  }
   return out;
 }
 
@@ -397,7 +415,9 @@ gateway_supervisor_actor::behavior_type supervisor_behavior(supervisor_ptr self,
       [self](presence_atom, const std::string& client_id, presence_entry& entry) {
         set_presence(self, client_id, std::move(entry));
       },
-      [self](presence_list_atom) { return presence_snapshot(self->state); },
+      [self](presence_list_atom, std::uint64_t after, std::uint32_t limit) {
+        return presence_after(self->state, after, limit);
+      },
       [self](client_gone_atom, const std::string& client_id) {
         self->state.clients.erase(client_id);
         drop_presence(self, client_id);

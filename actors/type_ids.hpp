@@ -28,7 +28,7 @@ CAF_ADD_ATOM(switchboard, sb, auth_deadline_atom, "authdead")      // authTimeou
 CAF_ADD_ATOM(switchboard, sb, kick_atom, "kick")                   // close a client (admin kick)
 CAF_ADD_ATOM(switchboard, sb, drain_atom, "drain")                 // close every client with 1001
 CAF_ADD_ATOM(switchboard, sb, presence_atom, "presence")           // a client's presence entry changed
-CAF_ADD_ATOM(switchboard, sb, presence_list_atom, "presencels")    // every presence entry of the node
+CAF_ADD_ATOM(switchboard, sb, presence_list_atom, "presencels")    // a page of the node's presence view
 CAF_ADD_ATOM(switchboard, sb, presence_update_atom, "presenceup")  // tell a session's members an update
 CAF_ADD_ATOM(switchboard, sb, create_atom, "create")               // create a session and join it
 CAF_ADD_ATOM(switchboard, sb, join_atom, "join")
@@ -107,6 +107,7 @@ CAF_ADD_TYPE_ID(switchboard, (sb::actors::session_info))
 CAF_ADD_TYPE_ID(switchboard, (sb::actors::presence_entry))
 CAF_ADD_TYPE_ID(switchboard, (std::vector<sb::actors::presence_entry>))
 CAF_ADD_TYPE_ID(switchboard, (sb::actors::agent_page))
+CAF_ADD_TYPE_ID(switchboard, (sb::actors::presence_page))
 CAF_ADD_TYPE_ID(switchboard, (sb::actors::actor_status))
 CAF_ADD_TYPE_ID(switchboard, (sb::actors::node_stats))
 CAF_ADD_TYPE_ID(switchboard, (sb::actors::tunnel_info))
@@ -146,6 +147,7 @@ CAF_ALLOW_UNSAFE_MESSAGE_TYPE(sb::actors::session_info)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(sb::actors::presence_entry)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(std::vector<sb::actors::presence_entry>)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(sb::actors::agent_page)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(sb::actors::presence_page)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(sb::actors::actor_status)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(sb::actors::node_stats)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(sb::actors::tunnel_info)
@@ -263,7 +265,7 @@ using gateway_supervisor_actor = caf::typed_actor<
     reacts_to<resync_atom>,                               // the bus is back: presence, sessions, agents
     reacts_to<resync_failed_atom>,                        // one of its writes failed: resync again later
     reacts_to<presence_atom, std::string, presence_entry>,
-    replies_to<presence_list_atom>::with<std::vector<presence_entry>>,
+    replies_to<presence_list_atom, std::uint64_t, std::uint32_t>::with<presence_page>,  // after, limit
     reacts_to<client_gone_atom, std::string>,
     replies_to<create_atom, std::string, nlohmann::json, member>::with<session_joined>,  // id, metadata
     replies_to<join_atom, std::string, member>::with<session_joined>,

@@ -40,6 +40,7 @@ const std::vector<config_key>& gateway_config_keys() {
       {"clientTimeoutMs", key_kind::integer, "close a connection silent for this long"},
       {"routeTimeoutMs", key_kind::integer, "ROUTE_TIMEOUT after this long"},
       {"rateLimit", key_kind::integer, "messages per second per client, burst 2x (0: off)"},
+      {"presenceLimit", key_kind::integer, "entries in hello_ok's presence snapshot (presence_list pages the rest)"},
       {"sendQueueLimit", key_kind::integer, "frames queued per client before it is closed with 4008"},
       {"sendQueueBytes", key_kind::integer, "bytes queued per client before it is closed with 4008"},
       {"tlsCert", key_kind::string, "PEM certificate chain; with tlsKey serves wss/https only"},
@@ -261,6 +262,7 @@ std::variant<gateway_config, std::string> parse_gateway_config(const nlohmann::j
   r.integer("clientTimeoutMs", cfg.client_timeout_ms, 10, u32max);
   r.integer("routeTimeoutMs", cfg.route_timeout_ms, 1, u32max);
   r.integer("rateLimit", cfg.rate_limit, 0, 1000000);
+  r.integer("presenceLimit", cfg.presence_limit, 0, 1000);
   r.integer("sendQueueLimit", cfg.send_queue_limit, 1, 1u << 24);
   r.integer("sendQueueBytes", cfg.send_queue_bytes, 1024, 1ull << 34);
   r.string("tlsCert", cfg.tls_cert);

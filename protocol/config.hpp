@@ -32,6 +32,7 @@ struct gateway_config {
   std::uint32_t client_timeout_ms = 60000;
   std::uint32_t route_timeout_ms = 30000;
   std::uint32_t rate_limit = 100;  // messages per second per client; 0 disables
+  std::uint32_t presence_limit = 100;  // entries in hello_ok's presence snapshot; presence_list pages the rest
   std::size_t send_queue_limit = 1024;
   std::size_t send_queue_bytes = 8 * 1024 * 1024;
   std::string tls_cert;

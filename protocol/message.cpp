@@ -144,6 +144,7 @@ kind classify(std::string_view type) {
       {"session_leave", kind::session_leave},
       {"session_patch", kind::session_patch},
       {"presence", kind::presence},
+      {"presence_list", kind::presence_list},
       {"chat", kind::chat},
       {"agent_register", kind::agent_register},
       {"agent_unregister", kind::agent_unregister},

@@ -55,6 +55,7 @@ enum class kind {
   session_leave,
   session_patch,
   presence,
+  presence_list,
   chat,
   agent_register,
   agent_unregister,

@@ -152,6 +152,24 @@ parsed<agent_id_payload> parse_agent_unregister(const json& p) {
   return out;
 }
 
+parsed<presence_list_payload> parse_presence_list(const json& p) {
+  presence_list_payload out{};
+  if (auto it = p.find("cursor"); it != p.end() && !it->is_null()) {
+    static const std::string bad_cursor = "payload.cursor must be the 'next' of an earlier presence_list page";
+    if (!it->is_string()) return bad_cursor;
+    const auto& c = it->get_ref<const std::string&>();
+    if (c.empty() || c.size() > 19 || c.find_first_not_of("0123456789") != std::string::npos) return bad_cursor;
+    out.after = std::stoull(c);
+  }
+  if (auto it = p.find("limit"); it != p.end() && !it->is_null()) {
+    if (!it->is_number_integer() || it->get<std::int64_t>() < 1 ||
+        it->get<std::int64_t>() > static_cast<std::int64_t>(max_presence_page))
+      return "payload.limit must be an integer from 1 to " + std::to_string(max_presence_page);
+    out.limit = static_cast<std::uint32_t>(it->get<std::int64_t>());
+  }
+  return out;
+}
+
 parsed<agent_status_payload> parse_agent_status(const json& p) {
   agent_status_payload out{};
   std::string err;

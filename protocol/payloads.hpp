@@ -46,6 +46,14 @@ struct presence_payload {
   json fields;  // the whole payload, relayed to session members
 };
 
+/// `presence_list`: a page of authenticated clients in arrival order. The cursor is the `next` of the page
+/// before: an arrival number, so a client that leaves between two pages does not shift the ones after it.
+struct presence_list_payload {
+  std::uint64_t after = 0;  // 0: from the first
+  std::uint32_t limit = 1000;
+};
+inline constexpr std::uint32_t max_presence_page = 1000;
+
 struct chat_payload {
   std::string text;
 };
@@ -89,6 +97,7 @@ parsed<auth_payload> parse_auth(const json& payload);
 parsed<session_create_payload> parse_session_create(const envelope& msg);
 parsed<session_patch_payload> parse_session_patch(const json& payload);
 parsed<presence_payload> parse_presence(const json& payload);
+parsed<presence_list_payload> parse_presence_list(const json& payload);
 parsed<chat_payload> parse_chat(const json& payload);
 parsed<agent_register_payload> parse_agent_register(const json& payload);
 parsed<agent_id_payload> parse_agent_unregister(const json& payload);

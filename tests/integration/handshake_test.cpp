@@ -1,5 +1,7 @@
 // Handshake, authentication and per-message rules of PROTOCOL.md over real sockets.
 #include <catch2/catch.hpp>
+#include <chrono>
+#include <thread>
 
 #include "support/gateway_fixture.hpp"
 
@@ -55,6 +57,65 @@ TEST_CASE("connect answers hello_ok with an empty presence list until authentica
       CHECK(e["status"] == "online");
     }
   CHECK(saw_other);
+}
+
+TEST_CASE("hello_ok shows the earliest presenceLimit clients with presenceTotal, and presence_list pages the rest") {
+  gateway_fixture gw([](sb::protocol::gateway_config& c) { c.presence_limit = 3; });
+  std::vector<std::unique_ptr<ws_client>> present;
+  std::vector<std::string> arrival;  // client ids in the order they authenticated
+  for (int i = 0; i < 7; ++i) {
+    present.push_back(gw.ready_client("dev-" + std::to_string(i)));
+    arrival.push_back(gateway_fixture::id_of(*present.back()));
+  }
+  auto& me = *present.back();
+  auto hello = me.request("connect", {{"deviceId", "dev-6"}});
+  REQUIRE(hello["type"] == "hello_ok");
+  CHECK(hello["payload"]["presenceTotal"] == 7);
+  const auto& snapshot = hello["payload"]["presence"];
+  REQUIRE(snapshot.size() == 3);
+  for (std::size_t i = 0; i < 3; ++i) CHECK(snapshot[i]["clientId"] == arrival[i]);
+
+  // Pages of 3 follow arrival order; a client that leaves between two pages does not shift the others.
+  auto page1 = me.request("presence_list", {{"limit", 3}});
+  REQUIRE(page1["type"] == "presence_list");
+  REQUIRE(page1["payload"]["clients"].size() == 3);
+  REQUIRE(page1["payload"]["next"].is_string());
+  present[1]->close();  // on page 1, already read
+  present[1].reset();
+  std::vector<std::string> seen;
+  for (const auto& c : page1["payload"]["clients"]) seen.push_back(c["clientId"]);
+  auto cursor = page1["payload"]["next"];
+  while (true) {
+    auto page = me.request("presence_list", {{"cursor", cursor}, {"limit", 3}});
+    REQUIRE(page["type"] == "presence_list");
+    for (const auto& c : page["payload"]["clients"]) seen.push_back(c["clientId"]);
+    if (!page["payload"].contains("next")) break;
+    cursor = page["payload"]["next"];
+    REQUIRE(seen.size() <= arrival.size());
+  }
+  CHECK(seen == arrival);
+
+  json all;
+  for (int tries = 0; tries < 100; ++tries) {  // dev-1's close reaches the supervisor soon after
+    all = me.request("presence_list");
+    if (all["payload"]["clients"].size() == 6) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  CHECK(all["payload"]["clients"].size() == 6);
+  CHECK_FALSE(all["payload"].contains("next"));
+}
+
+TEST_CASE("presence_list rejects a malformed cursor or limit and waits for authentication") {
+  gateway_fixture gw;
+  auto stranger = gw.connect();
+  CHECK(error_code_of(stranger->request("presence_list")) == "AUTH_REQUIRED");
+  auto client = gw.ready_client("dev-1");
+  CHECK(error_code_of(client->request("presence_list", {{"cursor", "not-a-cursor"}})) == "INVALID_MESSAGE");
+  CHECK(error_code_of(client->request("presence_list", {{"limit", 0}})) == "INVALID_MESSAGE");
+  CHECK(error_code_of(client->request("presence_list", {{"limit", 1001}})) == "INVALID_MESSAGE");
+  auto one = client->request("presence_list", {{"cursor", "999999"}});
+  REQUIRE(one["type"] == "presence_list");
+  CHECK(one["payload"]["clients"] == json::array());
 }
 
 TEST_CASE("a valid token authenticates and the user id falls back to the device id") {

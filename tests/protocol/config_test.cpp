@@ -260,6 +260,7 @@ TEST_CASE("integer keys outside their range are rejected naming the key") {
   CHECK(bad({{"heartbeatIntervalMs", 9}}).rfind("heartbeatIntervalMs:", 0) == 0);
   CHECK(bad({{"routeTimeoutMs", 0}}).rfind("routeTimeoutMs:", 0) == 0);
   CHECK(bad({{"rateLimit", 1000001}}).rfind("rateLimit:", 0) == 0);
+  CHECK(bad({{"presenceLimit", 1001}}).rfind("presenceLimit:", 0) == 0);
   CHECK(bad({{"sendQueueLimit", 0}}).rfind("sendQueueLimit:", 0) == 0);
   CHECK(bad({{"clientTimeoutMs", 5000000000ull}}).rfind("clientTimeoutMs:", 0) == 0);
 }
@@ -319,6 +320,7 @@ TEST_CASE("every documented key is known, and unknown names are not") {
                            "clientTimeoutMs",
                            "routeTimeoutMs",
                            "rateLimit",
+                           "presenceLimit",
                            "sendQueueLimit",
                            "tlsCert",
                            "tlsKey",

@@ -278,6 +278,24 @@ TEST_CASE("agent_register rejects metadata that is not an object") {
 // --- agent_unregister and agent_status
 // ----------------------------------------------------------------------
 
+TEST_CASE("presence_list takes an optional cursor from an earlier page and a limit up to 1000") {
+  const auto& first = accepted(parse_presence_list(json::object()));
+  CHECK(first.after == 0);
+  CHECK(first.limit == max_presence_page);
+  const auto& later = accepted(parse_presence_list({{"cursor", "42"}, {"limit", 5}}));
+  CHECK(later.after == 42);
+  CHECK(later.limit == 5);
+  CHECK(accepted(parse_presence_list({{"cursor", nullptr}, {"limit", nullptr}})).after == 0);
+  for (json bad_cursor : {json(""), json("x1"), json("-1"), json(42), json("12345678901234567890")}) {
+    INFO("cursor: " << bad_cursor.dump());
+    CHECK(mentions(rejected(parse_presence_list({{"cursor", bad_cursor}})), "cursor"));
+  }
+  for (json bad_limit : {json(0), json(1001), json(-3), json(2.5), json("10")}) {
+    INFO("limit: " << bad_limit.dump());
+    CHECK(mentions(rejected(parse_presence_list({{"limit", bad_limit}})), "limit"));
+  }
+}
+
 TEST_CASE("agent_unregister requires a non-empty agentId") {
   CHECK(accepted(parse_agent_unregister({{"agentId", "a-1"}})).agent_id == "a-1");
   CHECK(mentions(rejected(parse_agent_unregister(json::object())), "agentId"));
